@@ -1,0 +1,5 @@
+// The list of `lab` subcommands, in the order `lab --help` shows them. Add one line per command.
+import type { Command } from "../command.ts";
+
+export const commands: Command[] = [
+];
