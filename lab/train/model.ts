@@ -1,0 +1,481 @@
+// A llama-architecture transformer that can learn: forward pass, loss, and backward pass, written
+// out by hand so every gradient can be read next to the value it differentiates. Same math as
+// llama.cpp's "llama" graph, so a trained model exported to GGUF runs there unchanged:
+//   x = tok_embd[token]
+//   per layer: x += Wo · attention(rope(Wq·rms(x)), rope(Wk·rms(x)), Wv·rms(x))     (GQA, causal)
+//              x += Wdown · (silu(Wgate·rms(x)) ⊙ Wup·rms(x))                         (SwiGLU)
+//   logits = Wout · rms(x)
+// RoPE is llama.cpp's NORM type: it rotates adjacent pairs (2i, 2i+1) of each head by pos·θ_i,
+// θ_i = base^(−2i/headDim). K/V head g serves query heads g·(nHead/nKvHead) … (g+1)·(nHead/nKvHead)−1.
+//
+// Sections, in reading order: shapes and parameter layout · initialisation · the workspace
+// (preallocated activations) · forward · loss · backward.
+// Every kernel is generic over Float32Array (training) and Float64Array (gradient checks).
+import { matmulNT, transpose, type Floats } from "./matmul.ts";
+
+// ─── Shapes and parameter layout ─────────────────────────────────────────────────────────────────
+
+/** The architecture's hyperparameters; the same fields as lab/gguf's LlamaHparams. */
+export interface ModelShape {
+  nVocab: number;
+  nCtxTrain: number; // written as llama.context_length; training windows are shorter
+  nEmbd: number;
+  nFf: number;
+  nHead: number;
+  nKvHead: number;
+  nLayer: number;
+  headDim: number;
+  rmsEps: number;
+  ropeFreqBase: number;
+}
+
+/** One parameter tensor inside the flat parameter vector. Matrices are row-major [out][in]. */
+export interface ParamSlot {
+  name: string; // GGUF tensor name, e.g. "blk.0.attn_q.weight"
+  offset: number; // first element in the flat vector
+  size: number; // elements
+  ne: number[]; // ggml order: [in, out] for matrices, [n] for norms
+  kind: "embedding" | "norm" | "matrix";
+}
+
+export interface ParamLayout {
+  slots: ParamSlot[];
+  byName: Map<string, ParamSlot>;
+  total: number; // elements in the flat vector
+}
+
+export function paramLayout(s: ModelShape): ParamLayout {
+  const qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
+  const slots: ParamSlot[] = [];
+  let offset = 0;
+  const add = (name: string, ne: number[], kind: ParamSlot["kind"]) => {
+    const size = ne.reduce((a, b) => a * b, 1);
+    slots.push({ name, offset, size, ne, kind });
+    offset += size;
+  };
+  add("token_embd.weight", [s.nEmbd, s.nVocab], "embedding");
+  for (let l = 0; l < s.nLayer; l++) {
+    add(`blk.${l}.attn_norm.weight`, [s.nEmbd], "norm");
+    add(`blk.${l}.attn_q.weight`, [s.nEmbd, qDim], "matrix");
+    add(`blk.${l}.attn_k.weight`, [s.nEmbd, kvDim], "matrix");
+    add(`blk.${l}.attn_v.weight`, [s.nEmbd, kvDim], "matrix");
+    add(`blk.${l}.attn_output.weight`, [qDim, s.nEmbd], "matrix");
+    add(`blk.${l}.ffn_norm.weight`, [s.nEmbd], "norm");
+    add(`blk.${l}.ffn_gate.weight`, [s.nEmbd, s.nFf], "matrix");
+    add(`blk.${l}.ffn_up.weight`, [s.nEmbd, s.nFf], "matrix");
+    add(`blk.${l}.ffn_down.weight`, [s.nFf, s.nEmbd], "matrix");
+  }
+  add("output_norm.weight", [s.nEmbd], "norm");
+  add("output.weight", [s.nEmbd, s.nVocab], "matrix");
+  return { slots, byName: new Map(slots.map((p) => [p.name, p])), total: offset };
+}
+
+/** Multiply-adds per token of one forward pass over a context of `ctx` tokens (attention averaged
+ *  over a causal window). Used to size the draft (≤ 1/8 of the target) and to report GFLOP/s. */
+export function macsPerToken(s: ModelShape, ctx: number): number {
+  const qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
+  const matrices = s.nEmbd * (qDim + 2 * kvDim) + qDim * s.nEmbd + 3 * s.nEmbd * s.nFf;
+  const attention = 2 * s.nHead * s.headDim * ((ctx + 1) / 2);
+  return s.nLayer * (matrices + attention) + s.nEmbd * s.nVocab;
+}
+
+// ─── Initialisation ──────────────────────────────────────────────────────────────────────────────
+
+/** mulberry32: a tiny seeded generator; every random number in training comes from one of these. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** GPT-2 style: N(0, 0.02) matrices and embeddings, residual-output projections shrunk by
+ *  1/√(2·nLayer) so the residual stream does not grow with depth, norms at 1. */
+export function initParams(s: ModelShape, layout: ParamLayout, params: Floats, seed: number): void {
+  const rand = seededRandom(seed);
+  const gaussian = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  for (const p of layout.slots) {
+    const residualOut = p.name.endsWith("attn_output.weight") || p.name.endsWith("ffn_down.weight");
+    const std = p.kind === "norm" ? 0 : 0.02 / (residualOut ? Math.sqrt(2 * s.nLayer) : 1);
+    for (let i = 0; i < p.size; i++) params[p.offset + i] = p.kind === "norm" ? 1 : std * gaussian();
+  }
+}
+
+// ─── The workspace: every activation the backward pass needs, allocated once ─────────────────────
+
+type FloatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+interface LayerActivations {
+  xIn: Floats; // [rows][nEmbd] residual stream entering the layer
+  rstdAttn: Floats; // [rows] 1/√(mean(x²)+eps) of the attention norm
+  xnAttn: Floats; // [rows][nEmbd] normed input to q/k/v
+  q: Floats; // [rows][nHead·headDim] after RoPE
+  k: Floats; // [rows][nKvHead·headDim] after RoPE
+  v: Floats; // [rows][nKvHead·headDim]
+  probs: Floats; // [B][nHead][T][T] softmax(q·kᵀ/√headDim), causal (upper triangle unused)
+  attnOut: Floats; // [rows][nHead·headDim] probs·v, input of attn_output
+  xMid: Floats; // [rows][nEmbd] residual after attention
+  rstdFfn: Floats; // [rows]
+  xnFfn: Floats; // [rows][nEmbd]
+  gate: Floats; // [rows][nFf] Wgate·xn, before silu
+  up: Floats; // [rows][nFf]
+  hidden: Floats; // [rows][nFf] silu(gate)⊙up, input of ffn_down
+}
+
+/** Preallocated buffers for up to maxRows = maxBatch·maxT positions. One per thread. */
+export class Workspace {
+  readonly layout: ParamLayout;
+  readonly maxBatch: number;
+  readonly maxT: number;
+  readonly layers: LayerActivations[];
+  readonly xFinal: Floats; // [rows][nEmbd] residual after the last layer
+  readonly rstdFinal: Floats; // [rows]
+  readonly xnFinal: Floats; // [rows][nEmbd]
+  readonly logits: Floats; // [rows][nVocab]; after loss(): softmax probabilities
+  readonly ropeCos: Floats; // [maxT][headDim/2]
+  readonly ropeSin: Floats; // [maxT][headDim/2]
+  readonly weightsT: Floats; // every matrix transposed, [in][out] each, same order as the layout
+  readonly weightsTOffset: Map<string, number>;
+  // Backward scratch
+  readonly dx: Floats; // [rows][nEmbd] gradient flowing down the residual stream
+  readonly dxn: Floats; // [rows][nEmbd]
+  readonly dAttnOut: Floats; // [rows][nHead·headDim]
+  readonly dq: Floats; // [rows][nHead·headDim]
+  readonly dk: Floats; // [rows][nKvHead·headDim]
+  readonly dv: Floats; // [rows][nKvHead·headDim]
+  readonly dGate: Floats; // [rows][nFf]
+  readonly dUp: Floats; // [rows][nFf]
+  readonly dHidden: Floats; // [rows][nFf]
+  readonly dProbRow: Floats; // [maxT] one row of ∂L/∂probs
+  readonly scratchA: Floats; // [maxDim][rows] transposed gradient for weight-gradient products
+  readonly scratchB: Floats; // [maxDim][rows] transposed activation
+  tokens: Int32Array = new Int32Array(0); // [B][T] inputs of the last forward
+  batch = 0;
+  T = 0;
+
+  constructor(readonly shape: ModelShape, maxBatch: number, maxT: number, readonly Float: FloatCtor = Float32Array) {
+    const s = shape;
+    this.layout = paramLayout(s);
+    this.maxBatch = maxBatch;
+    this.maxT = maxT;
+    const rows = maxBatch * maxT, D = s.nEmbd, qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
+    const F = (n: number) => new Float(n);
+    this.layers = [];
+    for (let l = 0; l < s.nLayer; l++) {
+      this.layers.push({
+        xIn: F(rows * D), rstdAttn: F(rows), xnAttn: F(rows * D), q: F(rows * qDim), k: F(rows * kvDim),
+        v: F(rows * kvDim), probs: F(maxBatch * s.nHead * maxT * maxT), attnOut: F(rows * qDim),
+        xMid: F(rows * D), rstdFfn: F(rows), xnFfn: F(rows * D), gate: F(rows * s.nFf), up: F(rows * s.nFf),
+        hidden: F(rows * s.nFf),
+      });
+    }
+    this.xFinal = F(rows * D);
+    this.rstdFinal = F(rows);
+    this.xnFinal = F(rows * D);
+    this.logits = F(rows * s.nVocab);
+    const half = s.headDim / 2;
+    this.ropeCos = F(maxT * half);
+    this.ropeSin = F(maxT * half);
+    for (let pos = 0; pos < maxT; pos++) {
+      for (let i = 0; i < half; i++) {
+        const angle = pos * Math.pow(s.ropeFreqBase, (-2 * i) / s.headDim);
+        this.ropeCos[pos * half + i] = Math.cos(angle);
+        this.ropeSin[pos * half + i] = Math.sin(angle);
+      }
+    }
+    this.weightsTOffset = new Map();
+    let wt = 0;
+    for (const p of this.layout.slots) if (p.kind === "matrix") { this.weightsTOffset.set(p.name, wt); wt += p.size; }
+    this.weightsT = F(wt);
+    this.dx = F(rows * D);
+    this.dxn = F(rows * D);
+    this.dAttnOut = F(rows * qDim);
+    this.dq = F(rows * qDim);
+    this.dk = F(rows * kvDim);
+    this.dv = F(rows * kvDim);
+    this.dGate = F(rows * s.nFf);
+    this.dUp = F(rows * s.nFf);
+    this.dHidden = F(rows * s.nFf);
+    this.dProbRow = F(maxT);
+    const maxDim = Math.max(D, qDim, s.nFf, s.nVocab);
+    this.scratchA = F(maxDim * rows);
+    this.scratchB = F(maxDim * rows);
+  }
+
+  // ─── Forward ───────────────────────────────────────────────────────────────────────────────────
+
+  /** Runs the model on tokens [batch][T] (each row starts at position 0); fills this.logits. */
+  forward(params: Floats, tokens: ArrayLike<number>, batch: number, T: number): Floats {
+    const s = this.shape, D = s.nEmbd, qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
+    if (batch > this.maxBatch || T > this.maxT || tokens.length !== batch * T) {
+      throw new RangeError(`forward: batch ${batch}×${T} (${tokens.length} tokens) exceeds the workspace ${this.maxBatch}×${this.maxT}`);
+    }
+    this.batch = batch;
+    this.T = T;
+    const rows = batch * T;
+    this.tokens = Int32Array.from(tokens);
+    const slot = (name: string) => this.layout.byName.get(name)!;
+    const W = (name: string) => params.subarray(slot(name).offset, slot(name).offset + slot(name).size);
+
+    let x = this.layers.length ? this.layers[0].xIn : this.xFinal;
+    const emb = slot("token_embd.weight").offset;
+    for (let r = 0; r < rows; r++) {
+      const t = this.tokens[r];
+      if (!(t >= 0 && t < s.nVocab)) throw new RangeError(`forward: token ${t} outside the vocabulary of ${s.nVocab}`);
+      for (let d = 0; d < D; d++) x[r * D + d] = params[emb + t * D + d];
+    }
+    for (let l = 0; l < s.nLayer; l++) {
+      const a = this.layers[l], p = `blk.${l}.`;
+      rmsNorm(a.xnAttn, a.rstdAttn, a.xIn, W(p + "attn_norm.weight"), rows, D, s.rmsEps);
+      matmulNT(a.q, a.xnAttn, W(p + "attn_q.weight"), rows, qDim, D);
+      matmulNT(a.k, a.xnAttn, W(p + "attn_k.weight"), rows, kvDim, D);
+      matmulNT(a.v, a.xnAttn, W(p + "attn_v.weight"), rows, kvDim, D);
+      this.rope(a.q, rows, T, s.nHead, +1);
+      this.rope(a.k, rows, T, s.nKvHead, +1);
+      this.attention(a, batch, T);
+      matmulNT(a.xMid, a.attnOut, W(p + "attn_output.weight"), rows, D, qDim);
+      for (let i = 0; i < rows * D; i++) a.xMid[i] += a.xIn[i];
+      rmsNorm(a.xnFfn, a.rstdFfn, a.xMid, W(p + "ffn_norm.weight"), rows, D, s.rmsEps);
+      matmulNT(a.gate, a.xnFfn, W(p + "ffn_gate.weight"), rows, s.nFf, D);
+      matmulNT(a.up, a.xnFfn, W(p + "ffn_up.weight"), rows, s.nFf, D);
+      for (let i = 0; i < rows * s.nFf; i++) {
+        const g = a.gate[i];
+        a.hidden[i] = (g / (1 + Math.exp(-g))) * a.up[i];
+      }
+      x = l + 1 < s.nLayer ? this.layers[l + 1].xIn : this.xFinal;
+      matmulNT(x, a.hidden, W(p + "ffn_down.weight"), rows, D, s.nFf);
+      for (let i = 0; i < rows * D; i++) x[i] += a.xMid[i];
+    }
+    rmsNorm(this.xnFinal, this.rstdFinal, this.xFinal, W("output_norm.weight"), rows, D, s.rmsEps);
+    matmulNT(this.logits, this.xnFinal, W("output.weight"), rows, s.nVocab, D);
+    return this.logits;
+  }
+
+  /** Rotates adjacent pairs of every head in place; direction −1 applies the inverse (backward). */
+  private rope(buf: Floats, rows: number, T: number, nHeads: number, direction: 1 | -1): void {
+    const hd = this.shape.headDim, half = hd / 2, width = nHeads * hd, cos = this.ropeCos, sin = this.ropeSin;
+    for (let r = 0; r < rows; r++) {
+      const pos = r % T;
+      for (let h = 0; h < nHeads; h++) {
+        const base = r * width + h * hd;
+        for (let i = 0; i < half; i++) {
+          const c = cos[pos * half + i], sn = direction * sin[pos * half + i];
+          const x0 = buf[base + 2 * i], x1 = buf[base + 2 * i + 1];
+          buf[base + 2 * i] = x0 * c - x1 * sn;
+          buf[base + 2 * i + 1] = x0 * sn + x1 * c;
+        }
+      }
+    }
+  }
+
+  /** Causal grouped-query attention: fills a.probs and a.attnOut from a.q, a.k, a.v. */
+  private attention(a: LayerActivations, batch: number, T: number): void {
+    const s = this.shape, hd = s.headDim, qDim = s.nHead * hd, kvDim = s.nKvHead * hd;
+    const group = s.nHead / s.nKvHead, scale = 1 / Math.sqrt(hd);
+    const { q, k, v, probs, attnOut } = a;
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < s.nHead; h++) {
+        const kvh = Math.floor(h / group);
+        for (let t = 0; t < T; t++) {
+          const qOff = (b * T + t) * qDim + h * hd;
+          const pRow = ((b * s.nHead + h) * T + t) * T;
+          let max = -Infinity;
+          for (let u = 0; u <= t; u++) {
+            const kOff = (b * T + u) * kvDim + kvh * hd;
+            let dot = 0;
+            for (let d = 0; d < hd; d++) dot += q[qOff + d] * k[kOff + d];
+            const score = dot * scale;
+            probs[pRow + u] = score;
+            if (score > max) max = score;
+          }
+          let sum = 0;
+          for (let u = 0; u <= t; u++) {
+            const e = Math.exp(probs[pRow + u] - max);
+            probs[pRow + u] = e;
+            sum += e;
+          }
+          const inv = 1 / sum;
+          for (let d = 0; d < hd; d++) attnOut[qOff + d] = 0;
+          for (let u = 0; u <= t; u++) {
+            const p = (probs[pRow + u] *= inv);
+            const vOff = (b * T + u) * kvDim + kvh * hd;
+            for (let d = 0; d < hd; d++) attnOut[qOff + d] += p * v[vOff + d];
+          }
+        }
+      }
+    }
+  }
+
+  // ─── Loss ──────────────────────────────────────────────────────────────────────────────────────
+
+  /** Sum over positions of −log softmax(logits)[target]; turns this.logits into probabilities in
+   *  place (the backward pass starts from them). Targets < 0 are ignored. */
+  lossSum(targets: ArrayLike<number>): number {
+    const V = this.shape.nVocab, rows = this.batch * this.T, L = this.logits;
+    let total = 0;
+    for (let r = 0; r < rows; r++) {
+      const off = r * V;
+      let max = -Infinity;
+      for (let i = 0; i < V; i++) if (L[off + i] > max) max = L[off + i];
+      let sum = 0;
+      for (let i = 0; i < V; i++) sum += Math.exp(L[off + i] - max);
+      const logZ = max + Math.log(sum);
+      const t = targets[r];
+      if (t >= 0) total += logZ - L[off + t];
+      for (let i = 0; i < V; i++) L[off + i] = Math.exp(L[off + i] - logZ);
+    }
+    return total;
+  }
+
+  // ─── Backward ──────────────────────────────────────────────────────────────────────────────────
+
+  /** Copies every weight matrix transposed into this.weightsT; call once after each update. */
+  transposeWeights(params: Floats): void {
+    for (const p of this.layout.slots) {
+      if (p.kind !== "matrix") continue;
+      const [nIn, nOut] = p.ne;
+      const off = this.weightsTOffset.get(p.name)!;
+      transpose(this.weightsT.subarray(off, off + p.size), params.subarray(p.offset, p.offset + p.size), nOut, nIn);
+    }
+  }
+
+  /** grads = scale · ∂(lossSum)/∂params for the last forward + lossSum. Overwrites grads.
+   *  Needs transposeWeights(params) for the current params. */
+  backward(params: Floats, targets: ArrayLike<number>, grads: Floats, scale: number): void {
+    const s = this.shape, D = s.nEmbd, V = s.nVocab, qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
+    const rows = this.batch * this.T, T = this.T;
+    const slot = (name: string) => this.layout.byName.get(name)!;
+    const W = (name: string) => params.subarray(slot(name).offset, slot(name).offset + slot(name).size);
+    const G = (name: string) => grads.subarray(slot(name).offset, slot(name).offset + slot(name).size);
+    const WT = (name: string) => {
+      const off = this.weightsTOffset.get(name)!;
+      return this.weightsT.subarray(off, off + slot(name).size);
+    };
+    grads.fill(0);
+
+    // ∂L/∂logits = scale · (softmax − onehot); this.logits already holds the softmax.
+    const dLogits = this.logits;
+    for (let r = 0; r < rows; r++) {
+      const t = targets[r];
+      for (let i = 0; i < V; i++) dLogits[r * V + i] *= t >= 0 ? scale : 0;
+      if (t >= 0) dLogits[r * V + t] -= scale;
+    }
+    this.linearBackward(dLogits, this.xnFinal, "output.weight", G("output.weight"), WT("output.weight"), this.dxn, rows, V, D, false);
+    rmsNormBackward(this.dx, G("output_norm.weight"), this.dxn, this.xFinal, this.rstdFinal, W("output_norm.weight"), rows, D, false);
+
+    for (let l = s.nLayer - 1; l >= 0; l--) {
+      const a = this.layers[l], p = `blk.${l}.`;
+      // FFN: x_out = xMid + Wdown·(silu(gate)⊙up); this.dx holds ∂L/∂x_out and keeps flowing to xMid.
+      this.linearBackward(this.dx, a.hidden, p + "ffn_down.weight", G(p + "ffn_down.weight"), WT(p + "ffn_down.weight"), this.dHidden, rows, D, s.nFf, false);
+      for (let i = 0; i < rows * s.nFf; i++) {
+        const g = a.gate[i], sig = 1 / (1 + Math.exp(-g)), dh = this.dHidden[i];
+        this.dUp[i] = dh * g * sig;
+        this.dGate[i] = dh * a.up[i] * sig * (1 + g * (1 - sig));
+      }
+      this.linearBackward(this.dGate, a.xnFfn, p + "ffn_gate.weight", G(p + "ffn_gate.weight"), WT(p + "ffn_gate.weight"), this.dxn, rows, s.nFf, D, false);
+      this.linearBackward(this.dUp, a.xnFfn, p + "ffn_up.weight", G(p + "ffn_up.weight"), WT(p + "ffn_up.weight"), this.dxn, rows, s.nFf, D, true);
+      rmsNormBackward(this.dx, G(p + "ffn_norm.weight"), this.dxn, a.xMid, a.rstdFfn, W(p + "ffn_norm.weight"), rows, D, true);
+
+      // Attention: xMid = xIn + Wo·attn(q, k, v).
+      this.linearBackward(this.dx, a.attnOut, p + "attn_output.weight", G(p + "attn_output.weight"), WT(p + "attn_output.weight"), this.dAttnOut, rows, D, qDim, false);
+      this.attentionBackward(a, this.batch, T);
+      this.rope(this.dq, rows, T, s.nHead, -1);
+      this.rope(this.dk, rows, T, s.nKvHead, -1);
+      this.linearBackward(this.dq, a.xnAttn, p + "attn_q.weight", G(p + "attn_q.weight"), WT(p + "attn_q.weight"), this.dxn, rows, qDim, D, false);
+      this.linearBackward(this.dk, a.xnAttn, p + "attn_k.weight", G(p + "attn_k.weight"), WT(p + "attn_k.weight"), this.dxn, rows, kvDim, D, true);
+      this.linearBackward(this.dv, a.xnAttn, p + "attn_v.weight", G(p + "attn_v.weight"), WT(p + "attn_v.weight"), this.dxn, rows, kvDim, D, true);
+      rmsNormBackward(this.dx, G(p + "attn_norm.weight"), this.dxn, a.xIn, a.rstdAttn, W(p + "attn_norm.weight"), rows, D, true);
+    }
+
+    const emb = slot("token_embd.weight").offset;
+    for (let r = 0; r < rows; r++) {
+      const t = this.tokens[r];
+      for (let d = 0; d < D; d++) grads[emb + t * D + d] += this.dx[r * D + d];
+    }
+  }
+
+  /** y[rows][out] = x[rows][in]·Wᵀ: dW = dyᵀ·x, and dx = dy·W (added to dx when accumulate). */
+  private linearBackward(dy: Floats, x: Floats, _name: string, dW: Floats, wT: Floats, dx: Floats,
+    rows: number, nOut: number, nIn: number, accumulate: boolean): void {
+    const dyT = this.scratchA.subarray(0, nOut * rows), xT = this.scratchB.subarray(0, nIn * rows);
+    transpose(dyT, dy, rows, nOut);
+    transpose(xT, x, rows, nIn);
+    matmulNT(dW, dyT, xT, nOut, nIn, rows, true);
+    matmulNT(dx, dy, wT, rows, nIn, nOut, accumulate);
+  }
+
+  /** From this.dAttnOut to this.dq, this.dk, this.dv (all still in RoPE'd coordinates). */
+  private attentionBackward(a: LayerActivations, batch: number, T: number): void {
+    const s = this.shape, hd = s.headDim, qDim = s.nHead * hd, kvDim = s.nKvHead * hd;
+    const group = s.nHead / s.nKvHead, scale = 1 / Math.sqrt(hd);
+    const { q, k, v, probs } = a, dO = this.dAttnOut, dq = this.dq, dk = this.dk, dv = this.dv, dP = this.dProbRow;
+    dq.fill(0, 0, batch * T * qDim);
+    dk.fill(0, 0, batch * T * kvDim);
+    dv.fill(0, 0, batch * T * kvDim);
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < s.nHead; h++) {
+        const kvh = Math.floor(h / group);
+        for (let t = 0; t < T; t++) {
+          const qOff = (b * T + t) * qDim + h * hd;
+          const pRow = ((b * s.nHead + h) * T + t) * T;
+          // ∂L/∂p[u] = dO[t]·v[u];  ∂L/∂score[u] = p[u]·(∂L/∂p[u] − Σ p·∂L/∂p)
+          let weighted = 0;
+          for (let u = 0; u <= t; u++) {
+            const vOff = (b * T + u) * kvDim + kvh * hd;
+            let dot = 0;
+            for (let d = 0; d < hd; d++) dot += dO[qOff + d] * v[vOff + d];
+            dP[u] = dot;
+            weighted += dot * probs[pRow + u];
+          }
+          for (let u = 0; u <= t; u++) {
+            const p = probs[pRow + u];
+            const dScore = p * (dP[u] - weighted) * scale;
+            const kvOff = (b * T + u) * kvDim + kvh * hd;
+            for (let d = 0; d < hd; d++) {
+              dq[qOff + d] += dScore * k[kvOff + d];
+              dk[kvOff + d] += dScore * q[qOff + d];
+              dv[kvOff + d] += p * dO[qOff + d];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ─── RMSNorm, forward and backward ───────────────────────────────────────────────────────────────
+
+/** y = x / √(mean(x²)+eps) ⊙ g, row by row; keeps 1/√(…) per row for the backward pass. */
+function rmsNorm(y: Floats, rstd: Floats, x: Floats, g: Floats, rows: number, D: number, eps: number): void {
+  for (let r = 0; r < rows; r++) {
+    const off = r * D;
+    let ss = 0;
+    for (let d = 0; d < D; d++) ss += x[off + d] * x[off + d];
+    const inv = 1 / Math.sqrt(ss / D + eps);
+    rstd[r] = inv;
+    for (let d = 0; d < D; d++) y[off + d] = x[off + d] * inv * g[d];
+  }
+}
+
+/** dg += Σ dy⊙x̂; dx (+)= rstd·(dy⊙g − x̂·mean(dy⊙g⊙x̂)), x̂ = x·rstd. */
+function rmsNormBackward(dx: Floats, dg: Floats, dy: Floats, x: Floats, rstd: Floats, g: Floats,
+  rows: number, D: number, accumulate: boolean): void {
+  for (let r = 0; r < rows; r++) {
+    const off = r * D, inv = rstd[r];
+    let dot = 0;
+    for (let d = 0; d < D; d++) {
+      const xhat = x[off + d] * inv;
+      dg[d] += dy[off + d] * xhat;
+      dot += dy[off + d] * g[d] * xhat;
+    }
+    const mean = dot / D;
+    for (let d = 0; d < D; d++) {
+      const v = inv * (dy[off + d] * g[d] - x[off + d] * inv * mean);
+      dx[off + d] = accumulate ? dx[off + d] + v : v;
+    }
+  }
+}
