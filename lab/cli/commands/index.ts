@@ -1,5 +1,7 @@
 // The list of `lab` subcommands, in the order `lab --help` shows them. Add one line per command.
 import type { Command } from "../command.ts";
+import { grade } from "./grade.ts";
 
 export const commands: Command[] = [
+  grade,
 ];

@@ -1,0 +1,18 @@
+// Compile-time half of `npm run check:kit`: every exercise module exports exactly the solution's
+// values and types (typecheck fails here otherwise). Add a block per exercise set.
+import type * as QuantEx from "../../exercises/quantization/index.ts";
+import type * as QuantSol from "../../solutions/quantization/index.ts";
+
+/** true only when A and B are the same type (mutual assignability is too weak for functions). */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+
+export const quantizationKit: [
+  Same<typeof QuantEx, typeof QuantSol>,
+  Same<QuantEx.ServingConfig, QuantSol.ServingConfig>,
+  Same<QuantEx.MemoryPlan, QuantSol.MemoryPlan>,
+  Same<QuantEx.FitVerdict, QuantSol.FitVerdict>,
+  Same<QuantEx.LevelMeasurement, QuantSol.LevelMeasurement>,
+  Same<QuantEx.LevelChoice, QuantSol.LevelChoice>,
+  Same<QuantEx.QuizAnswers, QuantSol.QuizAnswers>,
+  Same<QuantEx.Choice, QuantSol.Choice>,
+] = [true, true, true, true, true, true, true, true];
