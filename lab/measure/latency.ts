@@ -68,10 +68,21 @@ export async function timeOneRun(engine: Engine, prompt: number[], decodeTokens:
   }
 }
 
-export async function measureLatency(engine: Engine, opts: LatencyOptions): Promise<LatencyReport> {
-  for (let i = 0; i < opts.warmup; i++) await timeOneRun(engine, opts.prompt, opts.decodeTokens);
-  const runs: LatencyRun[] = [];
-  for (let i = 0; i < opts.repeats; i++) runs.push(await timeOneRun(engine, opts.prompt, opts.decodeTokens));
+/**
+ * Measures each engine on the same prompt. With several engines the repeats are interleaved
+ * (engine A run 1, engine B run 1, A run 2, …) so a noisy neighbour on the machine slows both
+ * alike and the ratio between them stays meaningful.
+ */
+export async function measureLatency(engines: Engine[], opts: LatencyOptions): Promise<LatencyReport[]> {
+  for (let i = 0; i < opts.warmup; i++) for (const e of engines) await timeOneRun(e, opts.prompt, opts.decodeTokens);
+  const runs: LatencyRun[][] = engines.map(() => []);
+  for (let i = 0; i < opts.repeats; i++) {
+    for (let k = 0; k < engines.length; k++) runs[k].push(await timeOneRun(engines[k], opts.prompt, opts.decodeTokens));
+  }
+  return engines.map((engine, k) => latencyReport(engine, opts, runs[k]));
+}
+
+function latencyReport(engine: Engine, opts: LatencyOptions, runs: LatencyRun[]): LatencyReport {
   const ttft = summarize(runs.map((r) => r.ttftMs));
   const tpot = summarize(runs.map((r) => r.decodeMs / Math.max(1, r.decodedTokens)));
   const prefillTps = summarize(runs.map((r) => (1000 * opts.prompt.length) / r.prefillMs));

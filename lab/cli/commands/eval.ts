@@ -1,0 +1,79 @@
+// `lab eval MODEL`: perplexity on data/eval/prose.jsonl, KL divergence and same-top-1 rate against a
+// reference model (--ref), exact-match accuracy on every {prompt, answer} set in data/eval/.
+import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
+import { openEngine, type Engine, type EngineName } from "../../engine/engine.ts";
+import { klAgainst, perplexity, taskAccuracy } from "../../measure/quality.ts";
+import { EVAL_DIR, loadProse, loadTaskSets } from "../../measure/evalsets.ts";
+import { engineFlag } from "./generate.ts";
+
+export const evalCommand: Command = {
+  name: "eval",
+  summary: "Perplexity, KL divergence vs a reference model, and task accuracy",
+  help: `Usage: lab eval MODEL [--ref MODEL] [options]
+
+Measures MODEL on the evaluation sets in data/eval/:
+  perplexity   on prose.jsonl {text}
+  kl, top1     KL(ref ‖ model) per position (mean, median, p99, max) and the same-top-1 rate,
+               when --ref is given (both models see the same token ids)
+  tasks        greedy exact-match accuracy on every other NAME.jsonl {prompt, answer}
+
+Options:
+  --ref MODEL       reference model (e.g. the F32 original of a quantized file)
+  --engine NAME     lab | llama (default lab); the reference runs on the same engine
+  --texts N         prose texts to use (default 32)
+  --items N         items per task set (default 50)
+  --threads N       CPU threads for llama.cpp (default 1)
+  --eval-dir DIR    where the .jsonl sets are (default data/eval)
+  --json            print {perplexity, kl, top1, tasks} as JSON
+
+Example:
+  lab eval data/models/target-Q4_K.gguf --ref data/models/target.gguf --json`,
+  async run(args) {
+    const { values, positionals } = parseFlags("eval", args, {
+      ref: { type: "string" }, engine: { type: "string" }, texts: { type: "string" }, items: { type: "string" },
+      threads: { type: "string" }, "eval-dir": { type: "string" }, json: { type: "boolean" },
+    }, { min: 1, max: 1 });
+    const engineName = engineFlag("eval", values.engine) as EngineName;
+    const nTexts = numberFlag("eval", "texts", values.texts, 32, { min: 0, integer: true });
+    const nItems = numberFlag("eval", "items", values.items, 50, { min: 0, integer: true });
+    const threads = numberFlag("eval", "threads", values.threads, 1, { min: 1, max: 256, integer: true });
+    const dir = values["eval-dir"] ?? EVAL_DIR;
+    const texts = await loadProse(dir, nTexts);
+    const taskSets = await loadTaskSets(dir, nItems);
+    if (texts.length === 0 && taskSets.size === 0) say(`lab eval: no evaluation sets found in ${dir}`);
+
+    const opened: Engine[] = [];
+    try {
+      const engine = await openEngine(engineName, positionals[0], { threads, maxSequences: 1 });
+      opened.push(engine);
+      const ref = values.ref ? await openEngine(engineName, values.ref, { threads, maxSequences: 1 }) : undefined;
+      if (ref) opened.push(ref);
+
+      const result: { perplexity: number | null; kl: unknown; top1: number | null; tasks: Record<string, number> } =
+        { perplexity: null, kl: null, top1: null, tasks: {} };
+      if (texts.length > 0) {
+        say(`perplexity on ${texts.length} texts…`);
+        result.perplexity = (await perplexity(engine, texts)).perplexity;
+        if (ref) {
+          say("KL divergence against the reference…");
+          const kl = await klAgainst(engine, ref, texts);
+          result.kl = kl.kl;
+          result.top1 = kl.top1;
+        }
+      }
+      for (const [name, items] of taskSets) {
+        say(`task ${name}: ${items.length} items…`);
+        result.tasks[name] = (await taskAccuracy(engine, items)).accuracy;
+      }
+      if (values.json) printJson(result);
+      else {
+        say(`perplexity  ${result.perplexity ?? "n/a"}`);
+        if (result.kl) say(`KL          ${JSON.stringify(result.kl)}\ntop-1 agree ${result.top1}`);
+        for (const [name, acc] of Object.entries(result.tasks)) say(`${name.padEnd(12)}${(100 * acc).toFixed(1)}%`);
+      }
+      return 0;
+    } finally {
+      for (const e of opened) await e.dispose();
+    }
+  },
+};
