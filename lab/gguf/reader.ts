@@ -1,0 +1,289 @@
+// Reading GGUF: the header, metadata and tensor descriptions, without touching tensor data.
+// Tensor data is read later, one tensor at a time, with positional reads (files may be larger
+// than memory). Every count and length is checked against the bytes left in the file before
+// anything is allocated, so a hostile count (2^60 strings) fails at once with a GgufError.
+//
+// The header is parsed from a window of the file's first bytes. If the parser runs off the end
+// of the window it asks for a bigger one and starts again: headers are small (a few MB even for
+// 150k-token vocabularies), so the restart costs little and the parser stays synchronous.
+import { open } from "node:fs/promises";
+import { BLOCK_GEOMETRY, ggmlTypeName } from "../ggml-types.ts";
+import {
+  GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufError, GgufValueType, fixedValueSize, valueTypeName,
+  type GgufArray, type GgufFile, type GgufKv, type GgufTensorInfo, type GgufValue, type GgufValueTypeId,
+} from "./format.ts";
+import { validateGguf } from "./validate.ts";
+
+const FIRST_WINDOW = 1 << 20; // bytes read before the first parse attempt
+const MAX_STRING_BYTES = 1 << 30; // ggml's GGUF_MAX_STRING_LENGTH
+const MAX_ARRAY_DEPTH = 64; // nesting beyond this is an attack, not a file
+
+// ---------------------------------------------------------------------------------------------
+// Cursor over the window
+
+/** Thrown inside the parser when it needs bytes past the window; never escapes this module. */
+class NeedMoreBytes {
+  constructor(readonly upTo: number) {}
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+class Cursor {
+  pos = 0;
+  private readonly view: DataView;
+  constructor(
+    private readonly bytes: Uint8Array, // the file's first bytes.length bytes
+    readonly fileSize: number,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get remaining(): number {
+    return this.fileSize - this.pos;
+  }
+
+  /** Makes sure n bytes at pos exist in the file (else GgufError) and in the window (else restart). */
+  private need(n: number, what: string): number {
+    const at = this.pos;
+    if (n > this.fileSize - at) {
+      throw new GgufError(`file truncated: ${what} needs ${n} bytes but only ${this.fileSize - at} remain`, { offset: at });
+    }
+    if (at + n > this.bytes.length) throw new NeedMoreBytes(at + n);
+    this.pos += n;
+    return at;
+  }
+
+  u8(what: string): number { return this.view.getUint8(this.need(1, what)); }
+  i8(what: string): number { return this.view.getInt8(this.need(1, what)); }
+  u16(what: string): number { return this.view.getUint16(this.need(2, what), true); }
+  i16(what: string): number { return this.view.getInt16(this.need(2, what), true); }
+  u32(what: string): number { return this.view.getUint32(this.need(4, what), true); }
+  i32(what: string): number { return this.view.getInt32(this.need(4, what), true); }
+  f32(what: string): number { return this.view.getFloat32(this.need(4, what), true); }
+  f64(what: string): number { return this.view.getFloat64(this.need(8, what), true); }
+  u64(what: string): bigint { return this.view.getBigUint64(this.need(8, what), true); }
+  i64(what: string): bigint { return this.view.getBigInt64(this.need(8, what), true); }
+
+  /** A u64 count or size that must fit in the file: at least minBytesEach bytes per item must remain. */
+  count(what: string, minBytesEach: number, where: { key?: string; tensor?: string } = {}): number {
+    const at = this.pos;
+    const n = this.u64(what);
+    const room = BigInt(Math.floor(this.remaining / Math.max(minBytesEach, 1)));
+    if (n > room) {
+      throw new GgufError(`${what} is ${n}, but the ${this.remaining} bytes left in the file hold at most ${room}`, { offset: at, ...where });
+    }
+    return Number(n);
+  }
+
+  string(what: string, where: { key?: string; tensor?: string } = {}): string {
+    const at = this.pos;
+    const length = this.count(`${what} length`, 1, where);
+    if (length > MAX_STRING_BYTES) throw new GgufError(`${what} length ${length} exceeds 1 GiB`, { offset: at, ...where });
+    const start = this.need(length, what);
+    return utf8.decode(this.bytes.subarray(start, start + length));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata values
+
+function readValue(c: Cursor, type: number, key: string, depth: number): GgufValue {
+  const what = `value of "${key}"`;
+  switch (type) {
+    case GgufValueType.UINT8: return c.u8(what);
+    case GgufValueType.INT8: return c.i8(what);
+    case GgufValueType.UINT16: return c.u16(what);
+    case GgufValueType.INT16: return c.i16(what);
+    case GgufValueType.UINT32: return c.u32(what);
+    case GgufValueType.INT32: return c.i32(what);
+    case GgufValueType.FLOAT32: return c.f32(what);
+    case GgufValueType.BOOL: return c.u8(what) !== 0;
+    case GgufValueType.STRING: return c.string(what, { key });
+    case GgufValueType.UINT64: return c.u64(what);
+    case GgufValueType.INT64: return c.i64(what);
+    case GgufValueType.FLOAT64: return c.f64(what);
+    case GgufValueType.ARRAY: {
+      const { itemType, value } = readArray(c, key, depth + 1);
+      return { itemType, value };
+    }
+    default:
+      throw new GgufError(`invalid value type ${type}`, { offset: c.pos - 4, key });
+  }
+}
+
+/** Smallest encoding of one item: fixed size, 8 for a string's length, 12 for a nested array header. */
+function minItemBytes(itemType: number): number {
+  return fixedValueSize(itemType) ?? (itemType === GgufValueType.STRING ? 8 : 12);
+}
+
+function readArray(c: Cursor, key: string, depth: number): GgufArray {
+  if (depth > MAX_ARRAY_DEPTH) throw new GgufError(`arrays nested deeper than ${MAX_ARRAY_DEPTH}`, { offset: c.pos, key });
+  const typeAt = c.pos;
+  const itemType = c.u32(`array item type of "${key}"`);
+  if (itemType > GgufValueType.FLOAT64) throw new GgufError(`invalid array item type ${itemType}`, { offset: typeAt, key });
+  const n = c.count(`item count of "${key}"`, minItemBytes(itemType), { key });
+  const value = new Array<GgufValue>(n);
+  for (let i = 0; i < n; i++) value[i] = readValue(c, itemType, key, depth);
+  return { itemType: itemType as GgufValueTypeId, value };
+}
+
+function readKv(c: Cursor): GgufKv {
+  const entryOffset = c.pos;
+  const key = c.string("metadata key");
+  const typeAt = c.pos;
+  const type = c.u32(`value type of "${key}"`);
+  if (type > GgufValueType.FLOAT64) throw new GgufError(`invalid value type ${type}`, { offset: typeAt, key });
+  if (type === GgufValueType.ARRAY) {
+    const { itemType, value } = readArray(c, key, 1);
+    return { key, type, itemType, value, entryOffset };
+  }
+  return { key, type: type as GgufValueTypeId, value: readValue(c, type, key, 0), entryOffset };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor descriptions
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function readTensorInfo(c: Cursor): Omit<GgufTensorInfo, "offset"> {
+  const infoOffset = c.pos;
+  const name = c.string("tensor name");
+  const dimsAt = c.pos;
+  const nDims = c.u32(`dimension count of "${name}"`);
+  if (nDims > 8 || nDims * 8 > c.remaining) {
+    throw new GgufError(`tensor has ${nDims} dimensions`, { offset: dimsAt, tensor: name });
+  }
+  const ne: number[] = [];
+  let elements = 1n;
+  for (let d = 0; d < nDims; d++) {
+    const at = c.pos;
+    const n = c.u64(`dimension ${d} of "${name}"`);
+    if (n > MAX_SAFE) throw new GgufError(`dimension ${d} is ${n}, too large`, { offset: at, tensor: name });
+    ne.push(Number(n));
+    elements *= n;
+  }
+  const typeAt = c.pos;
+  const typeId = c.u32(`type of "${name}"`);
+  const type = ggmlTypeName(typeId);
+  if (type === undefined) throw new GgufError(`unknown ggml type id ${typeId}`, { offset: typeAt, tensor: name });
+  const { blockSize, typeSize } = BLOCK_GEOMETRY[type];
+  if (ne.length > 0 && ne[0] % blockSize !== 0) {
+    throw new GgufError(`row length ${ne[0]} is not a multiple of ${type}'s block size ${blockSize}`, { offset: dimsAt, tensor: name });
+  }
+  const byteSize = (elements / BigInt(blockSize)) * BigInt(typeSize);
+  if (byteSize > MAX_SAFE) throw new GgufError(`tensor of ${elements} elements is too large`, { offset: dimsAt, tensor: name });
+  const offsetAt = c.pos;
+  const relativeOffset = c.u64(`data offset of "${name}"`);
+  if (relativeOffset > MAX_SAFE) throw new GgufError(`data offset ${relativeOffset} is too large`, { offset: offsetAt, tensor: name });
+  return { name, type, ne, byteSize: Number(byteSize), relativeOffset: Number(relativeOffset), infoOffset };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole header
+
+export function alignUp(n: number, alignment: number): number {
+  return Math.ceil(n / alignment) * alignment;
+}
+
+function parseHeader(bytes: Uint8Array, fileSize: number, path: string): GgufFile {
+  const c = new Cursor(bytes, fileSize);
+  if (fileSize < 4) throw new GgufError(`not a GGUF file: only ${fileSize} bytes`, { offset: 0 });
+  const magic = c.u32("magic");
+  if (magic !== GGUF_MAGIC) throw new GgufError(`not a GGUF file: magic is 0x${magic.toString(16).padStart(8, "0")}, expected "GGUF"`, { offset: 0 });
+  const version = c.u32("version");
+  if (version === 1) throw new GgufError("GGUF v1 is not supported (llama.cpp dropped it); convert the file to v3", { offset: 4 });
+  if (version !== 2 && version !== 3) throw new GgufError(`unsupported GGUF version ${version} (expected 2 or 3)`, { offset: 4 });
+  const nTensors = c.count("tensor count", 8 + 4 + 4 + 8);
+  const nKv = c.count("metadata count", 8 + 4 + 1);
+
+  const metadata = new Map<string, GgufKv>();
+  for (let i = 0; i < nKv; i++) {
+    const entry = readKv(c);
+    if (metadata.has(entry.key)) throw new GgufError("duplicate metadata key", { offset: entry.entryOffset, key: entry.key });
+    metadata.set(entry.key, entry);
+  }
+
+  let alignment = GGUF_DEFAULT_ALIGNMENT;
+  const alignKv = metadata.get("general.alignment");
+  if (alignKv) {
+    const a = alignKv.value;
+    if (alignKv.type !== GgufValueType.UINT32 || typeof a !== "number" || a === 0 || (a & (a - 1)) !== 0) {
+      throw new GgufError(`general.alignment must be a u32 power of two, got ${valueTypeName(alignKv.type)} ${String(a)}`,
+        { offset: alignKv.entryOffset, key: "general.alignment" });
+    }
+    alignment = a;
+  }
+
+  const infos: Omit<GgufTensorInfo, "offset">[] = [];
+  for (let i = 0; i < nTensors; i++) infos.push(readTensorInfo(c));
+  const dataOffset = alignUp(c.pos, alignment);
+  const tensors = infos.map((t) => ({ ...t, offset: dataOffset + t.relativeOffset }));
+  return { path, version, alignment, fileSize, metadata, tensors, dataOffset };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public entry points
+
+/** Reads and (unless validate:false) validates a GGUF file's header. Tensor data is not read. */
+export async function openGguf(path: string, opts: { validate?: boolean } = {}): Promise<GgufFile> {
+  const handle = await open(path, "r");
+  try {
+    const fileSize = (await handle.stat()).size;
+    let windowSize = Math.min(fileSize, FIRST_WINDOW);
+    for (;;) {
+      const window = new Uint8Array(windowSize);
+      const { bytesRead } = await handle.read(window, 0, windowSize, 0);
+      if (bytesRead !== windowSize) throw new GgufError(`short read: ${bytesRead} of ${windowSize} bytes`, { offset: bytesRead });
+      try {
+        const file = parseHeader(window, fileSize, path);
+        if (opts.validate !== false) validateGguf(file);
+        return file;
+      } catch (err) {
+        if (!(err instanceof NeedMoreBytes)) throw err;
+        windowSize = Math.min(fileSize, Math.max(2 * windowSize, err.upTo + (1 << 16)));
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Parses a header held in memory (the whole file, or at least its header). For tests and fuzzing. */
+export function parseGgufBytes(bytes: Uint8Array, opts: { validate?: boolean; path?: string } = {}): GgufFile {
+  try {
+    const file = parseHeader(bytes, bytes.length, opts.path ?? "<memory>");
+    if (opts.validate !== false) validateGguf(file);
+    return file;
+  } catch (err) {
+    if (err instanceof NeedMoreBytes) throw new GgufError("file truncated", { offset: err.upTo });
+    throw err;
+  }
+}
+
+function findTensor(file: GgufFile, name: string): GgufTensorInfo {
+  const info = file.tensors.find((t) => t.name === name);
+  if (!info) throw new GgufError(`no tensor named "${name}" in ${file.path}`, { tensor: name });
+  if (info.offset + info.byteSize > file.fileSize) {
+    throw new GgufError(`tensor data [${info.offset}, ${info.offset + info.byteSize}) lies past the end of the file (${file.fileSize} bytes)`,
+      { offset: info.offset, tensor: name });
+  }
+  return info;
+}
+
+/** The raw bytes of one tensor (row-major [ne[n-1]]…[ne[0]] in its ggml type). */
+export async function readTensorBytes(file: GgufFile, name: string): Promise<Uint8Array> {
+  const info = findTensor(file, name);
+  const out = new Uint8Array(info.byteSize);
+  const handle = await open(file.path, "r");
+  try {
+    let done = 0;
+    while (done < out.length) {
+      const { bytesRead } = await handle.read(out, done, out.length - done, info.offset + done);
+      if (bytesRead === 0) throw new GgufError("file shrank while reading tensor data", { offset: info.offset + done, tensor: name });
+      done += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return out;
+}
