@@ -11,6 +11,7 @@
 import { rowBytes, type GgmlTypeName } from "../ggml-types.ts";
 import { FLOAT_FORMATS } from "./float.ts";
 import { LEGACY_FORMATS } from "./legacy.ts";
+import { K_QUANT_FORMATS } from "./kquants.ts";
 
 export interface QuantFormat {
   name: GgmlTypeName;
@@ -43,7 +44,7 @@ export function registerFormat(format: QuantFormat): void {
   FORMATS.set(format.name, format);
 }
 
-for (const f of [...FLOAT_FORMATS, ...LEGACY_FORMATS]) registerFormat(f);
+for (const f of [...FLOAT_FORMATS, ...LEGACY_FORMATS, ...K_QUANT_FORMATS]) registerFormat(f);
 
 /** The format of a type; throws UnsupportedTypeError for types we do not implement. */
 export function quantFormat(type: GgmlTypeName | string): QuantFormat {
