@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { BLOCK_GEOMETRY, type GgmlTypeName } from "../lab/ggml-types.ts";
 import { fp16ToFp32, fp32ToFp16 } from "../lab/quant/float.ts";
 import { K_QUANT_FORMATS, nearestInt, QK_K } from "../lab/quant/kquants.ts";
-import type { QuantFormat } from "../lab/quant/index.ts";
+import { quantFormat, quantizeTensor, dequantizeTensor, type QuantFormat } from "../lab/quant/index.ts";
 import { ggmlDequantize, ggmlQuantize, ggmlRowSize } from "./oracle/ggml.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -110,6 +110,14 @@ describe("k-quant geometry", () => {
     expect(f.typeSize).toBe(BLOCK_GEOMETRY[name as GgmlTypeName].typeSize);
     expect(f.bitsPerWeight).toBe(expected[name]!.bpw);
     expect(ggmlRowSize(name as GgmlTypeName, 4096)).toBe(16 * f.typeSize);
+  });
+
+  it("all five are registered in lab/quant and work through quantizeTensor/dequantizeTensor", () => {
+    for (const f of K_QUANT_FORMATS) expect(quantFormat(f.name)).toBe(f);
+    const x = gaussianRow(8, 512 * 3);
+    const bytes = quantizeTensor("Q4_K", x, [512, 3]);
+    expect(bytes).toEqual(ggmlQuantize("Q4_K", x, 512));
+    expect(sameF32Bits(dequantizeTensor("Q4_K", bytes, [512, 3]), ggmlDequantize("Q4_K", bytes, x.length))).toBe(true);
   });
 
   it("nearestInt rounds half to even, like ggml's nearest_int", () => {
