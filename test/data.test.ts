@@ -1,0 +1,195 @@
+// The tiny-world corpus: determinism, hold-out, fact coverage, answer correctness, the committed files
+// against a regeneration, and the loaders' errors.
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  DataError, EVAL_SETS, RELATIONS, TASKS, buildDataset, checkDataset, defaultDataDir, exactMatch,
+  factAnswer, factQuestion, generateCorpus, loadCorpus, loadEvalSet, loadTokenizer, splitDocuments,
+  updateReadme, writeDataset,
+} from "../lab/data/index.ts";
+
+const corpus = generateCorpus(1);
+const allTrainingText = TASKS.flatMap((t) => [corpus.text[t].train, corpus.text[t].val]).join("\n");
+const scratch = mkdtempSync(join(tmpdir(), "lab-data-test-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** An interpreter for the code family written independently of the generator: statements split on
+ *  "; ", `name = a op b` or `name = n`, and a final print(expr). */
+function runProgram(program: string): number {
+  const env = new Map<string, number>();
+  const value = (t: string) => (/^\d+$/.test(t) ? Number(t) : env.get(t)!);
+  const evalExpr = (e: string) => {
+    const parts = e.split(" ");
+    if (parts.length === 1) return value(parts[0]);
+    const [l, op, r] = parts;
+    return op === "+" ? value(l) + value(r) : op === "-" ? value(l) - value(r) : value(l) * value(r);
+  };
+  let printed = NaN;
+  for (const stmt of program.split("; ")) {
+    const m = /^print\((.*)\)$/.exec(stmt);
+    if (m) printed = evalExpr(m[1]);
+    else {
+      const [name, expr] = stmt.split(" = ");
+      env.set(name, evalExpr(expr));
+    }
+  }
+  return printed;
+}
+
+describe("generateCorpus", () => {
+  it("is deterministic per seed and differs across seeds", () => {
+    const again = generateCorpus(1);
+    expect(again.text).toEqual(corpus.text);
+    expect(again.eval).toEqual(corpus.eval);
+    const other = generateCorpus(2);
+    expect(other.text.prose.train).not.toEqual(corpus.text.prose.train);
+    expect(other.eval.arithmetic).not.toEqual(corpus.eval.arithmetic);
+  });
+
+  it("has eval sets of a few hundred items with the documented shapes", () => {
+    expect(corpus.eval.prose.length).toBeGreaterThanOrEqual(150);
+    for (const name of ["arithmetic", "facts", "code"] as const) {
+      expect(corpus.eval[name].length).toBeGreaterThanOrEqual(200);
+      expect(new Set(corpus.eval[name].map((e) => e.prompt)).size).toBe(corpus.eval[name].length);
+      for (const e of corpus.eval[name]) {
+        expect(e.prompt.endsWith(name === "code" ? " Output:" : " A:")).toBe(true);
+        expect(e.answer).toBe(e.answer.trim());
+        expect(e.answer.length).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it("gives correct answers for arithmetic and code (checked by an independent interpreter)", () => {
+    for (const e of corpus.eval.arithmetic) {
+      const m = /^Q: (\d+) ([+-]) (\d+) = \? A:$/.exec(e.prompt)!;
+      expect(m).not.toBeNull();
+      const want = m[2] === "+" ? Number(m[1]) + Number(m[3]) : Number(m[1]) - Number(m[3]);
+      expect(e.answer).toBe(String(want));
+    }
+    for (const e of corpus.eval.code) {
+      const program = /^Code: (.*) Output:$/.exec(e.prompt)![1];
+      expect(e.answer).toBe(String(runProgram(program)));
+    }
+    // The training lines too (a sample of each file).
+    for (const line of corpus.text.arithmetic.train.split("\n").filter(Boolean).slice(0, 2000)) {
+      const m = /^Q: (\d+) ([+-]) (\d+) = \? A: (\d+)$/.exec(line)!;
+      expect(Number(m[4])).toBe(m[2] === "+" ? Number(m[1]) + Number(m[3]) : Number(m[1]) - Number(m[3]));
+    }
+    for (const line of corpus.text.code.train.split("\n").filter(Boolean).slice(0, 2000)) {
+      const m = /^Code: (.*) Output: (\d+)$/.exec(line)!;
+      expect(Number(m[2])).toBe(runProgram(m[1]));
+    }
+  });
+
+  it("holds arithmetic and code eval items out of every training and validation text", () => {
+    // Every question the training text asks, in QA lines and as chat user turns.
+    const asked = new Set<string>();
+    for (const line of allTrainingText.split("\n")) {
+      const m = /^(?:Q: (.*) = \? A: |Code: (.*) Output: |User: What is (.*)\?$|User: What does this program print\? (.*)$)/.exec(line);
+      if (m) asked.add(m[1] ?? m[2] ?? m[3] ?? m[4]);
+    }
+    expect(asked.size).toBeGreaterThan(50_000);
+    for (const e of corpus.eval.arithmetic) expect(asked.has(e.prompt.slice(3, e.prompt.indexOf(" = ?")))).toBe(false);
+    for (const e of corpus.eval.code) expect(asked.has(e.prompt.slice("Code: ".length, -" Output:".length))).toBe(false);
+    const trainStories = new Set(splitDocuments(corpus.text.prose.train));
+    for (const e of corpus.eval.prose) expect(trainStories.has(e.text)).toBe(false);
+  });
+
+  it("covers every fact of the knowledge base in the training text (recall is memorization)", () => {
+    const facts = corpus.text.facts.train;
+    expect(corpus.world.people.length).toBeGreaterThanOrEqual(150);
+    for (const p of corpus.world.people) {
+      for (const rel of RELATIONS) expect(facts.includes(`Q: ${factQuestion(p, rel)} A: ${factAnswer(p, rel)}\n`)).toBe(true);
+    }
+    for (const e of corpus.eval.facts) expect(facts.includes(`${e.prompt} ${e.answer}\n`)).toBe(true);
+    expect(new Set(corpus.world.people.map((p) => p.name)).size).toBe(corpus.world.people.length);
+  });
+
+  it("opens every chat transcript with the same long system prompt", () => {
+    const chats = splitDocuments(corpus.text.chat.train);
+    const prompt = chats[0].split("\n")[0];
+    expect(prompt.split(" ").length).toBeGreaterThan(400);
+    for (const c of chats) expect(c.startsWith(prompt + "\nUser: ")).toBe(true);
+  });
+
+  it("writes documents without blank lines inside and keeps the corpus modest", () => {
+    let total = 0;
+    for (const t of TASKS) {
+      for (const split of ["train", "val"] as const) {
+        const text = corpus.text[t][split];
+        total += Buffer.byteLength(text);
+        expect(text.endsWith("\n")).toBe(true);
+        for (const d of splitDocuments(text)) expect(d).toBe(d.trim());
+      }
+    }
+    expect(total).toBeLessThan(10e6);
+  });
+});
+
+describe("exactMatch", () => {
+  it("compares the first line of a continuation, trimmed", () => {
+    expect(exactMatch(" 432\nQ: 1 + 1", "432")).toBe(true);
+    expect(exactMatch("432 ", "432")).toBe(true);
+    expect(exactMatch(" 4321", "432")).toBe(false);
+    expect(exactMatch("", "432")).toBe(false);
+  });
+});
+
+describe("committed data/", () => {
+  const regenerated = buildDataset(1, 1024);
+
+  it("matches a regeneration byte for byte (lab data check)", () => {
+    const result = checkDataset(defaultDataDir(), regenerated);
+    expect(result.problems).toEqual([]);
+    expect(result.ok).toBe(true);
+  });
+
+  it("loads through the loaders", () => {
+    for (const t of TASKS) expect(loadCorpus(t, "val").length).toBeGreaterThan(0);
+    expect(loadEvalSet("prose")[0].text.length).toBeGreaterThan(0);
+    for (const name of EVAL_SETS.filter((n) => n !== "prose")) expect(loadEvalSet(name)[0].answer).toBeTypeOf("string");
+    expect(loadTokenizer().vocabSize).toBe(1024);
+  });
+
+  it("writeDataset reproduces it, and a changed file is detected and named", () => {
+    const dir = join(scratch, "gen");
+    writeDataset(regenerated, dir);
+    expect(checkDataset(dir, regenerated).problems).toEqual([]);
+    for (const rel of ["corpus/prose.val.txt", "tokenizer.json", "eval/code.jsonl"]) {
+      expect(readFileSync(join(dir, rel))).toEqual(readFileSync(join(defaultDataDir(), rel)));
+    }
+    writeFileSync(join(dir, "eval/facts.jsonl"), readFileSync(join(dir, "eval/facts.jsonl"), "utf8") + "\n");
+    const result = checkDataset(dir, regenerated);
+    expect(result.ok).toBe(false);
+    expect(result.problems).toHaveLength(1);
+    expect(result.problems[0]).toContain("eval/facts.jsonl");
+  });
+});
+
+describe("loading errors and the README section", () => {
+  it("rejects bad eval lines, unknown sets and missing files with DataError", () => {
+    const dir = join(scratch, "bad");
+    mkdirSync(join(dir, "eval"), { recursive: true });
+    writeFileSync(join(dir, "eval/code.jsonl"), '{"prompt":"a","answer":"b"}\n{"prompt":"a"}\n');
+    expect(() => loadEvalSet("code", dir)).toThrow(/line 2: "answer" must be a string/);
+    writeFileSync(join(dir, "eval/facts.jsonl"), "not json\n");
+    expect(() => loadEvalSet("facts", dir)).toThrow(DataError);
+    expect(() => loadEvalSet("nope" as "facts", dir)).toThrow(/unknown eval set/);
+    expect(() => loadCorpus("prose", "train", dir)).toThrow(/missing/);
+    expect(() => checkDataset(dir)).toThrow(/manifest.json is missing/);
+  });
+
+  it("replaces only its own README section", () => {
+    const section = "<!-- BEGIN lab data generate (generated; do not edit by hand) -->\nX\n<!-- END lab data generate -->";
+    const top = "# Data\n\nHand-written intro.\n";
+    const once = updateReadme(top, section);
+    expect(once.startsWith(top)).toBe(true);
+    const twice = updateReadme(once + "\nTrailer.\n", section.replace("X", "Y"));
+    expect(twice).toContain("Hand-written intro.");
+    expect(twice).toContain("Trailer.");
+    expect(twice).toContain("\nY\n");
+    expect(twice).not.toContain("\nX\n");
+  });
+});
