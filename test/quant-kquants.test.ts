@@ -386,7 +386,8 @@ describe("k-quant dotRow", () => {
   it.each(NAMES)("%s: equals dequantize-then-dot, at any byte and x offset", (name) => {
     const f = FORMATS[name]!;
     for (const [k, n] of [256, 1024, 4096].entries()) {
-      const w = Float32Array.from([...gaussianRow(200 + k, n - 256), ...specialRow(3).subarray(0, 256)]);
+      const special = [3, 4, 9][k]! * QK_K; // a one-outlier, a negative-only, a small-integer block
+      const w = Float32Array.from([...gaussianRow(200 + k, n - 256), ...specialRow(3).subarray(special, special + QK_K)]);
       const x = gaussianRow(300 + k, n + 17);
       const pad = 5; // an odd byte offset: rows sit anywhere inside a tensor's buffer
       const bytes = new Uint8Array(pad + (n / QK_K) * f.typeSize);

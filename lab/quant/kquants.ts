@@ -373,19 +373,24 @@ function dotBlockQ2K(y: Uint8Array, yOff: number, x: Float32Array, xOff: number)
   const d = readHalf(y, yOff + Q2_K_D);
   const dmin = readHalf(y, yOff + Q2_K_DMIN);
   let sum = 0;
-  for (let s = 0; s < 16; s++) {
-    const sc = y[yOff + Q2_K_SCALES + s]!;
-    const qOff = yOff + Q2_K_QS + 32 * (s >> 3) + 16 * (s & 1);
-    const shift = 2 * ((s >> 1) & 3);
-    const xs = xOff + 16 * s;
-    let qx = 0;
-    let sx = 0;
-    for (let l = 0; l < 16; l++) {
-      const xv = x[xs + l]!;
-      qx += ((y[qOff + l]! >> shift) & 3) * xv;
-      sx += xv;
+  // Each qs byte holds 4 weights 32 apart: read it once, feed four accumulators. Weights l..l+15 of
+  // the j-th 32-weight group in half h belong to sub-block 8h + 2j + part.
+  for (let h = 0; h < 2; h++) {
+    for (let part = 0; part < 2; part++) {
+      const qOff = yOff + Q2_K_QS + 32 * h + 16 * part;
+      const xb = xOff + 128 * h + 16 * part;
+      let q0 = 0, q1 = 0, q2 = 0, q3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let l = 0; l < 16; l++) {
+        const q = y[qOff + l]!;
+        const x0 = x[xb + l]!, x1 = x[xb + 32 + l]!, x2 = x[xb + 64 + l]!, x3 = x[xb + 96 + l]!;
+        q0 += (q & 3) * x0; q1 += ((q >> 2) & 3) * x1; q2 += ((q >> 4) & 3) * x2; q3 += (q >> 6) * x3;
+        s0 += x0; s1 += x1; s2 += x2; s3 += x3;
+      }
+      const sOff = yOff + Q2_K_SCALES + 8 * h + part;
+      const c0 = y[sOff]!, c1 = y[sOff + 2]!, c2 = y[sOff + 4]!, c3 = y[sOff + 6]!;
+      sum += d * ((c0 & 0xf) * q0 + (c1 & 0xf) * q1 + (c2 & 0xf) * q2 + (c3 & 0xf) * q3)
+        - dmin * ((c0 >> 4) * s0 + (c1 >> 4) * s1 + (c2 >> 4) * s2 + (c3 >> 4) * s3);
     }
-    sum += d * (sc & 0xf) * qx - dmin * (sc >> 4) * sx;
   }
   return sum;
 }
@@ -469,20 +474,28 @@ function dequantizeBlockQ3K(y: Uint8Array, yOff: number, out: Float32Array, outO
 
 function dotBlockQ3K(y: Uint8Array, yOff: number, x: Float32Array, xOff: number): number {
   const dAll = readHalf(y, yOff + Q3_K_D);
+  const sOff = yOff + Q3_K_SCALES;
   let sum = 0;
-  for (let s = 0; s < 16; s++) {
-    const qOff = yOff + Q3_K_QS + 32 * (s >> 3) + 16 * (s & 1);
-    const hOff = yOff + Q3_K_HMASK + 16 * (s & 1);
-    const shift = 2 * ((s >> 1) & 3);
-    const hbit = 1 << (s >> 1);
-    const xs = xOff + 16 * s;
-    let qx = 0;
-    for (let l = 0; l < 16; l++) {
-      qx += (((y[qOff + l]! >> shift) & 3) - (y[hOff + l]! & hbit ? 0 : 4)) * x[xs + l]!;
+  // As Q2_K: one qs byte and one hmask byte give 4 weights 32 apart (hmask bit 4h + j for group j).
+  for (let h = 0; h < 2; h++) {
+    for (let part = 0; part < 2; part++) {
+      const qOff = yOff + Q3_K_QS + 32 * h + 16 * part;
+      const hOff = yOff + Q3_K_HMASK + 16 * part;
+      const xb = xOff + 128 * h + 16 * part;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      for (let l = 0; l < 16; l++) {
+        const q = y[qOff + l]!;
+        const hm = y[hOff + l]! >> (4 * h);
+        a0 += (((q & 3) | ((hm & 1) << 2)) - 4) * x[xb + l]!;
+        a1 += ((((q >> 2) & 3) | ((hm & 2) << 1)) - 4) * x[xb + 32 + l]!;
+        a2 += ((((q >> 4) & 3) | (hm & 4)) - 4) * x[xb + 64 + l]!;
+        a3 += (((q >> 6) | ((hm & 8) >> 1)) - 4) * x[xb + 96 + l]!;
+      }
+      const s = 8 * h + part;
+      sum += scaleQ3K(y, sOff, s) * a0 + scaleQ3K(y, sOff, s + 2) * a1 + scaleQ3K(y, sOff, s + 4) * a2 + scaleQ3K(y, sOff, s + 6) * a3;
     }
-    sum += f32(dAll * scaleQ3K(y, yOff + Q3_K_SCALES, s)) * qx;
   }
-  return sum;
+  return dAll * sum;
 }
 
 // ===================================================================================================
@@ -726,27 +739,27 @@ function dequantizeBlockQ6K(y: Uint8Array, yOff: number, out: Float32Array, outO
 function dotBlockQ6K(y: Uint8Array, yOff: number, x: Float32Array, xOff: number): number {
   const d = readHalf(y, yOff + Q6_K_D);
   let sum = 0;
+  // Bytes ql[l], ql[l+32] and qh[l] of half h give the 4 weights 128h + l + {0, 32, 64, 96}; weights
+  // l..l+15 of group j belong to sub-block 8h + 2j + part.
   for (let h = 0; h < 2; h++) {
-    const ql = yOff + Q6_K_QL + 64 * h;
-    const qh = yOff + Q6_K_QH + 32 * h;
-    const sc = yOff + Q6_K_SCALES + 8 * h;
-    const xs = xOff + 128 * h;
-    // Sub-blocks of this half: weights 16k..16k+15 (k = 0..7) use scale sc+k.
-    for (let k = 0; k < 8; k++) {
-      const quarter = k >> 1; // which of the 4 32-weight groups
-      const lBase = 16 * (k & 1);
-      const qlOff = ql + (quarter & 1 ? 32 : 0);
-      const nibbleShift = quarter & 2 ? 4 : 0;
-      const hShift = 2 * quarter;
-      let qx = 0;
-      for (let l = lBase; l < lBase + 16; l++) {
-        const q = (((y[qlOff + l]! >> nibbleShift) & 0xf) | (((y[qh + l]! >> hShift) & 3) << 4)) - 32;
-        qx += q * x[xs + 32 * quarter + l]!;
+    for (let part = 0; part < 2; part++) {
+      const ql = yOff + Q6_K_QL + 64 * h + 16 * part;
+      const qh = yOff + Q6_K_QH + 32 * h + 16 * part;
+      const xb = xOff + 128 * h + 16 * part;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      for (let l = 0; l < 16; l++) {
+        const lo = y[ql + l]!, hi = y[ql + 32 + l]!, hb = y[qh + l]!;
+        a0 += (((lo & 0xf) | ((hb & 3) << 4)) - 32) * x[xb + l]!;
+        a1 += (((hi & 0xf) | ((hb & 0xc) << 2)) - 32) * x[xb + 32 + l]!;
+        a2 += (((lo >> 4) | (hb & 0x30)) - 32) * x[xb + 64 + l]!;
+        a3 += (((hi >> 4) | ((hb & 0xc0) >> 2)) - 32) * x[xb + 96 + l]!;
       }
-      sum += d * ((y[sc + k]! << 24) >> 24) * qx;
+      const sc = yOff + Q6_K_SCALES + 8 * h + part;
+      sum += ((y[sc]! << 24) >> 24) * a0 + ((y[sc + 2]! << 24) >> 24) * a1
+        + ((y[sc + 4]! << 24) >> 24) * a2 + ((y[sc + 6]! << 24) >> 24) * a3;
     }
   }
-  return sum;
+  return d * sum;
 }
 
 // ===================================================================================================
