@@ -61,10 +61,20 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   }
 }
 
+/** gguf_set_val semantics: an existing entry is removed and the new one appended at the end. */
 function setKv(metadata: GgufKv[], entry: GgufKv): void {
   const at = metadata.findIndex((m) => m.key === entry.key);
-  if (at >= 0) metadata[at] = entry;
-  else metadata.push(entry);
+  if (at >= 0) metadata.splice(at, 1);
+  metadata.push(entry);
+}
+
+/** llama.cpp's tensor order (llama_model_loader's weight_name_comparer): by layer number, non-layer tensors first, then by name. */
+function llamaTensorOrder(a: { name: string }, b: { name: string }): number {
+  const layer = (name: string) => Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? -1);
+  const la = layer(a.name);
+  const lb = layer(b.name);
+  if (la !== lb) return la - lb;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 export async function quantizeGgufFile(input: string, output: string, mixName: string, opts: QuantizeOptions = {}): Promise<QuantizeReport> {
@@ -76,7 +86,8 @@ export async function quantizeGgufFile(input: string, output: string, mixName: s
   const file = await openGguf(input); // validates: a bad input fails here, before any output exists
   const hp = llamaHparams(file);
   const model = { nLayer: hp.nLayer, nGqa: hp.nHead / hp.nKvHead, tiedEmbeddings: !file.tensors.some((t) => t.name === "output.weight") };
-  const plan = file.tensors.map((t) => ({ info: t, choice: chooseTensorType(mix, t, model) }));
+  // Tensors are written in llama-quantize's order, so our output is byte-identical to its output.
+  const plan = [...file.tensors].sort(llamaTensorOrder).map((t) => ({ info: t, choice: chooseTensorType(mix, t, model) }));
   for (const { info, choice } of plan) {
     if (choice.type === info.type) continue;
     if (!isSupportedType(choice.type)) throw new QuantizeError(`${info.name}: type ${choice.type} is not implemented (have ${supportedTypes().join(", ")})`);

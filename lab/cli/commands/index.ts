@@ -5,6 +5,7 @@ import { grade } from "./grade.ts";
 import { generateCommand } from "./generate.ts";
 import { evalCommand } from "./eval.ts";
 import { benchCommand } from "./bench.ts";
+import { quantizeCommand } from "./quantize.ts";
 
 export const commands: Command[] = [
   ...dataCommands,
@@ -12,4 +13,5 @@ export const commands: Command[] = [
   generateCommand,
   evalCommand,
   benchCommand,
+  quantizeCommand,
 ];
