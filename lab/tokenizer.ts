@@ -208,7 +208,8 @@ export class SpmTokenizer {
     });
     this.byteIds = new Int32Array(256);
     for (let b = 0; b < 256; b++) {
-      const id = this.idOf.get(byteText(b)) ?? this.idOf.get(String.fromCharCode(b));
+      // llama.cpp falls back to the byte itself as a one-character token (only ASCII can be one).
+      const id = this.idOf.get(byteText(b)) ?? (b < 0x80 ? this.idOf.get(String.fromCharCode(b)) : undefined);
       if (id === undefined) throw new TokenizerError(`byte token ${byteText(b)} is missing`);
       this.byteIds[b] = id;
     }
