@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LlamaModel } from "node-llama-cpp";
+import type { LlamaModel, Token } from "node-llama-cpp";
 import { EVAL_SETS, TASKS, loadCorpus, loadEvalSet, loadTokenizer, Rng } from "../lab/data/index.ts";
 import { kv, openGguf, writeGguf, type GgufKv } from "../lab/gguf/index.ts";
 import { SPACE, SpmTokenizer, TokenType, TokenizerError, type Vocabulary } from "../lab/tokenizer.ts";
@@ -120,7 +120,7 @@ describe("the committed tokenizer (data/tokenizer.json) against llama.cpp", () =
     for (let k = 0; k < 1500; k++) {
       const n = rng.int(1, 12);
       const ids = Array.from({ length: n }, () => (rng.chance(0.4) ? rng.pick(byteIds) : rng.int(0, tok.vocabSize - 1)));
-      expect(tok.decode(ids)).toBe(model.detokenize(ids, false));
+      expect(tok.decode(ids)).toBe(model.detokenize(ids as Token[], false));
     }
   });
 
