@@ -87,8 +87,8 @@ describe("the synthetic model in llama.cpp", () => {
   });
 
   it("loads, tokenizes with the SPM vocabulary, and generates", async () => {
-    const { getLlama } = await import("node-llama-cpp");
-    const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" as never });
+    const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+    const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
     const model = await llama.loadModel({ modelPath });
     try {
       expect(model.fileInfo.tensorInfo?.length).toBe(2 + 9 * 2 + 1);

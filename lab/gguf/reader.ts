@@ -70,7 +70,7 @@ class Cursor {
     const n = this.u64(what);
     const room = BigInt(Math.floor(this.remaining / Math.max(minBytesEach, 1)));
     if (n > room) {
-      throw new GgufError(`${what} is ${n}, but the ${this.remaining} bytes left in the file hold at most ${room}`, { offset: at, ...where });
+      throw new GgufError(`${what} is ${n}, but the ${this.remaining} bytes left in the file hold at most ${room}: the file is truncated or corrupt`, { offset: at, ...where });
     }
     return Number(n);
   }
