@@ -9,7 +9,7 @@ import { JSDOM } from "jsdom";
 import {
   FigureError, Plot, figureFont, normalizeSvg, rasterizeSvg, renderFigure, saveFigure, seededRandom, showFigure,
 } from "../lab/plot/index.ts";
-import { figures, formatRows, toyThroughputFigure, toyThroughputRows } from "../lab/plot/figures.ts";
+import { figures, formatRows, saveAllFigures, toyThroughputFigure, toyThroughputRows } from "../lab/plot/figures.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "lab-plot-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -158,6 +158,12 @@ describe("saveFigure and PNG", () => {
   const width = Number(root.getAttribute("width"));
   const height = Number(root.getAttribute("height"));
 
+  it("saveAllFigures writes every named figure", () => {
+    const dir = join(tmp, "all");
+    expect(saveAllFigures(dir)).toEqual(Object.keys(figures));
+    expect(readdirSync(dir).sort()).toEqual(Object.keys(figures).flatMap((n) => [`${n}.png`, `${n}.svg`]).sort());
+  });
+
   it("writes NAME.svg and a PNG of scale × the SVG size, leaving no temp files", () => {
     const dir = join(tmp, "figs");
     const out = saveFigure("bits", svg, { dir });
@@ -189,8 +195,10 @@ describe("saveFigure and PNG", () => {
 });
 
 describe("showFigure", () => {
-  it("returns the SVG outside a notebook", () => {
+  it("returns the SVG outside a notebook, rendering a spec first", () => {
     expect(showFigure("<svg/>")).toBe("<svg/>");
+    const spec = () => ({ width: 120, height: 60, marks: [Plot.ruleY([0])] });
+    expect(showFigure(spec())).toBe(renderFigure(spec()));
   });
 
   it("sends image/svg+xml to tslab's display when the tslab kernel is loaded", () => {

@@ -2,7 +2,7 @@
 // turns it into SVG, saveFigure writes notebooks/figures/NAME.svg/.png, and test/plot.test.ts
 // snapshots every entry of `figures` below. Later lessons add their figures here.
 import { BLOCK_GEOMETRY, bitsPerWeight, type GgmlTypeName } from "../ggml-types.ts";
-import { Plot, gaussian, seededRandom, type PlotOptions } from "./index.ts";
+import { Plot, gaussian, renderFigure, saveFigure, seededRandom, type PlotOptions } from "./index.ts";
 
 // ─── bits per weight of ggml formats (real data from lab/ggml-types.ts) ──────────────────────────
 
@@ -104,3 +104,9 @@ export const figures: Record<string, () => PlotOptions> = {
   "bits-per-weight": () => bitsPerWeightFigure(),
   "toy-batch-throughput": () => toyThroughputFigure(42),
 };
+
+/** Renders every entry of `figures` into `dir` as NAME.svg + NAME.png; returns the names written. */
+export function saveAllFigures(dir?: string): string[] {
+  for (const [name, make] of Object.entries(figures)) saveFigure(name, renderFigure(make()), { dir });
+  return Object.keys(figures);
+}

@@ -442,8 +442,10 @@ export function svgToPng(svg: string, options: RasterOptions = {}): Buffer {
 /**
  * Shows a figure inline in a tslab notebook (as image/svg+xml, so ids never clash between cells) and
  * returns undefined, so the cell prints nothing else. Outside tslab it returns the SVG string.
+ * Takes an SVG string from renderFigure, or a figure spec that it renders first.
  */
-export function showFigure(svg: string): string | undefined {
+export function showFigure(figure: string | FigureSpec): string | undefined {
+  const svg = typeof figure === "string" ? figure : renderFigure(figure);
   return displayInNotebook("svg", svg) ? undefined : svg;
 }
 
