@@ -458,7 +458,7 @@ export class LabEngine implements Engine {
       tensorBytes: file.tensors.reduce((s, t) => s + t.byteSize, 0),
       parameters: file.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0),
     };
-    const tokenizer = SpmTokenizer.fromGguf(file);
+    const tokenizer = labTokenizer(SpmTokenizer.fromGguf(file), hp.nVocab);
     return new LabEngine(path, hp, tokenizer, contextSize, maxSequences, opts.threads ?? 1, model, fileFacts);
   }
 
@@ -546,6 +546,17 @@ export class LabEngine implements Engine {
   /** @internal */ assertOpen(): void {
     if (this.disposed) throw new EngineError("the engine has been disposed");
   }
+}
+
+/** The GGUF's SPM tokenizer with the Engine convention: BOS is prepended unless bos: false. */
+function labTokenizer(spm: SpmTokenizer, nVocab: number): EngineTokenizer {
+  return {
+    vocabSize: nVocab,
+    bosId: spm.bosId,
+    eosId: spm.eosId,
+    encode: (text, opts = {}) => spm.encode(text, { bos: opts.bos !== false }),
+    decode: (ids) => spm.decode(ids),
+  };
 }
 
 class LabSequence implements Sequence {

@@ -1,0 +1,54 @@
+// Model files for the engine and measurement tests: the seeded synthetic llama from
+// lab/model/synthetic.ts, written as F32 or with every weight matrix quantized to one type
+// (norm vectors stay F32, as llama.cpp's quantizer leaves them).
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { syntheticLlama, type SyntheticLlamaOptions } from "../lab/model/synthetic.ts";
+import { writeGguf } from "../lab/gguf/index.ts";
+import { dequantizeTensor, isSupportedType, quantizeTensor } from "../lab/quant/index.ts";
+import type { GgmlTypeName } from "../lab/ggml-types.ts";
+
+export const TARGET_GGUF = fileURLToPath(new URL("../data/models/target.gguf", import.meta.url));
+export const hasTarget = existsSync(TARGET_GGUF);
+
+export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Writes the synthetic model with every 2-D weight in `type`; returns the path. */
+export async function writeSyntheticVariant(path: string, type: GgmlTypeName, opts: SyntheticLlamaOptions = { seed: 1 }): Promise<string> {
+  const model = syntheticLlama(opts);
+  await writeGguf(path, {
+    metadata: model.metadata,
+    tensors: model.tensors.map((t) => {
+      const tensorType: GgmlTypeName = t.ne.length === 2 ? type : "F32";
+      const data = tensorType === "F32"
+        ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)
+        : quantizeTensor(tensorType, t.data, t.ne);
+      return { name: t.name, type: tensorType, ne: t.ne, data };
+    }),
+  });
+  return path;
+}
+
+/** The quant types the lab can write right now (k-quants appear once lab/quant registers them). */
+export function writableTypes(candidates: GgmlTypeName[]): GgmlTypeName[] {
+  return candidates.filter((t) => isSupportedType(t));
+}
+
+/** The same model with every 2-D weight quantized to `type` and dequantized back, stored as F32:
+ *  the exact weights a quantized file holds, for an engine that computes in F32 throughout. */
+export async function writeDequantizedVariant(path: string, type: GgmlTypeName, opts: SyntheticLlamaOptions = { seed: 1 }): Promise<string> {
+  const model = syntheticLlama(opts);
+  await writeGguf(path, {
+    metadata: model.metadata,
+    tensors: model.tensors.map((t) => {
+      const data = t.ne.length === 2 ? dequantizeTensor(type, quantizeTensor(type, t.data, t.ne), t.ne) : t.data;
+      return { name: t.name, type: "F32" as const, ne: t.ne, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    }),
+  });
+  return path;
+}
