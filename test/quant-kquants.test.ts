@@ -7,6 +7,7 @@ import { BLOCK_GEOMETRY, type GgmlTypeName } from "../lab/ggml-types.ts";
 import { fp16ToFp32, fp32ToFp16 } from "../lab/quant/float.ts";
 import { K_QUANT_FORMATS, nearestInt, QK_K } from "../lab/quant/kquants.ts";
 import { quantFormat, quantizeTensor, dequantizeTensor, type QuantFormat } from "../lab/quant/index.ts";
+import { syntheticLlama } from "../lab/model/synthetic.ts";
 import { ggmlDequantize, ggmlQuantize, ggmlRowSize } from "./oracle/ggml.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -123,6 +124,9 @@ describe("k-quant geometry", () => {
   it("nearestInt rounds half to even, like ggml's nearest_int", () => {
     expect([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997, 7.5, -7.5].map(nearestInt)).toEqual([0, 2, 2, 0, -2, -2, 0, 8, -8]);
     expect(nearestInt(Math.fround(4194303))).toBe(4194303);
+    // Out of range ggml returns wrapped garbage; these are the values its nearest_int gives (compiled C).
+    expect([5e6, -5e6, 4194304, -4194304, 1e30, -1e30, 3e7].map((v) => nearestInt(Math.fround(v))))
+      .toEqual([-3791456, 2582912, -4194304, -4194304, 651978, 651978, -1937184]);
   });
 });
 
@@ -157,6 +161,15 @@ describe("k-quants are bit-exact with ggml_quantize_chunk", () => {
     const x = gaussianRow(31, 4096);
     const once = dequantize(f, quantize(f, x), x.length);
     expect(firstDifferentBlock(quantize(f, once), ggmlQuantize(f.name, once, once.length), f.typeSize)).toBe(-1);
+  });
+
+  it.each(NAMES)("%s: the synthetic llama's weight matrices, through quantizeTensor", (name) => {
+    const model = syntheticLlama({ seed: 11 });
+    for (const tensorName of ["blk.0.attn_k.weight", "blk.1.ffn_down.weight"]) {
+      const t = model.tensors.find((tt) => tt.name === tensorName)!;
+      const ours = quantizeTensor(name as GgmlTypeName, t.data, t.ne);
+      expect(firstDifferentBlock(ours, ggmlQuantize(name as GgmlTypeName, t.data, t.ne[0]!), FORMATS[name]!.typeSize), tensorName).toBe(-1);
+    }
   });
 
   it.each(NAMES)("%s: dequantization equals ggml's to_float bit for bit", (name) => {
@@ -412,4 +425,51 @@ describe("k-quant dotRow", () => {
     expect(() => f.dotRow(new Uint8Array(144), 0, new Float32Array(255), 0, 256)).toThrow(RangeError);
     expect(() => f.dotRow(new Uint8Array(144), 0, new Float32Array(256), 0, 128)).toThrow(/super-blocks/);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Heavy check, off by default (CI runs the light one above):
+//   KQUANT_ORACLE_BLOCKS=20000 npx vitest run test/quant-kquants.test.ts
+// quantizes that many 256-weight blocks per format, each drawn from a different distribution and
+// magnitude, and compares every byte with ggml.
+
+const HEAVY_BLOCKS = Number(process.env.KQUANT_ORACLE_BLOCKS ?? 0);
+
+function heavyRow(seed: number, nBlocks: number): Float32Array {
+  const rng = mulberry32(seed);
+  const x = new Float32Array(nBlocks * QK_K);
+  const shapes = Object.values(SPECIAL_BLOCKS);
+  for (let b = 0; b < nBlocks; b++) {
+    const magnitude = 10 ** (rng() * 10 - 6); // 1e-6 .. 1e4
+    const offset = rng() < 0.3 ? (rng() - 0.5) * 4 * magnitude : 0;
+    const kind = Math.floor(rng() * 6);
+    for (let i = 0; i < QK_K; i++) {
+      let v: number;
+      if (kind === 0) v = gaussian(rng);
+      else if (kind === 1) v = Math.log(rng() + 1e-12) * (rng() < 0.5 ? -1 : 1); // Laplace
+      else if (kind === 2) v = rng() * 2 - 1;
+      else if (kind === 3) v = rng() < 0.02 ? 30 * gaussian(rng) : gaussian(rng); // outliers
+      else if (kind === 4) v = Math.round(gaussian(rng) * 4) / 4; // a coarse grid: many ties
+      else v = 0;
+      x[b * QK_K + i] = magnitude * v + offset;
+    }
+    if (kind === 5) x.set(shapes[Math.floor(rng() * shapes.length)]!(rng), b * QK_K);
+  }
+  return x;
+}
+
+describe.skipIf(!HEAVY_BLOCKS)(`heavy ggml comparison (${HEAVY_BLOCKS} blocks per format)`, () => {
+  it.each(NAMES)("%s", (name) => {
+    const f = FORMATS[name]!;
+    const x = heavyRow(1000 + NAMES.indexOf(name), HEAVY_BLOCKS);
+    const nPerRow = HEAVY_BLOCKS % 16 === 0 ? 4096 : QK_K;
+    const ours = quantizeRows(f, x, nPerRow);
+    const theirs = ggmlQuantize(f.name, x, nPerRow);
+    let bad = 0;
+    for (let b = 0; b < HEAVY_BLOCKS; b++) {
+      for (let i = 0; i < f.typeSize; i++) if (ours[b * f.typeSize + i] !== theirs[b * f.typeSize + i]) { bad++; break; }
+    }
+    expect(bad, `${name}: blocks differing from ggml`).toBe(0);
+    expect(sameF32Bits(dequantize(f, theirs, x.length), ggmlDequantize(f.name, theirs, x.length))).toBe(true);
+  }, 600_000);
 });

@@ -42,11 +42,14 @@ const roundScratchI32 = new Int32Array(roundScratchF32.buffer); // [1] i32 view 
 
 /**
  * ggml's nearest_int: adds 1.5 * 2^23 in float32 so the FPU rounds half to even into the low mantissa
- * bits, then reads them back. Exact for |v| <= 4194303; beyond that ggml gets a wrapped garbage value,
- * and so do we (same bits), which keeps even degenerate inputs byte-identical.
+ * bits, then reads them back. In range (|v| <= 4194304) that is v rounded half to even, computed here
+ * without touching memory; beyond it ggml gets a wrapped garbage value, and so do we (same bits),
+ * which keeps even degenerate inputs byte-identical.
  */
 export function nearestInt(v: number): number {
-  roundScratchF32[0] = v + 12582912;
+  const biased = f32(v + 12582912);
+  if (biased >= 8388608 && biased < 16777216) return biased - 12582912;
+  roundScratchF32[0] = biased;
   return (roundScratchI32[0]! & 0x007fffff) - 0x00400000;
 }
 
