@@ -56,7 +56,12 @@ const byteText = (b: number) => `<0x${b.toString(16).toUpperCase().padStart(2, "
 /** Chunks encoded per piece of text are cached; the cache is dropped when it grows past this. */
 const CACHE_LIMIT = 200_000;
 
+/** Only short chunks (words, in a trained vocabulary) are worth caching. */
+const CACHE_MAX_CHUNK = 64;
+
 const UTF8 = new TextEncoder();
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATE_ALL = new RegExp(LONE_SURROGATE.source, "g");
 
 // ---------------------------------------------------------------------------------------------------
 // 2. Training
@@ -274,6 +279,8 @@ export class SpmTokenizer {
     const out: number[] = [];
     if (opts.bos) out.push(this.vocab.bosId);
     if (text.length > 0) {
+      // llama.cpp receives text as UTF-8, where a lone surrogate has become U+FFFD.
+      if (LONE_SURROGATE.test(text)) text = text.replace(LONE_SURROGATE_ALL, "\uFFFD");
       const s = (this.vocab.addSpacePrefix ? " " : "") + text;
       this.encodeEscaped(s.replaceAll(" ", SPACE), out);
     }
@@ -311,8 +318,10 @@ export class SpmTokenizer {
       return;
     }
     const ids = this.mergeChunk(chunk);
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(chunk, ids);
+    if (chunk.length <= CACHE_MAX_CHUNK) {
+      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      this.cache.set(chunk, ids);
+    }
     for (const id of ids) out.push(id);
   }
 

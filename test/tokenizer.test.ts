@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LlamaModel, Token } from "node-llama-cpp";
 import { EVAL_SETS, TASKS, loadCorpus, loadEvalSet, loadTokenizer, Rng } from "../lab/data/index.ts";
-import { kv, openGguf, writeGguf, type GgufKv } from "../lab/gguf/index.ts";
+import { VOCAB_ONLY_LLAMA_KEYS } from "../lab/data/llama-check.ts";
+import { openGguf, writeGguf } from "../lab/gguf/index.ts";
 import { SPACE, SpmTokenizer, TokenType, TokenizerError, type Vocabulary } from "../lab/tokenizer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "lab-tokenizer-test-"));
@@ -18,23 +19,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** llama hyperparameters llama.cpp insists on even for a vocabulary-only load. */
-const LLAMA_KEYS: GgufKv[] = [
-  kv.str("general.architecture", "llama"),
-  kv.u32("llama.context_length", 256),
-  kv.u32("llama.embedding_length", 64),
-  kv.u32("llama.block_count", 1),
-  kv.u32("llama.feed_forward_length", 128),
-  kv.u32("llama.attention.head_count", 2),
-  kv.u32("llama.attention.head_count_kv", 2),
-  kv.u32("llama.rope.dimension_count", 32),
-  kv.f32("llama.rope.freq_base", 10000),
-  kv.f32("llama.attention.layer_norm_rms_epsilon", 1e-5),
-];
-
 async function loadVocabInLlamaCpp(tok: SpmTokenizer, name: string): Promise<{ model: LlamaModel; path: string }> {
   const path = join(dir, `${name}.gguf`);
-  await writeGguf(path, { metadata: [...LLAMA_KEYS, ...tok.toGgufMetadata()], tensors: [] });
+  await writeGguf(path, { metadata: [...VOCAB_ONLY_LLAMA_KEYS, ...tok.toGgufMetadata()], tensors: [] });
   const m = await import("node-llama-cpp");
   // Disabled logging: node-llama-cpp first "simulates" a full load to size GPU layers, which logs an
   // error for a file without tensors before the real vocabulary-only load succeeds.

@@ -2,7 +2,8 @@
 import { resolve } from "node:path";
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
 import {
-  DEFAULT_SEED, DEFAULT_VOCAB_SIZE, buildDataset, checkDataset, defaultDataDir, writeDataset,
+  DEFAULT_SEED, DEFAULT_VOCAB_SIZE, SPLITS, TASKS, buildDataset, checkDataset, defaultDataDir, loadCorpus, loadTokenizer,
+  writeDataset,
 } from "../../data/index.ts";
 
 const generate: Command = {
@@ -45,21 +46,34 @@ The same seed and vocabulary size give the same bytes on every machine.
 const check: Command = {
   name: "data check",
   summary: "regenerate data/ in memory and verify every file's sha256 matches",
-  help: `Usage: lab data check [--dir DIR] [--json]
+  help: `Usage: lab data check [--dir DIR] [--llama] [--json]
 
 Reads DIR/corpus/manifest.json (default DIR: the checkout's data/), regenerates the corpus, eval sets
 and tokenizer with its seed and vocabulary size, and compares each file on disk with the regeneration
-(and the README section with the one it would write). Exit code 0 when everything matches, 1 otherwise.`,
+(and the README section with the one it would write). Exit code 0 when everything matches, 1 otherwise.
+
+  --llama   also tokenize every corpus document (train and val, all tasks) with DIR/tokenizer.json and
+            with llama.cpp (node-llama-cpp, vocabulary-only GGUF) and require identical ids and text`,
   async run(args) {
-    const { values } = parseFlags("data check", args, { dir: { type: "string" }, json: { type: "boolean" } });
+    const { values } = parseFlags("data check", args, { dir: { type: "string" }, llama: { type: "boolean" }, json: { type: "boolean" } });
     const dir = values.dir ? resolve(values.dir) : defaultDataDir();
     const result = checkDataset(dir);
-    if (values.json) printJson({ dir, ...result });
     for (const p of result.problems) say(`✗ ${p}`);
     say(result.ok
       ? `data ok: ${result.checked} files in ${dir} match a regeneration (seed ${result.seed}, vocabulary ${result.vocabSize})`
       : `${result.problems.length} file(s) differ from a regeneration: run \`lab data generate --seed ${result.seed}\``);
-    return result.ok ? 0 : 1;
+    let llama;
+    if (values.llama) {
+      const { compareWithLlamaCpp } = await import("../../data/llama-check.ts");
+      const texts = TASKS.flatMap((t) => SPLITS.flatMap((s) => loadCorpus(t, s, dir)));
+      llama = await compareWithLlamaCpp(loadTokenizer(dir), texts);
+      for (const e of llama.examples) say(`✗ tokenizer differs from llama.cpp on ${e}`);
+      say(`tokenizer vs llama.cpp: ${llama.texts} documents, ${llama.tokens} tokens, ${llama.mismatches} differ ` +
+        `(ours ${llama.oursSeconds.toFixed(2)} s, llama.cpp ${llama.llamaSeconds.toFixed(2)} s)`);
+    }
+    const ok = result.ok && (llama === undefined || llama.mismatches === 0);
+    if (values.json) printJson({ dir, ...result, ok, llama });
+    return ok ? 0 : 1;
   },
 };
 
