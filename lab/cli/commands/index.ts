@@ -6,6 +6,8 @@ import { generateCommand } from "./generate.ts";
 import { evalCommand } from "./eval.ts";
 import { benchCommand } from "./bench.ts";
 import { quantizeCommand } from "./quantize.ts";
+import { ggufInspectCommand } from "./gguf.ts";
+import { trainCommand } from "./train.ts";
 
 export const commands: Command[] = [
   ...dataCommands,
@@ -14,4 +16,6 @@ export const commands: Command[] = [
   evalCommand,
   benchCommand,
   quantizeCommand,
+  ggufInspectCommand,
+  trainCommand,
 ];
