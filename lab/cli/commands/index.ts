@@ -7,7 +7,6 @@ import { evalCommand } from "./eval.ts";
 import { benchCommand } from "./bench.ts";
 import { quantizeCommand } from "./quantize.ts";
 import { ggufInspectCommand } from "./gguf.ts";
-import { trainCommand } from "./train.ts";
 
 export const commands: Command[] = [
   ...dataCommands,
@@ -17,5 +16,4 @@ export const commands: Command[] = [
   benchCommand,
   quantizeCommand,
   ggufInspectCommand,
-  trainCommand,
 ];
