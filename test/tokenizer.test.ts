@@ -175,11 +175,21 @@ describe("a hand-made vocabulary with tied scores and inner spaces, against llam
     expect(pieces("d")).toEqual(["▁", "<0x64>"]);
   });
 
-  it("matches llama.cpp on seeded random strings over its alphabet", () => {
-    const rng = new Rng(5);
+  const randomTexts = (seed: number) => {
+    const rng = new Rng(seed);
     const alphabet = ["a", "b", "c", " ", "  ", "日", "本", "d", "\n", "é"];
-    const texts = Array.from({ length: 3000 }, () => Array.from({ length: rng.int(0, 16) }, () => rng.pick(alphabet)).join(""));
-    expectSameAsLlama(tok, model, texts);
+    return Array.from({ length: 3000 }, () => Array.from({ length: rng.int(0, 16) }, () => rng.pick(alphabet)).join(""));
+  };
+
+  it("matches llama.cpp on seeded random strings over its alphabet", () => {
+    expectSameAsLlama(tok, model, randomTexts(5));
+  });
+
+  it("matches llama.cpp with add_space_prefix = false too", async () => {
+    const noPrefix = new SpmTokenizer({ ...vocab, addSpacePrefix: false });
+    expect(noPrefix.encode("aaa").map((id) => noPrefix.piece(id))).toEqual(["aaa"]);
+    const { model: m2 } = await loadVocabInLlamaCpp(noPrefix, "handmade-no-prefix");
+    expectSameAsLlama(noPrefix, m2, randomTexts(6));
   });
 });
 
