@@ -15,7 +15,8 @@
 import { existsSync, renameSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { deflateSync } from "node:zlib";
-import { JSDOM } from "jsdom";
+import { createRequire } from "node:module";
+import type { JSDOM as JSDOMClass } from "jsdom";
 import * as Plot from "@observablehq/plot";
 import { Resvg } from "@resvg/resvg-js";
 import { displayInNotebook } from "./display.ts";
@@ -70,10 +71,12 @@ export interface RenderOptions {
 const SVG_NS = "http://www.w3.org/2000/svg";
 const XLINK_NS = "http://www.w3.org/1999/xlink";
 
-// One private jsdom window for the whole process: creating a window costs ~50 ms, a chart ~5 ms.
-let sharedWindow: JSDOM["window"] | undefined;
-function domWindow(): JSDOM["window"] {
+// One private jsdom window for the whole process, made on first render. jsdom is required lazily:
+// importing it takes ~1 s, which code that only wants seededRandom or Plot's types should not pay.
+let sharedWindow: JSDOMClass["window"] | undefined;
+function domWindow(): JSDOMClass["window"] {
   if (sharedWindow) return sharedWindow;
+  const { JSDOM } = createRequire(import.meta.url)("jsdom") as typeof import("jsdom");
   const { window } = new JSDOM("<!DOCTYPE html><html><body></body></html>");
   // jsdom has no <canvas>; Plot paints continuous color legends on a 256×1 canvas. Ours records
   // the fill of each pixel and encodes them as a PNG data URL, which both browsers and resvg draw.
