@@ -11,7 +11,7 @@ const batch = 2, T = 6;
 
 function setup() {
   const ws = new Workspace(shape, batch, T, Float64Array);
-  const params = new Float64Array(ws.layout.total);
+  const params = ws.params;
   initParams(shape, ws.layout, params, 7);
   const rand = seededRandom(99);
   // Larger-than-init weights so softmaxes and SwiGLU are far from linear; norms away from 1.
@@ -28,11 +28,11 @@ function setup() {
 describe("trainer backward pass", () => {
   it("matches finite differences for every parameter kind", () => {
     const { ws, params, tokens, targets } = setup();
-    const loss = () => { ws.forward(params, tokens, batch, T); return ws.lossSum(targets); };
+    const loss = () => { ws.forward(tokens, batch, T); return ws.lossSum(targets); };
     loss();
-    ws.transposeWeights(params);
-    const grads = new Float64Array(params.length);
-    ws.backward(params, targets, grads, 1);
+    ws.transposeWeights();
+    ws.backward(targets, 1);
+    const grads = Float64Array.from(ws.grads);
     const rand = seededRandom(5);
     const names = ["token_embd.weight", "blk.0.attn_norm.weight", "blk.0.attn_q.weight", "blk.1.attn_k.weight",
       "blk.0.attn_v.weight", "blk.1.attn_output.weight", "blk.1.ffn_norm.weight", "blk.0.ffn_gate.weight",
@@ -59,16 +59,16 @@ describe("trainer backward pass", () => {
   });
 
   it("scale multiplies the gradient and ignored targets contribute nothing", () => {
-    const { ws, params, tokens, targets } = setup();
-    ws.forward(params, tokens, batch, T);
+    const { ws, tokens, targets } = setup();
+    ws.forward(tokens, batch, T);
     ws.lossSum(targets);
-    ws.transposeWeights(params);
-    const g1 = new Float64Array(params.length);
-    ws.backward(params, targets, g1, 0.25);
-    ws.forward(params, tokens, batch, T);
+    ws.transposeWeights();
+    ws.backward(targets, 0.25);
+    const g1 = Float64Array.from(ws.grads);
+    ws.forward(tokens, batch, T);
     ws.lossSum(targets.map(() => -1));
-    const g0 = new Float64Array(params.length);
-    ws.backward(params, targets.map(() => -1), g0, 1);
+    ws.backward(targets.map(() => -1), 1);
+    const g0 = Float64Array.from(ws.grads);
     expect(g0.every((x) => x === 0)).toBe(true);
     expect(g1.some((x) => x !== 0)).toBe(true);
   });
@@ -84,5 +84,25 @@ describe("register-blocked matmul", () => {
       matmulNTNaive(C2, A, B, M, N, K, true);
       for (let i = 0; i < M * N; i++) expect(C1[i]).toBeCloseTo(C2[i], 12);
     }
+  });
+});
+
+describe("float32 SIMD workspace", () => {
+  it("gives the float64 logits and gradients to float32 precision", () => {
+    const { ws, params, tokens, targets } = setup();
+    const ws32 = new Workspace(shape, batch, T);
+    ws32.params.set(params);
+    ws.forward(tokens, batch, T);
+    ws32.forward(tokens, batch, T);
+    let worst = 0;
+    for (let i = 0; i < ws.logits.length; i++) worst = Math.max(worst, Math.abs(ws.logits[i] - ws32.logits[i]));
+    expect(worst).toBeLessThan(1e-4);
+    const loss64 = ws.lossSum(targets), loss32 = ws32.lossSum(targets);
+    expect(Math.abs(loss64 - loss32)).toBeLessThan(1e-4 * loss64);
+    ws.transposeWeights(); ws.backward(targets, 1);
+    ws32.transposeWeights(); ws32.backward(targets, 1);
+    let gmax = 0, gerr = 0;
+    for (let i = 0; i < params.length; i++) { gmax = Math.max(gmax, Math.abs(ws.grads[i])); gerr = Math.max(gerr, Math.abs(ws.grads[i] - ws32.grads[i])); }
+    expect(gerr / gmax).toBeLessThan(1e-4);
   });
 });

@@ -3,12 +3,22 @@
 // product O(rows · params)): forward y = x·Wᵀ, input gradient dx = dy·(Wᵀ)ᵀ, weight gradient
 // dW = dyᵀ·(xᵀ)ᵀ. A plain triple loop does one multiply-add per two loads; the 4×4 register block
 // below keeps 16 accumulators live and does 16 multiply-adds per 8 loads, ~2.5× faster in V8.
-// Generic over Float32Array (training) and Float64Array (gradient checks).
+// Generic over Float32Array (training) and Float64Array (gradient checks). When all three operands
+// are f32 views of one SimdArena (lab/train/simd.ts), the bulk runs in the WebAssembly SIMD kernel
+// and only the ragged edges here.
+import { simdKernelFor } from "./simd.ts";
 
 export type Floats = Float32Array | Float64Array;
 
 /** C[M][N] = A[M][K]·B[N][K]ᵀ, or C += … when accumulate. Row-major, tightly packed. */
 export function matmulNT(C: Floats, A: Floats, B: Floats, M: number, N: number, K: number, accumulate = false): void {
+  const kernel = K % 4 === 0 && M >= 2 && N >= 4 ? simdKernelFor(C, A, B) : undefined;
+  if (kernel) {
+    const M2 = M - (M % 2), N4 = N - (N % 4);
+    kernel(C.byteOffset, A.byteOffset, B.byteOffset, M2, N, K, accumulate ? 1 : 0, N4);
+    matmulEdges(C, A, B, M, N, K, accumulate, M2, N4);
+    return;
+  }
   const M4 = M - (M % 4), N4 = N - (N % 4);
   for (let i = 0; i < M4; i += 4) {
     const a0 = i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
@@ -38,9 +48,14 @@ export function matmulNT(C: Floats, A: Floats, B: Floats, M: number, N: number, 
       }
     }
   }
-  // Ragged edges (M or N not a multiple of 4): plain dot products.
+  matmulEdges(C, A, B, M, N, K, accumulate, M4, N4);
+}
+
+/** The outputs outside the first mBlock rows × nBlock columns, as plain dot products. */
+function matmulEdges(C: Floats, A: Floats, B: Floats, M: number, N: number, K: number, accumulate: boolean,
+  mBlock: number, nBlock: number): void {
   for (let i = 0; i < M; i++) {
-    for (let j = i < M4 ? N4 : 0; j < N; j++) {
+    for (let j = i < mBlock ? nBlock : 0; j < N; j++) {
       let s = 0;
       const a = i * K, b = j * K;
       for (let k = 0; k < K; k++) s += A[a + k] * B[b + k];

@@ -12,6 +12,7 @@
 // (preallocated activations) · forward · loss · backward.
 // Every kernel is generic over Float32Array (training) and Float64Array (gradient checks).
 import { matmulNT, transpose, type Floats } from "./matmul.ts";
+import { SimdArena } from "./simd.ts";
 
 // ─── Shapes and parameter layout ─────────────────────────────────────────────────────────────────
 
@@ -126,9 +127,13 @@ interface LayerActivations {
   hidden: Floats; // [rows][nFf] silu(gate)⊙up, input of ffn_down
 }
 
-/** Preallocated buffers for up to maxRows = maxBatch·maxT positions. One per thread. */
+/** Preallocated buffers for up to maxBatch·maxT positions, and the parameters and gradients they
+ *  work on. One per thread. In f32 everything lives in one SimdArena so matmuls run in WebAssembly
+ *  SIMD; write the parameters into ws.params, read the gradient from ws.grads. */
 export class Workspace {
   readonly layout: ParamLayout;
+  readonly params: Floats; // [nParams] the flat parameter vector, layout as paramLayout()
+  readonly grads: Floats; // [nParams] ∂loss/∂params after backward()
   readonly maxBatch: number;
   readonly maxT: number;
   readonly layers: LayerActivations[];
@@ -157,13 +162,23 @@ export class Workspace {
   batch = 0;
   T = 0;
 
-  constructor(readonly shape: ModelShape, maxBatch: number, maxT: number, readonly Float: FloatCtor = Float32Array) {
+  constructor(readonly shape: ModelShape, maxBatch: number, maxT: number, readonly Float: FloatCtor = Float32Array,
+    alloc?: (n: number) => Floats) {
     const s = shape;
     this.layout = paramLayout(s);
     this.maxBatch = maxBatch;
     this.maxT = maxT;
     const rows = maxBatch * maxT, D = s.nEmbd, qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
-    const F = (n: number) => new Float(n);
+    if (!alloc && Float === Float32Array) {
+      // Size the arena by allocating once with a counter, then allocate for real inside it.
+      let floats = 0, count = 0;
+      new Workspace(shape, maxBatch, maxT, Float, (n) => { floats += n; count++; return new Float32Array(n); });
+      const arena = SimdArena.create(floats, count);
+      if (arena) alloc = (n) => arena.alloc(n);
+    }
+    const F = alloc ?? ((n: number) => new Float(n));
+    this.params = F(this.layout.total);
+    this.grads = F(this.layout.total);
     this.layers = [];
     for (let l = 0; l < s.nLayer; l++) {
       this.layers.push({
@@ -178,8 +193,8 @@ export class Workspace {
     this.xnFinal = F(rows * D);
     this.logits = F(rows * s.nVocab);
     const half = s.headDim / 2;
-    this.ropeCos = F(maxT * half);
-    this.ropeSin = F(maxT * half);
+    this.ropeCos = new Float(maxT * half);
+    this.ropeSin = new Float(maxT * half);
     for (let pos = 0; pos < maxT; pos++) {
       for (let i = 0; i < half; i++) {
         const angle = pos * Math.pow(s.ropeFreqBase, (-2 * i) / s.headDim);
@@ -209,8 +224,8 @@ export class Workspace {
   // ─── Forward ───────────────────────────────────────────────────────────────────────────────────
 
   /** Runs the model on tokens [batch][T] (each row starts at position 0); fills this.logits. */
-  forward(params: Floats, tokens: ArrayLike<number>, batch: number, T: number): Floats {
-    const s = this.shape, D = s.nEmbd, qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
+  forward(tokens: ArrayLike<number>, batch: number, T: number): Floats {
+    const params = this.params, s = this.shape, D = s.nEmbd, qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
     if (batch > this.maxBatch || T > this.maxT || tokens.length !== batch * T) {
       throw new RangeError(`forward: batch ${batch}×${T} (${tokens.length} tokens) exceeds the workspace ${this.maxBatch}×${this.maxT}`);
     }
@@ -334,7 +349,8 @@ export class Workspace {
   // ─── Backward ──────────────────────────────────────────────────────────────────────────────────
 
   /** Copies every weight matrix transposed into this.weightsT; call once after each update. */
-  transposeWeights(params: Floats): void {
+  transposeWeights(): void {
+    const params = this.params;
     for (const p of this.layout.slots) {
       if (p.kind !== "matrix") continue;
       const [nIn, nOut] = p.ne;
@@ -343,10 +359,10 @@ export class Workspace {
     }
   }
 
-  /** grads = scale · ∂(lossSum)/∂params for the last forward + lossSum. Overwrites grads.
-   *  Needs transposeWeights(params) for the current params. */
-  backward(params: Floats, targets: ArrayLike<number>, grads: Floats, scale: number): void {
-    const s = this.shape, D = s.nEmbd, V = s.nVocab, qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
+  /** this.grads = scale · ∂(lossSum)/∂params for the last forward + lossSum.
+   *  Needs transposeWeights() for the current params. */
+  backward(targets: ArrayLike<number>, scale: number): void {
+    const params = this.params, grads = this.grads, s = this.shape, D = s.nEmbd, V = s.nVocab, qDim = s.nHead * s.headDim, kvDim = s.nKvHead * s.headDim;
     const rows = this.batch * this.T, T = this.T;
     const slot = (name: string) => this.layout.byName.get(name)!;
     const W = (name: string) => params.subarray(slot(name).offset, slot(name).offset + slot(name).size);

@@ -1,0 +1,73 @@
+// Does llama.cpp run our model the way we do? Loads an exported GGUF with node-llama-cpp (CPU, F32
+// KV cache, no flash attention) and compares its next-token log-probabilities at every position
+// with the trainer's own forward pass.
+import { cpuLlama } from "../engine/node-llama.mjs";
+import { Workspace, type ModelShape } from "./model.ts";
+
+export interface LlamaCppComparison {
+  positions: number;
+  maxAbsDiff: number; // max over positions and vocabulary of |log p_ours − log p_llama.cpp|
+  argmaxAgreement: number; // fraction of positions where both pick the same next token
+}
+
+/** The trainer's log-softmax rows for one sequence: [T][nVocab]. */
+export function ownLogProbs(shape: ModelShape, params: Float32Array, tokens: number[]): Float32Array[] {
+  const ws = new Workspace(shape, 1, tokens.length);
+  ws.params.set(params);
+  const logits = ws.forward(tokens, 1, tokens.length);
+  const V = shape.nVocab, rows: Float32Array[] = [];
+  for (let t = 0; t < tokens.length; t++) {
+    const row = logits.subarray(t * V, (t + 1) * V);
+    let max = -Infinity;
+    for (let i = 0; i < V; i++) if (row[i] > max) max = row[i];
+    let sum = 0;
+    for (let i = 0; i < V; i++) sum += Math.exp(row[i] - max);
+    const logZ = max + Math.log(sum);
+    rows.push(Float32Array.from(row, (x) => x - logZ));
+  }
+  return rows;
+}
+
+/** llama.cpp's log-softmax rows for one sequence (tokens[0] should be BOS). */
+export async function llamaCppLogProbs(ggufPath: string, tokens: number[], nVocab: number): Promise<Float32Array[]> {
+  const llama = await cpuLlama();
+  const model = await llama.loadModel({ modelPath: ggufPath });
+  try {
+    const context = await model.createContext({
+      contextSize: Math.max(32, tokens.length + 1), batchSize: Math.max(32, tokens.length), threads: 1,
+      flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32",
+    });
+    try {
+      const seq = context.getSequence();
+      const input = tokens.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 0 } } }] as const);
+      const out = await seq.controlledEvaluate(input as unknown as Parameters<typeof seq.controlledEvaluate>[0]);
+      return tokens.map((_, i) => {
+        const probs = out[i]?.next?.probabilities;
+        if (!probs) throw new Error(`llama.cpp returned no distribution for position ${i}`);
+        const row = new Float32Array(nVocab).fill(-Infinity);
+        for (const [token, p] of probs) row[token] = Math.log(p);
+        return row;
+      });
+    } finally {
+      await context.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
+export async function compareWithLlamaCpp(ggufPath: string, shape: ModelShape, params: Float32Array, tokens: number[]): Promise<LlamaCppComparison> {
+  const ours = ownLogProbs(shape, params, tokens);
+  const theirs = await llamaCppLogProbs(ggufPath, tokens, shape.nVocab);
+  let maxAbsDiff = 0, agree = 0;
+  for (let t = 0; t < tokens.length; t++) {
+    let a = 0, b = 0;
+    for (let i = 0; i < shape.nVocab; i++) {
+      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(ours[t][i] - theirs[t][i]));
+      if (ours[t][i] > ours[t][a]) a = i;
+      if (theirs[t][i] > theirs[t][b]) b = i;
+    }
+    if (a === b) agree++;
+  }
+  return { positions: tokens.length, maxAbsDiff, argmaxAgreement: agree / tokens.length };
+}
