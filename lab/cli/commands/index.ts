@@ -7,6 +7,7 @@ import { evalCommand } from "./eval.ts";
 import { benchCommand } from "./bench.ts";
 import { quantizeCommand } from "./quantize.ts";
 import { ggufInspectCommand } from "./gguf.ts";
+import { trainCommand } from "./train.ts";
 
 export const commands: Command[] = [
   ...dataCommands,
@@ -16,4 +17,5 @@ export const commands: Command[] = [
   benchCommand,
   quantizeCommand,
   ggufInspectCommand,
+  trainCommand,
 ];
