@@ -129,6 +129,10 @@ describe("the committed tokenizer (data/tokenizer.json) against llama.cpp", () =
     expect(tok.encode("hello", { bos: true })).toEqual([tok.bosId, ...ids]);
     expect(tok.encode("hello", { bos: true, eos: true })).toEqual([tok.bosId, ...ids, tok.eosId]);
     expect(tok.encode("", { bos: true })).toEqual([tok.bosId]);
+    // With BOS first, the leading space of the next token survives, in llama.cpp as here.
+    const withBos = tok.encode("hello", { bos: true, eos: true });
+    expect(tok.decode(withBos)).toBe(" hello");
+    expect(model.detokenize(withBos as Token[], false)).toBe(" hello");
     expect(tok.encode("x\uD800y")).toEqual(Array.from(model.tokenize("x\uD800y", false)));
     expect(tok.encode("x\uD800y")).toEqual(tok.encode("x\uFFFDy"));
   });
