@@ -156,6 +156,18 @@ describe("k-quants are bit-exact with ggml_quantize_chunk", () => {
     expect(bad === -1 ? "all equal" : Object.keys(SPECIAL_BLOCKS)[bad]).toBe("all equal");
   });
 
+  it.each(NAMES)("%s: NaN, ±inf and float-max weights give ggml's (meaningless) bytes too", (name) => {
+    // Garbage in, garbage out, but the same garbage: validating weights is the caller's job.
+    const f = FORMATS[name]!;
+    const x = Float32Array.from({ length: 4 * QK_K }, (_, i) => Math.sin(i));
+    x[5] = NaN;
+    x[QK_K + 7] = Infinity;
+    x[2 * QK_K + 9] = -Infinity;
+    x[3 * QK_K + 3] = 3e38;
+    x[3 * QK_K + 4] = -3e38;
+    expect(firstDifferentBlock(quantize(f, x), ggmlQuantize(f.name, x, QK_K), f.typeSize)).toBe(-1);
+  });
+
   it.each(NAMES)("%s: requantizing dequantized weights (a fixed point or not, ggml and we agree)", (name) => {
     const f = FORMATS[name]!;
     const x = gaussianRow(31, 4096);

@@ -9,12 +9,13 @@
 //     error: makeQxQuants (symmetric, Q6_K), makeQ3Quants (symmetric, iterative, Q3_K) and
 //     makeQkx2Quants (scale + min, Q2_K/Q4_K/Q5_K).
 //  2. The same arithmetic. ggml computes in float32, so every +, -, *, / and sqrt below is rounded to
-//     float32 with `f32` (Math.fround) exactly where C rounds; one missing rounding flips a level now
-//     and then and the bytes differ. (+ - * / sqrt done in float64 and then rounded to float32 equal
-//     the float32 operation, so this emulation is exact.) The shipped libggml-base.so is built
-//     without FMA contraction, so no fused multiply-adds need emulating.
+//     float32 with `f32` (Math.fround) exactly where C rounds. A missing rounding changes the bytes
+//     only rarely (a scale one ulp off usually vanishes in the fp16 and 6-bit roundings), which is
+//     exactly why it must not be left to chance. (+ - * / sqrt done in float64 and then rounded to
+//     float32 equal the float32 operation, so this emulation is exact.) The shipped libggml-base.so
+//     is built without FMA contraction (no vfmadd in it), so no fused multiply-adds need emulating.
 //
-// Reading order: shared helpers (rounding, fp16, the three scale searches, the 6-bit scale packing);
+// Reading order: shared helpers (nearestInt, the three scale searches, the 6-bit scale packing);
 // then per format, as in ggml-common.h, a block constant, its byte layout, a size assertion, and its
 // quantize / dequantize / dot functions; last, the QuantFormat objects (K_QUANT_FORMATS).
 //
@@ -32,6 +33,9 @@ export const QK_K = 256;
 const GROUP_MAX_EPS = Math.fround(1e-15);
 
 const f32 = Math.fround;
+
+/** C's 0.1f: the step between candidate scales in makeQxQuants and makeQkx2Quants. */
+const TENTH = Math.fround(0.1);
 
 // ===================================================================================================
 // Shared helpers
@@ -90,7 +94,7 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xOff: number, L:
   let best = f32(scale * sumlx);
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;
-    iscale = f32(-f32(nmax + f32(f32(0.1) * is)) / max);
+    iscale = f32(-f32(nmax + f32(TENTH * is)) / max);
     sumlx = 0;
     suml2 = 0;
     for (let i = 0; i < n; i++) {
@@ -323,7 +327,7 @@ function quantizeBlockQ2K(x: Float32Array, xOff: number, y: Uint8Array, yOff: nu
   let maxMin = 0;
   for (let j = 0; j < 16; j++) {
     for (let l = 0; l < 16; l++) subWeights[l] = Math.abs(x[xOff + 16 * j + l]!);
-    subScales[j] = makeQkx2Quants(16, 3, x, xOff + 16 * j, subWeights, levels, 16 * j, subMins, j, -0.5, f32(0.1), 15, true);
+    subScales[j] = makeQkx2Quants(16, 3, x, xOff + 16 * j, subWeights, levels, 16 * j, subMins, j, -0.5, TENTH, 15, true);
     if (subScales[j]! > maxScale) maxScale = subScales[j]!;
     if (subMins[j]! > maxMin) maxMin = subMins[j]!;
   }
@@ -529,7 +533,7 @@ function quantizeScalesAndLevelsK4(
     for (let l = 0; l < 32; l++) sumX2 = f32(sumX2 + f32(x[sOff + l]! * x[sOff + l]!));
     const avX = f32(Math.sqrt(f32(sumX2 / 32)));
     for (let l = 0; l < 32; l++) subWeights[l] = f32(avX + Math.abs(x[sOff + l]!));
-    subScales[j] = makeQkx2Quants(32, nmax, x, sOff, subWeights, levels, 32 * j, subMins, j, rmin, f32(0.1), nstep, false);
+    subScales[j] = makeQkx2Quants(32, nmax, x, sOff, subWeights, levels, 32 * j, subMins, j, rmin, TENTH, nstep, false);
     if (subScales[j]! > maxScale) maxScale = subScales[j]!;
     if (subMins[j]! > maxMin) maxMin = subMins[j]!;
   }
