@@ -1,0 +1,222 @@
+// The measurement harness: statistics, KL and perplexity on distributions whose answers are known,
+// task accuracy on a scripted engine, latency on a real engine, and the eval/bench/generate commands.
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EngineError, type DecodeStep, type Engine, type MemoryReport, type Sequence } from "../lab/engine/engine.ts";
+import { quantile, median, mean } from "../lab/measure/stats.ts";
+import { compareDistributions, klDivergence, perplexity, taskAccuracy, klAgainst } from "../lab/measure/quality.ts";
+import { measureLatency } from "../lab/measure/latency.ts";
+import { openEngine } from "../lab/engine/engine.ts";
+import { main } from "../lab/cli/main.ts";
+import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
+
+// ---------------------------------------------------------------------------------------------
+// A scripted engine over the characters "abcdefg\n": after character c it puts probability `sure`
+// on the next character of the cycle a→b→…→g→\n→a and spreads the rest evenly.
+
+const CHARS = "abcdefg\n";
+
+class ScriptedEngine implements Engine {
+  readonly name = "lab" as const;
+  readonly path = "scripted";
+  readonly hparams = { nVocab: CHARS.length + 1, nCtxTrain: 64, nEmbd: 1, nFf: 1, nHead: 1, nKvHead: 1, nLayer: 1, headDim: 2, rmsEps: 1e-5, ropeFreqBase: 1e4 };
+  readonly contextSize = 64;
+  readonly maxSequences = 4;
+  readonly threads = 1;
+  readonly tokenizer = {
+    vocabSize: CHARS.length + 1, bosId: CHARS.length, eosId: -1,
+    encode: (text: string, opts: { bos?: boolean } = {}) => [...(opts.bos === false ? [] : [CHARS.length]), ...[...text].map((c) => CHARS.indexOf(c))],
+    decode: (ids: number[]) => ids.map((i) => CHARS[i] ?? "").join(""),
+  };
+  constructor(private readonly sure: number) {}
+
+  row(last: number): Float32Array {
+    const v = this.hparams.nVocab;
+    const next = last === CHARS.length ? 0 : (last + 1) % CHARS.length;
+    const rest = (1 - this.sure) / (v - 1);
+    return Float32Array.from({ length: v }, (_, i) => Math.log(i === next ? this.sure : rest));
+  }
+
+  async createSequence(): Promise<Sequence> {
+    const engine = this;
+    const tokens: number[] = [];
+    const evaluate = async (ids: number[], opts: { all?: boolean } = {}) => {
+      if (ids.length === 0) throw new EngineError("empty prompt");
+      tokens.push(...ids);
+      const rows = ids.map((t) => engine.row(t));
+      return opts.all ? rows : [rows[rows.length - 1]];
+    };
+    return {
+      id: 0, tokens, get length() { return tokens.length; },
+      evaluate,
+      async prefill(ids: number[]) { return (await evaluate(ids))[0]; },
+      async truncate(n: number) { tokens.length = n; },
+      async fork() { throw new Error("not needed"); },
+      async free() {},
+    };
+  }
+
+  async decode(steps: DecodeStep[]): Promise<Float32Array[]> {
+    return Promise.all(steps.map(async (s) => (await s.sequence.evaluate([s.token]))[0]));
+  }
+
+  memory(): MemoryReport {
+    return { fileBytes: 0, tensorBytes: 0, weightBytes: 0, bitsPerWeight: 0, kvBytesPerToken: 0, kvBytesPerTokenFormula: 0, kvBytesInUse: 0, kvBytesAllocated: 0, rssBytes: 0, peakRssBytes: 0 };
+  }
+
+  async dispose() {}
+}
+
+describe("statistics", () => {
+  it("median, quantiles (linear interpolation) and mean", () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+    expect(quantile([0, 10], 0.9)).toBeCloseTo(9);
+    expect(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 0.99)).toBeCloseTo(10.9);
+    expect(mean([1, 2, 3, 6])).toBe(3);
+    expect(Number.isNaN(median([]))).toBe(true);
+  });
+});
+
+describe("quality", () => {
+  it("KL divergence of known distributions, zero for identical ones", () => {
+    const p = Float32Array.from([0.5, 0.5], Math.log);
+    const q = Float32Array.from([0.9, 0.1], Math.log);
+    expect(klDivergence(p, q)).toBeCloseTo(0.5 * Math.log(0.5 / 0.9) + 0.5 * Math.log(0.5 / 0.1), 6);
+    expect(klDivergence(p, p)).toBe(0);
+    const flipped = Float32Array.from([0.2, 0.8], Math.log);
+    const r = compareDistributions([flipped, p, q], [p, p, q]);
+    expect(r.top1).toBeCloseTo(2 / 3);
+    expect(r.kl.max).toBeCloseTo(klDivergence(p, flipped), 6);
+    expect(r.kl.median).toBe(0);
+    expect(r.positions).toBe(3);
+  });
+
+  it("perplexity: a uniform model scores exactly the vocabulary size; a sure model scores ~1/sure", async () => {
+    const uniform = new ScriptedEngine(1 / 9);
+    expect((await perplexity(uniform, ["abcab", "gfe\nab"])).perplexity).toBeCloseTo(9, 4);
+    const sure = new ScriptedEngine(0.99);
+    const r = await perplexity(sure, ["abcdefg\nabc"]);
+    expect(r.perplexity).toBeCloseTo(1 / 0.99, 4);
+    expect(r.tokens).toBe(11);
+  });
+
+  it("KL against a reference and the same-top-1 rate", async () => {
+    const r = await klAgainst(new ScriptedEngine(0.9), new ScriptedEngine(0.5), ["abcde"]);
+    expect(r.top1).toBe(1);
+    const expected = klDivergence(new ScriptedEngine(0.5).row(0), new ScriptedEngine(0.9).row(0));
+    expect(r.kl.mean).toBeCloseTo(expected, 6);
+    expect(r.positions).toBe(5);
+  });
+
+  it("exact-match task accuracy with greedy decoding, cut at the newline", async () => {
+    const e = new ScriptedEngine(0.9);
+    const acc = await taskAccuracy(e, [
+      { prompt: "ab", answer: "cdefg" }, // continues c d e f g \n → exact
+      { prompt: "de", answer: "fg" }, // f g \n → exact
+      { prompt: "ab", answer: "cd" }, // continues past the answer (cdefg) → wrong
+      { prompt: "ab", answer: "xyz" }, // wrong
+    ]);
+    expect(acc).toEqual({ accuracy: 0.5, correct: 2, total: 4 });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Latency and the commands, on the synthetic model
+
+const tmp = tempDir("measure-test-");
+let model = "";
+
+beforeAll(async () => {
+  model = await writeSyntheticVariant(join(tmp.dir, "model.gguf"), "Q8_0");
+  const evalDir = join(tmp.dir, "eval");
+  mkdirSync(evalDir);
+  writeFileSync(join(evalDir, "prose.jsonl"), ['{"text":"the cat sat on the mat"}', '{"text":"once upon a time"}'].join("\n") + "\n");
+  writeFileSync(join(evalDir, "arithmetic.jsonl"), '{"prompt":"12 + 30 = ","answer":"42"}\n');
+});
+
+afterAll(() => tmp.cleanup());
+
+async function runCli(args: string[]): Promise<{ code: number; stdout: string }> {
+  let stdout = "";
+  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => { stdout += String(chunk); return true; });
+  const err = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+  try {
+    const code = await main(args);
+    return { code, stdout };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe("latency and memory", () => {
+  it("measures both engines side by side with consistent figures", async () => {
+    const engines = [await openEngine("lab", model, { contextSize: 64 }), await openEngine("llama", model, { contextSize: 64 })];
+    try {
+      const prompt = engines[0].tokenizer.encode("the cat sat on the mat and the dog");
+      const [lab, llama] = await measureLatency(engines, { prompt, decodeTokens: 8, repeats: 3, warmup: 1 });
+      for (const r of [lab, llama]) {
+        expect(r.promptTokens).toBe(prompt.length);
+        expect(r.decodeTokens).toBe(8);
+        expect(r.prefillTokensPerSecond).toBeGreaterThan(0);
+        expect(r.ttftMs).toBeGreaterThan(0);
+        expect(r.spread.ttftMs.p90).toBeGreaterThanOrEqual(r.spread.ttftMs.median);
+        expect(r.kvBytesPerToken).toBe(r.kvBytesPerTokenFormula);
+        expect(r.peakRssBytes).toBeGreaterThan(r.weightBytes);
+      }
+      expect(lab.engine).toBe("lab");
+      expect(llama.engine).toBe("llama");
+      // Q8_0 keeps 34 bytes per 32 weights resident: within 10% of the file's tensor bytes.
+      expect(lab.weightBytes).toBeLessThanOrEqual(1.1 * lab.tensorBytes);
+      expect(lab.bitsPerWeight).toBeLessThan(9);
+    } finally {
+      for (const e of engines) await e.dispose();
+    }
+  });
+});
+
+describe("commands", () => {
+  it("lab bench --engine both --json reports each engine and the lab/llama ratio", async () => {
+    const { code, stdout } = await runCli(["bench", model, "--engine", "both", "--json", "--prompt-tokens", "16", "--decode-tokens", "4", "--repeats", "2", "--warmup", "0", "--batch", "2"]);
+    expect(code).toBe(0);
+    const r = JSON.parse(stdout);
+    for (const name of ["lab", "llama"]) {
+      for (const key of ["prefillTokensPerSecond", "decodeTokensPerSecond", "ttftMs", "tpotMs", "weightBytes", "kvBytesPerToken", "peakRssBytes", "batchedDecodeTokensPerSecond"]) {
+        expect(r.engines[name][key]).toBeGreaterThan(0);
+      }
+    }
+    expect(r.ratio.decodeTokensPerSecond).toBeCloseTo(r.engines.lab.decodeTokensPerSecond / r.engines.llama.decodeTokensPerSecond, 9);
+  });
+
+  it("lab eval --json: perplexity, KL against a reference, top-1, per-task accuracy", async () => {
+    const { code, stdout } = await runCli(["eval", model, "--ref", model, "--eval-dir", join(tmp.dir, "eval"), "--json"]);
+    expect(code).toBe(0);
+    const r = JSON.parse(stdout);
+    expect(r.perplexity).toBeGreaterThan(1);
+    expect(r.kl.mean).toBe(0); // a model against itself
+    expect(r.top1).toBe(1);
+    expect(Object.keys(r.tasks)).toEqual(["arithmetic"]);
+    expect(r.tasks.arithmetic).toBeGreaterThanOrEqual(0);
+  });
+
+  it.each(["lab", "llama"])("lab generate --engine %s --json: seeded sampling is reproducible", async (engine) => {
+    const args = ["generate", model, "--prompt", "the cat", "-n", "8", "--temperature", "0.8", "--seed", "5", "--engine", engine, "--json"];
+    const a = JSON.parse((await runCli(args)).stdout);
+    const b = JSON.parse((await runCli(args)).stdout);
+    expect(a.tokens).toEqual(b.tokens);
+    expect(a.tokens.length).toBeGreaterThan(0);
+    expect(a.engine).toBe(engine);
+    expect(typeof a.text).toBe("string");
+  });
+
+  it("bad usage: empty prompt, unknown engine, invalid model file → exit codes 2, 2, 1", async () => {
+    expect((await runCli(["generate", model, "--prompt", ""])).code).toBe(2);
+    expect((await runCli(["bench", model, "--engine", "tgi"])).code).toBe(2);
+    const bad = join(tmp.dir, "bad.gguf");
+    writeFileSync(bad, "not a gguf");
+    expect((await runCli(["generate", bad, "--prompt", "x"])).code).toBe(1);
+    expect((await runCli(["eval", bad])).code).toBe(1);
+  });
+});
