@@ -135,6 +135,16 @@ describe("renderFigure", () => {
     expect(renderFigure({ width: 200, height: 100, marks: [Plot.ruleY([0])] }, { background: "none" })).not.toContain(`fill="white"`);
   });
 
+  it("turns a lone swatch legend (an HTML <div> from Plot.legend) into SVG", () => {
+    // Plot.legend honours `document` at run time though its type omits it.
+    const options = (document: Document) => ({ document, color: { domain: ["Q4_0", "Q8_0"] } }) as Parameters<typeof Plot.legend>[0];
+    const svg = renderFigure((document) => Plot.legend(options(document)) as Element);
+    expect(svg).not.toContain("<span");
+    expect(svg).toContain(">Q4_0</text>");
+    expect(svg).toContain(">Q8_0</text>");
+    expect(svg.match(/<svg /g)).toHaveLength(3); // the root and one nested swatch per domain value
+  });
+
   it("throws FigureError when the function returns no element", () => {
     expect(() => renderFigure((() => "nope") as unknown as () => Element)).toThrow(FigureError);
   });

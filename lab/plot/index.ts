@@ -118,14 +118,16 @@ function toStandaloneSvg(document: Document, element: Element, background: strin
     addBackground(document, svg, background, width, height);
     return svg;
   }
-  return composeFigure(document, element, background);
+  // Plot's <figure>, or a lone swatch legend from Plot.legend({color: …}) which is an HTML <div>.
+  const parts = isSwatches(element) ? [element] : [...element.children];
+  return composeFigure(document, parts, background);
 }
 
 /** Lays out Plot's <figure> children top to bottom: h2 title, h3 subtitle, legends, charts, caption. */
-function composeFigure(document: Document, figure: Element, background: string): SVGSVGElement {
+function composeFigure(document: Document, parts: Element[], background: string): SVGSVGElement {
   const root = document.createElementNS(SVG_NS, "svg") as SVGSVGElement;
-  const charts = [...figure.children].filter((c) => c.localName === "svg");
-  const width = Math.max(100, ...charts.map((c) => numberAttr(c, "width", 0))) + 2 * PAD;
+  const charts = parts.filter((c) => c.localName === "svg");
+  const width = (charts.length > 0 ? Math.max(100, ...charts.map((c) => numberAttr(c, "width", 0))) : 640) + 2 * PAD;
   const inner = width - 2 * PAD;
   let y = PAD;
 
@@ -138,7 +140,7 @@ function composeFigure(document: Document, figure: Element, background: string):
     }
   };
 
-  for (const child of figure.children) {
+  for (const child of parts) {
     const tag = child.localName;
     if (tag === "style") continue;
     if (tag === "h2") textLines(text(child), 16, { "font-weight": "bold" });
