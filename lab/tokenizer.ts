@@ -7,6 +7,8 @@
 //   3. repeatedly merge the adjacent pair whose concatenation is a vocabulary token with the HIGHEST
 //      score (ties: the leftmost pair), until no adjacent pair forms a token;
 //   4. each final symbol is its token, or, if it is not in the vocabulary, one <0xNN> token per UTF-8 byte.
+// (Before step 1, text matching a USER_DEFINED token is cut out as that token, and the space prefix is
+// repeated after it; our trained vocabularies have none, but GGUF files may.)
 // Decoding maps "▁" back to " ", byte tokens to their byte, control/unknown tokens to nothing, and drops
 // one leading space of the first token (the space that encoding prepended).
 //
@@ -197,6 +199,7 @@ export class SpmTokenizer {
   private readonly joinable: Set<string>;      // characters that occur inside some multi-character token
   private readonly cutBeforeSpace: boolean;    // no token has "▁" after its first character
   private readonly pieceBytes: Uint8Array[];   // [vocabSize] UTF-8 bytes each token decodes to
+  private readonly userDefined: number[];      // ids of USER_DEFINED tokens, longest text first
   private cache = new Map<string, number[]>();
 
   constructor(vocab: Vocabulary) {
@@ -226,6 +229,9 @@ export class SpmTokenizer {
       for (const c of cps) this.joinable.add(c);
       if (cps.indexOf(SPACE, 1) > 0) this.cutBeforeSpace = false;
     }
+    // llama.cpp sorts by UTF-8 length with an unstable sort; equal lengths keep id order here.
+    this.userDefined = vocab.tokens.flatMap((_, i) => (vocab.types[i] === TokenType.USER_DEFINED ? [i] : []))
+      .sort((a, b) => UTF8.encode(vocab.tokens[b]).length - UTF8.encode(vocab.tokens[a]).length || a - b);
     this.pieceBytes = vocab.tokens.map((t, i) => {
       switch (vocab.types[i]) {
         case TokenType.NORMAL: return UTF8.encode(t.replaceAll(SPACE, " "));
@@ -281,11 +287,43 @@ export class SpmTokenizer {
     if (text.length > 0) {
       // llama.cpp receives text as UTF-8, where a lone surrogate has become U+FFFD.
       if (LONE_SURROGATE.test(text)) text = text.replace(LONE_SURROGATE_ALL, "\uFFFD");
-      const s = (this.vocab.addSpacePrefix ? " " : "") + text;
-      this.encodeEscaped(s.replaceAll(" ", SPACE), out);
+      // The space prefix goes before the text and after every user-defined token (is_prev_special).
+      let afterToken = true;
+      for (const fragment of this.userDefined.length > 0 ? this.partition(text) : [text]) {
+        if (typeof fragment === "number") {
+          out.push(fragment);
+          afterToken = true;
+        } else {
+          const s = (this.vocab.addSpacePrefix && afterToken ? " " : "") + fragment;
+          this.encodeEscaped(s.replaceAll(" ", SPACE), out);
+          afterToken = false;
+        }
+      }
     }
     if (opts.eos) out.push(this.vocab.eosId);
     return out;
+  }
+
+  /** llama.cpp's tokenizer_st_partition with parse_special = false: the text of every user-defined
+   *  token (longest first) is cut out and becomes that token; control tokens stay ordinary text. */
+  private partition(text: string): (string | number)[] {
+    let fragments: (string | number)[] = [text];
+    for (const id of this.userDefined) {
+      const needle = this.vocab.tokens[id];
+      const next: (string | number)[] = [];
+      for (const f of fragments) {
+        if (typeof f === "number") { next.push(f); continue; }
+        let from = 0;
+        for (let at = f.indexOf(needle); at >= 0; at = f.indexOf(needle, from)) {
+          if (at > from) next.push(f.slice(from, at));
+          next.push(id);
+          from = at + needle.length;
+        }
+        if (from < f.length) next.push(f.slice(from));
+      }
+      fragments = next;
+    }
+    return fragments;
   }
 
   /** Cuts the text where no merge can cross (a character no multi-character token contains; before a

@@ -189,6 +189,23 @@ describe("a hand-made vocabulary with tied scores and inner spaces, against llam
     expectSameAsLlama(tok, model, randomTexts(5));
   });
 
+  it("cuts out user-defined tokens like llama.cpp (and re-adds the space prefix after them)", async () => {
+    const extra = ["<tag>", "<tagg>", "x y", "zz"];
+    const withUser = new SpmTokenizer({
+      ...vocab,
+      tokens: [...vocab.tokens, ...extra],
+      scores: Float32Array.from([...vocab.scores, ...extra.map(() => 0)]),
+      types: Int32Array.from([...vocab.types, ...extra.map(() => TokenType.USER_DEFINED)]),
+    });
+    const id = (t: string) => withUser.vocab.tokens.indexOf(t);
+    expect(withUser.encode("a<tag>a")).toEqual([...withUser.encode("a"), id("<tag>"), ...withUser.encode("a")]);
+    const { model: m3 } = await loadVocabInLlamaCpp(withUser, "handmade-user-defined");
+    const rng = new Rng(8);
+    const alphabet = ["a", "b", " ", "<tag>", "<tagg>", "<ta", "g>", "x", "y", "z", " ", "日"];
+    const texts = Array.from({ length: 3000 }, () => Array.from({ length: rng.int(0, 14) }, () => rng.pick(alphabet)).join(""));
+    expectSameAsLlama(withUser, m3, texts);
+  });
+
   it("matches llama.cpp with add_space_prefix = false too", async () => {
     const noPrefix = new SpmTokenizer({ ...vocab, addSpacePrefix: false });
     expect(noPrefix.encode("aaa").map((id) => noPrefix.piece(id))).toEqual(["aaa"]);
