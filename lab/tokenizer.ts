@@ -117,12 +117,13 @@ function learnPieces(texts: string[], opts: Required<TrainOptions>, reserved: Se
       charCounts.set(c, (charCounts.get(c) ?? 0) + 1);
     }
   }
+  // At most half of the free vocabulary goes to single characters; rarer ones fall back to bytes.
   const chars = [...charCounts.entries()]
     .filter(([ch, n]) => n >= opts.minCharCount && !isControlChar(ch) && !reserved.has(ch))
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    .map(([ch]) => ch);
+    .map(([ch]) => ch)
+    .slice(0, Math.floor((opts.vocabSize - reserved.size) / 2));
   const budget = opts.vocabSize - reserved.size - chars.length;
-  if (budget < 0) throw new TokenizerError(`vocabSize ${opts.vocabSize} is too small for ${chars.length} characters`);
   const alphabet = new Set(chars);
 
   const wordCounts = new Map<string, number>();

@@ -224,6 +224,14 @@ describe("training and bad vocabularies", () => {
     expect(a.encode("the cat").map((id) => a.piece(id))).toEqual(["▁the", "▁cat"]);
   });
 
+  it("keeps single characters to half the free vocabulary; the rest fall back to bytes", () => {
+    const cjk = Array.from({ length: 400 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join("");
+    const tok = SpmTokenizer.train([cjk, cjk], { vocabSize: 512 });
+    expect(tok.vocabSize).toBeLessThanOrEqual(512);
+    expect(tok.encode(cjk).length).toBeGreaterThan(400); // some characters became 3 byte tokens
+    expect(tok.decode(tok.encode(cjk))).toBe(cjk);
+  });
+
   it("rejects bad options and malformed vocabularies with TokenizerError", () => {
     expect(() => SpmTokenizer.train(["x"], { vocabSize: 100 })).toThrow(/vocabSize must be an integer in \[512, 4096\]/);
     const tok = loadTokenizer();
