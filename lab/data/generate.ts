@@ -290,7 +290,7 @@ export function codeItem(rng: Rng): CodeItem {
       statements.push(`${target} = ${text}`);
     }
     if (!ok) continue;
-    const [text, value] = rng.chance(0.3) ? (() => { const [n, v] = term(); return [n, v] as [string, number]; })() : expr();
+    const [text, value] = rng.chance(0.3) ? term() : expr();
     if (value < 0 || value > 999 || !/[a-z]/.test(text)) continue;
     statements.push(`print(${text})`);
     return { program: statements.join("; "), output: value };
