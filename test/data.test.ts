@@ -10,7 +10,9 @@ import {
   updateReadme, writeDataset,
 } from "../lab/data/index.ts";
 
-const corpus = generateCorpus(1);
+// One regeneration serves every test: the committed-data check and the corpus properties.
+const regenerated = buildDataset(1, 1024);
+const corpus = regenerated.corpus;
 const allTrainingText = TASKS.flatMap((t) => [corpus.text[t].train, corpus.text[t].val]).join("\n");
 const scratch = mkdtempSync(join(tmpdir(), "lab-data-test-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -138,8 +140,6 @@ describe("exactMatch", () => {
 });
 
 describe("committed data/", () => {
-  const regenerated = buildDataset(1, 1024);
-
   it("matches a regeneration byte for byte (lab data check)", () => {
     const result = checkDataset(defaultDataDir(), regenerated);
     expect(result.problems).toEqual([]);
