@@ -155,7 +155,18 @@ export class Workspace {
   readonly dGate: Floats; // [rows][nFf]
   readonly dUp: Floats; // [rows][nFf]
   readonly dHidden: Floats; // [rows][nFf]
-  readonly dProbRow: Floats; // [maxT] one row of ∂L/∂probs
+  // Per-head attention scratch: one (sequence, head) at a time, packed so products are matmuls.
+  readonly headQ: Floats; // [maxT][headDim] this head's queries
+  readonly headQT: Floats; // [headDim][maxT]
+  readonly headK: Floats; // [maxT][headDim] its KV group's keys
+  readonly headKT: Floats; // [headDim][maxT]
+  readonly headV: Floats; // [maxT][headDim]
+  readonly headVT: Floats; // [headDim][maxT]
+  readonly headO: Floats; // [maxT][headDim] output, or ∂L/∂output in backward
+  readonly headOT: Floats; // [headDim][maxT]
+  readonly headD: Floats; // [maxT][headDim] ∂L/∂q, ∂L/∂k or ∂L/∂v of this head
+  readonly square: Floats; // [maxT][maxT] scores, then ∂L/∂probs, then ∂L/∂scores
+  readonly squareT: Floats; // [maxT][maxT] a transposed square
   readonly scratchA: Floats; // [maxDim][rows] transposed gradient for weight-gradient products
   readonly scratchB: Floats; // [maxDim][rows] transposed activation
   tokens: Int32Array = new Int32Array(0); // [B][T] inputs of the last forward
@@ -215,7 +226,12 @@ export class Workspace {
     this.dGate = F(rows * s.nFf);
     this.dUp = F(rows * s.nFf);
     this.dHidden = F(rows * s.nFf);
-    this.dProbRow = F(maxT);
+    const hd = s.headDim;
+    this.headQ = F(maxT * hd); this.headQT = F(maxT * hd); this.headK = F(maxT * hd); this.headKT = F(maxT * hd);
+    this.headV = F(maxT * hd); this.headVT = F(maxT * hd); this.headO = F(maxT * hd); this.headOT = F(maxT * hd);
+    this.headD = F(maxT * hd);
+    this.square = F(maxT * maxT);
+    this.squareT = F(maxT * maxT);
     const maxDim = Math.max(D, qDim, s.nFf, s.nVocab);
     this.scratchA = F(maxDim * rows);
     this.scratchB = F(maxDim * rows);
@@ -287,40 +303,40 @@ export class Workspace {
     }
   }
 
-  /** Causal grouped-query attention: fills a.probs and a.attnOut from a.q, a.k, a.v. */
+  /** Causal grouped-query attention: fills a.probs and a.attnOut from a.q, a.k, a.v. Per
+   *  (sequence, head): S = Q·Kᵀ/√headDim as one matmul (the masked upper triangle is computed and
+   *  discarded: cheaper in SIMD than skipping it in scalar code), causal softmax, O = P·V. */
   private attention(a: LayerActivations, batch: number, T: number): void {
     const s = this.shape, hd = s.headDim, qDim = s.nHead * hd, kvDim = s.nKvHead * hd;
     const group = s.nHead / s.nKvHead, scale = 1 / Math.sqrt(hd);
-    const { q, k, v, probs, attnOut } = a;
+    const S = this.square, Q = this.headQ, K = this.headK, V = this.headV, VT = this.headVT, O = this.headO;
     for (let b = 0; b < batch; b++) {
       for (let h = 0; h < s.nHead; h++) {
         const kvh = Math.floor(h / group);
+        if (h % group === 0) {
+          gatherHead(K, a.k, b, T, kvDim, kvh * hd, hd);
+          gatherHead(V, a.v, b, T, kvDim, kvh * hd, hd);
+          transpose(VT, V, T, hd);
+        }
+        gatherHead(Q, a.q, b, T, qDim, h * hd, hd);
+        matmulNT(S, Q, K, T, T, hd);
+        const P = a.probs.subarray(((b * s.nHead + h) * T) * T, ((b * s.nHead + h) * T + T) * T);
         for (let t = 0; t < T; t++) {
-          const qOff = (b * T + t) * qDim + h * hd;
-          const pRow = ((b * s.nHead + h) * T + t) * T;
+          const row = t * T;
           let max = -Infinity;
-          for (let u = 0; u <= t; u++) {
-            const kOff = (b * T + u) * kvDim + kvh * hd;
-            let dot = 0;
-            for (let d = 0; d < hd; d++) dot += q[qOff + d] * k[kOff + d];
-            const score = dot * scale;
-            probs[pRow + u] = score;
-            if (score > max) max = score;
-          }
+          for (let u = 0; u <= t; u++) if (S[row + u] > max) max = S[row + u];
           let sum = 0;
           for (let u = 0; u <= t; u++) {
-            const e = Math.exp(probs[pRow + u] - max);
-            probs[pRow + u] = e;
+            const e = Math.exp((S[row + u] - max) * scale);
+            P[row + u] = e;
             sum += e;
           }
           const inv = 1 / sum;
-          for (let d = 0; d < hd; d++) attnOut[qOff + d] = 0;
-          for (let u = 0; u <= t; u++) {
-            const p = (probs[pRow + u] *= inv);
-            const vOff = (b * T + u) * kvDim + kvh * hd;
-            for (let d = 0; d < hd; d++) attnOut[qOff + d] += p * v[vOff + d];
-          }
+          for (let u = 0; u <= t; u++) P[row + u] *= inv;
+          for (let u = t + 1; u < T; u++) P[row + u] = 0;
         }
+        matmulNT(O, P, VT, T, hd, T);
+        scatterHead(a.attnOut, O, b, T, qDim, h * hd, hd, false);
       }
     }
   }
@@ -336,12 +352,13 @@ export class Workspace {
       const off = r * V;
       let max = -Infinity;
       for (let i = 0; i < V; i++) if (L[off + i] > max) max = L[off + i];
-      let sum = 0;
-      for (let i = 0; i < V; i++) sum += Math.exp(L[off + i] - max);
-      const logZ = max + Math.log(sum);
       const t = targets[r];
-      if (t >= 0) total += logZ - L[off + t];
-      for (let i = 0; i < V; i++) L[off + i] = Math.exp(L[off + i] - logZ);
+      const targetLogit = t >= 0 ? L[off + t] : 0;
+      let sum = 0;
+      for (let i = 0; i < V; i++) sum += (L[off + i] = Math.exp(L[off + i] - max));
+      if (t >= 0) total += max + Math.log(sum) - targetLogit;
+      const inv = 1 / sum;
+      for (let i = 0; i < V; i++) L[off + i] *= inv;
     }
     return total;
   }
@@ -424,42 +441,68 @@ export class Workspace {
     matmulNT(dx, dy, wT, rows, nIn, nOut, accumulate);
   }
 
-  /** From this.dAttnOut to this.dq, this.dk, this.dv (all still in RoPE'd coordinates). */
+  /** From this.dAttnOut to this.dq, this.dk, this.dv (all still in RoPE'd coordinates). Per
+   *  (sequence, head): ∂P = ∂O·Vᵀ, ∂S = P⊙(∂P − rowsum(P⊙∂P))/√headDim, ∂Q = ∂S·K, ∂K += ∂Sᵀ·Q,
+   *  ∂V += Pᵀ·∂O (K and V are shared by the heads of a group, so their gradients add up). */
   private attentionBackward(a: LayerActivations, batch: number, T: number): void {
     const s = this.shape, hd = s.headDim, qDim = s.nHead * hd, kvDim = s.nKvHead * hd;
     const group = s.nHead / s.nKvHead, scale = 1 / Math.sqrt(hd);
-    const { q, k, v, probs } = a, dO = this.dAttnOut, dq = this.dq, dk = this.dk, dv = this.dv, dP = this.dProbRow;
-    dq.fill(0, 0, batch * T * qDim);
-    dk.fill(0, 0, batch * T * kvDim);
-    dv.fill(0, 0, batch * T * kvDim);
+    const dS = this.square, sqT = this.squareT, Q = this.headQ, QT = this.headQT, K = this.headK, KT = this.headKT;
+    const V = this.headV, dO = this.headO, dOT = this.headOT, D = this.headD;
+    this.dk.fill(0, 0, batch * T * kvDim);
+    this.dv.fill(0, 0, batch * T * kvDim);
     for (let b = 0; b < batch; b++) {
       for (let h = 0; h < s.nHead; h++) {
         const kvh = Math.floor(h / group);
-        for (let t = 0; t < T; t++) {
-          const qOff = (b * T + t) * qDim + h * hd;
-          const pRow = ((b * s.nHead + h) * T + t) * T;
-          // ∂L/∂p[u] = dO[t]·v[u];  ∂L/∂score[u] = p[u]·(∂L/∂p[u] − Σ p·∂L/∂p)
-          let weighted = 0;
-          for (let u = 0; u <= t; u++) {
-            const vOff = (b * T + u) * kvDim + kvh * hd;
-            let dot = 0;
-            for (let d = 0; d < hd; d++) dot += dO[qOff + d] * v[vOff + d];
-            dP[u] = dot;
-            weighted += dot * probs[pRow + u];
-          }
-          for (let u = 0; u <= t; u++) {
-            const p = probs[pRow + u];
-            const dScore = p * (dP[u] - weighted) * scale;
-            const kvOff = (b * T + u) * kvDim + kvh * hd;
-            for (let d = 0; d < hd; d++) {
-              dq[qOff + d] += dScore * k[kvOff + d];
-              dk[kvOff + d] += dScore * q[qOff + d];
-              dv[kvOff + d] += p * dO[qOff + d];
-            }
-          }
+        if (h % group === 0) {
+          gatherHead(K, a.k, b, T, kvDim, kvh * hd, hd);
+          transpose(KT, K, T, hd);
+          gatherHead(V, a.v, b, T, kvDim, kvh * hd, hd);
         }
+        gatherHead(Q, a.q, b, T, qDim, h * hd, hd);
+        transpose(QT, Q, T, hd);
+        gatherHead(dO, this.dAttnOut, b, T, qDim, h * hd, hd);
+        transpose(dOT, dO, T, hd);
+        const P = a.probs.subarray(((b * s.nHead + h) * T) * T, ((b * s.nHead + h) * T + T) * T);
+        // ∂V += Pᵀ·∂O
+        transpose(sqT, P, T, T);
+        matmulNT(D, sqT, dOT, T, hd, T);
+        scatterHead(this.dv, D, b, T, kvDim, kvh * hd, hd, true);
+        // ∂P = ∂O·Vᵀ, then ∂S in place
+        matmulNT(dS, dO, V, T, T, hd);
+        for (let t = 0; t < T; t++) {
+          const row = t * T;
+          let weighted = 0;
+          for (let u = 0; u <= t; u++) weighted += P[row + u] * dS[row + u];
+          for (let u = 0; u <= t; u++) dS[row + u] = P[row + u] * (dS[row + u] - weighted) * scale;
+          for (let u = t + 1; u < T; u++) dS[row + u] = 0;
+        }
+        // ∂Q = ∂S·K
+        matmulNT(D, dS, KT, T, hd, T);
+        scatterHead(this.dq, D, b, T, qDim, h * hd, hd, false);
+        // ∂K += ∂Sᵀ·Q
+        transpose(sqT, dS, T, T);
+        matmulNT(D, sqT, QT, T, hd, T);
+        scatterHead(this.dk, D, b, T, kvDim, kvh * hd, hd, true);
       }
     }
+  }
+}
+
+/** dst[T][hd] = columns [col, col+hd) of rows b·T … b·T+T−1 of src[rows][width]. */
+function gatherHead(dst: Floats, src: Floats, b: number, T: number, width: number, col: number, hd: number): void {
+  for (let t = 0; t < T; t++) {
+    const from = (b * T + t) * width + col, to = t * hd;
+    for (let d = 0; d < hd; d++) dst[to + d] = src[from + d];
+  }
+}
+
+/** The inverse of gatherHead: writes (or adds) src[T][hd] into dst's columns. */
+function scatterHead(dst: Floats, src: Floats, b: number, T: number, width: number, col: number, hd: number, add: boolean): void {
+  for (let t = 0; t < T; t++) {
+    const to = (b * T + t) * width + col, from = t * hd;
+    if (add) for (let d = 0; d < hd; d++) dst[to + d] += src[from + d];
+    else for (let d = 0; d < hd; d++) dst[to + d] = src[from + d];
   }
 }
 
