@@ -1,4 +1,5 @@
-// The proof against llama.cpp: the synthetic llama model, quantized by OUR quantizer in every mix,
+// The proof against llama.cpp: the synthetic llama model, quantized by OUR quantizer in every mix
+// (and byte-identical to what llama.cpp's llama_model_quantize writes for the same input),
 // is loaded by node-llama-cpp (llama.cpp itself), which must tokenize, generate, and assign the same
 // next-token probabilities as our naive reference forward pass (lab/model/reference.ts) run over OUR
 // dequantization of the same file. Agreement is measured per position as KL(reference ‖ llama.cpp).
@@ -8,7 +9,8 @@
 // keeps activations in float64. The bounds below are that rounding's size, with headroom; they are far
 // below the quantization loss itself (checked at the end, so the comparison is not vacuous).
 // With F32 weights, F32 KV cache and flash attention off there is no such rounding: max |Δ log p| ≤ 1e-4.
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +21,7 @@ import { writeSyntheticLlama } from "../lab/model/synthetic.ts";
 import { quantizeGgufFile } from "../lab/quant/file.ts";
 import { dequantizeTensor } from "../lab/quant/index.ts";
 import { MIXES } from "../lab/quant/mixes.ts";
+import { buildOracle } from "./oracle/ggml.ts";
 
 /**
  * Max over positions of KL(reference ‖ llama.cpp) in nats, per mix — the plain comparison: the
@@ -47,6 +50,7 @@ const GENERATE = 4; // greedy tokens generated after each prompt
 const LOG_FLOOR = Math.log(1e-45); // llama.cpp's probabilities are f32: a 0 means "below the smallest subnormal"
 
 let dir: string;
+let llamaQuantize: string;
 let f32Path: string;
 let hp: LlamaHparams;
 let f32Weights: LlamaWeights;
@@ -121,6 +125,7 @@ function kl(logP: Float32Array | Float64Array, logQ: Float64Array): number {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "llama-proof-"));
+  llamaQuantize = buildOracle(join(import.meta.dirname, "oracle/llama-quantize.c"), [":libllama.v0.4.0.so"]);
   f32Path = join(dir, "synthetic-F32-source.gguf");
   // The default synthetic llama (nEmbd 256, 2 layers, GQA 2) with a narrower FFN to keep the test quick.
   await writeSyntheticLlama(f32Path, { seed: 1, nFf: 256 });
@@ -147,6 +152,10 @@ describe("llama.cpp runs our quantized files and agrees with the reference forwa
   it.each(MIXES.map((m) => m.name))("%s", async (mixName) => {
     const path = join(dir, `synthetic-${mixName}.gguf`);
     await quantizeGgufFile(f32Path, path, mixName);
+    // Our file is llama-quantize's file, byte for byte (256-wide rows: the k-quants without fallbacks).
+    const llamasPath = join(dir, `synthetic-${mixName}-llama-quantize.gguf`);
+    execFileSync(llamaQuantize, [f32Path, llamasPath, String(MIXES.find((m) => m.name === mixName)!.ftype)], { stdio: ["ignore", "ignore", "pipe"] });
+    expect(Buffer.compare(readFileSync(path), readFileSync(llamasPath))).toBe(0);
     const { weights, types } = await loadWeights(path);
     const runs = await runLlama(path, PROMPTS);
     const checkLoss = LOSS_CHECKED.includes(mixName);
