@@ -115,6 +115,12 @@ describe("fp16 / bf16 scalar conversions (bit-exact with ggml-impl.h)", () => {
     expect(bf16ToFp32(0x3f80)).toBe(1);
   });
 
+  it("F16 and BF16 rows (the formats, not just the scalars) match ggml on the same bit patterns, NaN payloads included", () => {
+    for (const type of ["F16", "BF16"] as const) {
+      expect(firstDifference(quantizeTensor(type, f, [f.length]), ggmlQuantize(type, f, f.length))).toBe(-1);
+    }
+  });
+
   it("fp16 → fp32 decodes every half exactly like ggml's to_float", () => {
     const all = new Uint16Array(65536).map((_, i) => i);
     const ref = ggmlDequantize("F16", new Uint8Array(all.buffer), 65536);

@@ -27,7 +27,11 @@ export function f32FromBits(u: number): number {
 
 /** fp32 → fp16 bits, bit-exact with ggml's GGML_FP32_TO_FP16. */
 export function fp32ToFp16(x: number): number {
-  const u = f32Bits(x);
+  return fp16FromF32Bits(f32Bits(x));
+}
+
+/** The same conversion, from the f32's IEEE bits (lets a row be converted through one Uint32Array view). */
+export function fp16FromF32Bits(u: number): number {
   const sign = (u >>> 16) & 0x8000;
   const abs = u & 0x7fffffff;
   if (abs > 0x7f800000) return sign | 0x7e00; // NaN: ggml returns one canonical quiet NaN
@@ -73,7 +77,10 @@ export function fp16ToFp32(h: number): number {
 
 /** fp32 → bf16 bits, bit-exact with ggml_compute_fp32_to_bf16. */
 export function fp32ToBf16(x: number): number {
-  const u = f32Bits(x);
+  return bf16FromF32Bits(f32Bits(x));
+}
+
+export function bf16FromF32Bits(u: number): number {
   if ((u & 0x7fffffff) > 0x7f800000) return (u >>> 16) | 64; // NaN: keep the payload, force quiet
   return Math.floor((u + 0x7fff + ((u >>> 16) & 1)) / 65536) & 0xffff; // plain numbers: no 32-bit wrap
 }
@@ -141,8 +148,9 @@ export const F32: QuantFormat = {
 export const F16: QuantFormat = {
   name: "F16", blockSize: 1, typeSize: 2, bitsPerWeight: 16,
   quantizeRow(src, dst, dstOffset = 0) {
+    const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
     for (let i = 0; i < src.length; i++) {
-      const h = fp32ToFp16(src[i]);
+      const h = fp16FromF32Bits(bits[i]);
       dst[dstOffset + 2 * i] = h & 0xff;
       dst[dstOffset + 2 * i + 1] = h >>> 8;
     }
@@ -161,8 +169,9 @@ export const F16: QuantFormat = {
 export const BF16: QuantFormat = {
   name: "BF16", blockSize: 1, typeSize: 2, bitsPerWeight: 16,
   quantizeRow(src, dst, dstOffset = 0) {
+    const bits = new Uint32Array(src.buffer, src.byteOffset, src.length); // exact NaN payloads, no f64 detour
     for (let i = 0; i < src.length; i++) {
-      const h = fp32ToBf16(src[i]);
+      const h = bf16FromF32Bits(bits[i]);
       dst[dstOffset + 2 * i] = h & 0xff;
       dst[dstOffset + 2 * i + 1] = h >>> 8;
     }

@@ -30,9 +30,10 @@ function checkRow(name: string, n: number): void {
   if (n % QK !== 0) throw new RangeError(`${name}: row length ${n} is not a multiple of ${QK}`);
 }
 
-/** C's roundf: halves away from zero (Math.round sends -2.5 to -2). */
+/** C's roundf: halves away from zero (Math.round sends -2.5 to -2). |x| + 0.5 is exact in double for an f32 x. */
 function roundAwayFromZero(x: number): number {
-  return x < 0 ? -Math.round(-x) : Math.round(x);
+  const a = Math.floor(Math.abs(x) + 0.5);
+  return x < 0 ? -a : a;
 }
 
 /** The signed value of largest magnitude in a block (the first one on ties), as ggml's _0 quantizers pick it. */
