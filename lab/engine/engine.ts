@@ -27,6 +27,9 @@ export interface EngineOptions {
   threads?: number;
   /** llama.cpp only: F32 KV cache and flash attention off, for bit-level comparisons. Default true. */
   exact?: boolean;
+  /** LabEngine only: "simd" runs F32 and Q8_0 products in WebAssembly SIMD (default where
+   *  available); "js" keeps every product in plain TypeScript (the readable baseline). */
+  kernels?: "simd" | "js";
 }
 
 // ---------------------------------------------------------------------------------------------

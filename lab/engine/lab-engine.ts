@@ -25,6 +25,7 @@ import {
   type DecodeStep, type Engine, type EngineOptions, type EngineTokenizer, type MemoryReport, type Sequence,
 } from "./engine.ts";
 import { logSoftmaxInPlace } from "./sampler.ts";
+import { SimdArena, simdModule, simdSupports } from "./simd.ts";
 
 // =============================================================================================
 // 1. Weights
@@ -44,6 +45,8 @@ export interface Matrix {
   f32?: Float32Array;
   /** [nOut][rowBytes] i8 — a signed view of `bytes` (no copy) when type is Q8_0, else undefined */
   q8?: Int8Array;
+  /** Set when `bytes` lives in a SIMD arena and a WebAssembly kernel handles this type and shape. */
+  simd?: { arena: SimdArena; ptr: number; type: "F32" | "Q8_0" };
 }
 
 interface LayerWeights {
@@ -126,6 +129,34 @@ async function loadWeights(file: GgufFile, hp: LlamaHparams): Promise<ModelWeigh
   return { tokenEmbd, layers, outputNorm, output };
 }
 
+function allMatrices(w: ModelWeights): Set<Matrix> {
+  const matrices = new Set<Matrix>([w.tokenEmbd, w.output]);
+  for (const l of w.layers) for (const m of [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown]) matrices.add(m);
+  return matrices;
+}
+
+/**
+ * Moves every weight matrix into one WebAssembly memory (the file's bytes, copied once; the engine
+ * keeps views) so the SIMD kernels can read F32 and Q8_0 weights in place. Other types keep using
+ * their lab/quant dotRow on the same bytes.
+ */
+function moveWeightsToSimdArena(w: ModelWeights, maxRows: number, hp: LlamaHparams): SimdArena {
+  const matrices = allMatrices(w);
+  let bytes = 0;
+  for (const m of matrices) bytes += Math.ceil(m.bytes.byteLength / 16) * 16;
+  const maxIn = Math.max(hp.nEmbd, hp.nFf, hp.nHead * hp.headDim);
+  const maxOut = Math.max(hp.nVocab, hp.nFf, hp.nHead * hp.headDim, hp.nEmbd);
+  const arena = new SimdArena(bytes, maxRows, maxIn, maxOut);
+  for (const m of matrices) {
+    const { ptr, view } = arena.place(m.bytes);
+    m.bytes = view;
+    if (m.f32) m.f32 = new Float32Array(view.buffer, view.byteOffset, m.nIn * m.nOut);
+    if (m.q8) m.q8 = new Int8Array(view.buffer, view.byteOffset, view.byteLength);
+    if (simdSupports(m.type, m.nIn, m.nOut)) m.simd = { arena, ptr, type: m.type };
+  }
+  return arena;
+}
+
 function residentWeightBytes(w: ModelWeights): number {
   const matrices = new Set<Matrix>([w.tokenEmbd, w.output]);
   let vectors = w.outputNorm.byteLength;
@@ -157,6 +188,10 @@ interface KvSlot {
  */
 function matmul(w: Matrix, x: Float32Array, nRows: number, out: Float32Array, rowScratch: Float32Array): void {
   const { nIn, nOut } = w;
+  if (w.simd) {
+    w.simd.arena.matmul(w.simd.type, w.simd.ptr, x, nRows, nIn, nOut, out);
+    return;
+  }
   if (w.f32) {
     if (nRows === 1) matvecF32(w.f32, x, nIn, nOut, out);
     else for (let o = 0; o < nOut; o++) rowTimesVectors(w.f32, o * nIn, x, nIn, nRows, out, o, nOut);
@@ -494,6 +529,11 @@ export class LabEngine implements Engine {
     if (hp.nHead % hp.nKvHead !== 0) throw new EngineError(`nHead ${hp.nHead} is not a multiple of nKvHead ${hp.nKvHead}`);
     if (hp.headDim % 2 !== 0) throw new EngineError(`headDim ${hp.headDim} must be even for RoPE`);
     const weights = await loadWeights(file, hp);
+    const kernels = opts.kernels ?? (simdModule() ? "simd" : "js");
+    if (kernels === "simd") {
+      if (!simdModule()) throw new EngineError("kernels: \"simd\" asked for, but this Node has no WebAssembly SIMD");
+      moveWeightsToSimdArena(weights, Math.max(PREFILL_CHUNK, maxSequences), hp);
+    }
     const model: LabModel = {
       hp, weights, nCtx: contextSize, scratch: new Scratch(hp, contextSize),
       rope: ropeTables(contextSize, hp.headDim, hp.ropeFreqBase),

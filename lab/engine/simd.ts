@@ -1,0 +1,293 @@
+// LabEngine's hot loops as WebAssembly SIMD: one matrix (F32 or Q8_0, rows = outputs) times T
+// activation vectors. V8 compiles each f32x4 instruction to one SSE instruction, so four weights are
+// multiplied and added per instruction instead of one — the gap that leaves plain JavaScript
+// far behind llama.cpp's AVX kernels. The module is assembled below from its opcodes (a few hundred
+// bytes, nothing binary committed) so every instruction can be read.
+//
+// Sections: 1. a tiny assembler · 2. the two kernels · 3. the arena (one WebAssembly.Memory holding
+// the fp16 table, every weight matrix, and the activation buffers).
+//
+// Both kernels compute each (row, token) dot product with the same instruction sequence whatever T
+// is, so a batched decode gives bit-identical results to one-at-a-time decode.
+
+// =============================================================================================
+// 1. A tiny assembler: opcodes, LEB128, sections.
+
+const I32 = 0x7f, V128 = 0x7b;
+const OP = {
+  loop: 0x03, end: 0x0b, brIf: 0x0d,
+  localGet: 0x20, localSet: 0x21, localTee: 0x22,
+  i32Load: 0x28, f32Load: 0x2a, i32Load16U: 0x2f, f32Store: 0x38,
+  i32Const: 0x41, i32LtU: 0x49,
+  i32Add: 0x6a, i32Mul: 0x6c, i32Shl: 0x74, i32ShrU: 0x76,
+  f32Add: 0x92,
+  simd: 0xfd,
+} as const;
+// SIMD instructions follow the 0xfd prefix as a LEB128 sub-opcode.
+const SIMD = {
+  v128Load: 0x00, v128Load8x8S: 0x01, v128Store: 0x0b, v128Const: 0x0c,
+  f32x4Splat: 0x13, f32x4ExtractLane: 0x1f,
+  i32x4ExtendLowI16x8S: 0xa7, i32x4ExtendHighI16x8S: 0xa8,
+  f32x4Add: 0xe4, f32x4Mul: 0xe6, f32x4ConvertI32x4S: 0xfa,
+} as const;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) { out.push(byte); return out; }
+    out.push(byte | 0x80);
+  }
+}
+
+const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const utf8 = (s: string) => vec([...Buffer.from(s, "utf8")].map((b) => [b]));
+
+// Instruction helpers (each returns bytes).
+const get = (l: number) => [OP.localGet, ...uleb(l)];
+const set = (l: number) => [OP.localSet, ...uleb(l)];
+const tee = (l: number) => [OP.localTee, ...uleb(l)];
+const i32 = (n: number) => [OP.i32Const, ...sleb(n)];
+const simd = (sub: number, ...imm: number[]) => [OP.simd, ...uleb(sub), ...imm];
+const add = [OP.i32Add];
+const mul = [OP.i32Mul];
+/** memarg: alignment hint (log2) 0 = unaligned is fine, offset bytes */
+const load = (offset = 0) => simd(SIMD.v128Load, 0, ...uleb(offset));
+const load8x8s = (offset = 0) => simd(SIMD.v128Load8x8S, 0, ...uleb(offset));
+const store = (offset = 0) => simd(SIMD.v128Store, 0, ...uleb(offset));
+const fadd = simd(SIMD.f32x4Add);
+const fmul = simd(SIMD.f32x4Mul);
+const zero = simd(SIMD.v128Const, ...new Array(16).fill(0));
+/** Horizontal sum of a v128 local: ((l0 + l1) + l2) + l3 as f32. */
+const hsum = (v: number) => [
+  ...get(v), ...simd(SIMD.f32x4ExtractLane, 0), ...get(v), ...simd(SIMD.f32x4ExtractLane, 1), OP.f32Add,
+  ...get(v), ...simd(SIMD.f32x4ExtractLane, 2), OP.f32Add, ...get(v), ...simd(SIMD.f32x4ExtractLane, 3), OP.f32Add,
+];
+/** do { body } while (counter += step) < limit */
+const loopWhile = (body: number[], counter: number, step: number[], limit: number[]) => [
+  OP.loop, 0x40, ...body, ...get(counter), ...step, OP.i32Add, ...tee(counter), ...limit, OP.i32LtU, OP.brIf, 0, OP.end,
+];
+
+function fn(params: number, locals: [count: number, type: number][], body: number[]): { type: number[]; code: number[] } {
+  const type = [0x60, ...vec(new Array(params).fill([I32])), ...vec([])];
+  const code = [...vec(locals.map(([n, t]) => [...uleb(n), t])), ...body, OP.end];
+  return { type, code: [...uleb(code.length), ...code] };
+}
+
+// =============================================================================================
+// 2. The kernels
+
+/**
+ * matmul_f32(w, x, out, nIn, nOut, T): out[t][o] = Σ_i w[o][i]·x[t][i], byte pointers.
+ * Four rows at a time; for each token the four rows' dot products run over i four floats at a time
+ * (the four rows stay in L1 between tokens). Requires nIn % 4 == 0, nOut % 4 == 0, T ≥ 1.
+ */
+function matmulF32() {
+  const [w, x, out, nIn, nOut, T] = [0, 1, 2, 3, 4, 5];
+  const [o, t, k, rowBytes, xRow, outRow] = [6, 7, 8, 9, 10, 11];
+  const rows = [12, 13, 14, 15]; // i32: the four weight rows' pointers
+  const acc = [16, 17, 18, 19]; // v128: their running sums
+  const xv = 20;
+  const perK = [
+    ...get(xRow), ...get(k), ...add, ...load(), ...set(xv),
+    ...acc.flatMap((a, j) => [...get(a), ...get(rows[j]), ...get(k), ...add, ...load(), ...get(xv), ...fmul, ...fadd, ...set(a)]),
+  ];
+  const perToken = [
+    ...acc.flatMap((a) => [...zero, ...set(a)]),
+    ...i32(0), ...set(k),
+    ...loopWhile(perK, k, i32(16), get(rowBytes)),
+    // outRow = out + (t·nOut + o)·4
+    ...get(out), ...get(t), ...get(nOut), ...mul, ...get(o), ...add, ...i32(2), OP.i32Shl, ...add, ...set(outRow),
+    ...acc.flatMap((a, j) => [...get(outRow), ...hsum(a), OP.f32Store, 2, ...uleb(4 * j)]),
+  ];
+  const perRowGroup = [
+    // rows[j] = w + (o + j)·rowBytes
+    ...get(w), ...get(o), ...get(rowBytes), ...mul, ...add, ...tee(rows[0]),
+    ...get(rowBytes), ...add, ...tee(rows[1]), ...get(rowBytes), ...add, ...tee(rows[2]), ...get(rowBytes), ...add, ...set(rows[3]),
+    ...i32(0), ...set(t),
+    ...loopWhile([
+      // xRow = x + t·rowBytes (activations are rows of nIn floats too)
+      ...get(x), ...get(t), ...get(rowBytes), ...mul, ...add, ...set(xRow),
+      ...perToken,
+    ], t, i32(1), get(T)),
+  ];
+  return fn(6, [[10, I32], [5, V128]], [
+    ...get(nIn), ...i32(2), OP.i32Shl, ...set(rowBytes),
+    ...i32(0), ...set(o),
+    ...loopWhile(perRowGroup, o, i32(4), get(nOut)),
+  ]);
+}
+
+/**
+ * matmul_q8_0(w, x, out, nIn, nOut, T, table, accs): the same product for Q8_0 weights (blocks of
+ * 34 bytes: fp16 scale d, then 32 int8 q; weight = q·d). Each block is decoded ONCE into eight
+ * f32x4 vectors (load8x8_s → i32x4 extend → convert) and dotted with all T activation vectors;
+ * accs holds one f32x4 running sum per token. d comes from `table`, the 65536-entry fp16 → f32
+ * table. Requires nIn % 32 == 0, T ≥ 1; accs has room for 16·T bytes.
+ */
+function matmulQ8_0() {
+  const [w, x, out, nIn, nOut, T, table, accs] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [o, t, b, rowBytes, p, xBlock, accPtr, xBytes, nBlocks] = [8, 9, 10, 11, 12, 13, 14, 15, 16];
+  const q = [17, 18, 19, 20, 21, 22, 23, 24]; // v128: the block's 32 weights as 8 × f32x4
+  const [d, sum, h] = [25, 26, 27];
+  // 8 int8 → i16x8 (sign-extending load), then its low and high halves → i32x4 → f32x4.
+  const decode = [0, 1, 2, 3].flatMap((j) => [
+    ...get(p), ...load8x8s(2 + 8 * j), ...set(h),
+    ...get(h), ...simd(SIMD.i32x4ExtendLowI16x8S), ...simd(SIMD.f32x4ConvertI32x4S), ...set(q[2 * j]),
+    ...get(h), ...simd(SIMD.i32x4ExtendHighI16x8S), ...simd(SIMD.f32x4ConvertI32x4S), ...set(q[2 * j + 1]),
+  ]);
+  const perToken = [
+    // xBlock = x + t·xBytes + b·128 ; accPtr = accs + 16·t
+    ...get(x), ...get(t), ...get(xBytes), ...mul, ...add, ...get(b), ...i32(128), ...mul, ...add, ...set(xBlock),
+    ...get(accs), ...get(t), ...i32(4), OP.i32Shl, ...add, ...set(accPtr),
+    ...get(q[0]), ...get(xBlock), ...load(0), ...fmul, ...set(sum),
+    ...q.slice(1).flatMap((ql, i) => [...get(sum), ...get(ql), ...get(xBlock), ...load(16 * (i + 1)), ...fmul, ...fadd, ...set(sum)]),
+    ...get(accPtr), ...get(accPtr), ...load(), ...get(sum), ...get(d), ...fmul, ...fadd, ...store(),
+  ];
+  const perBlock = [
+    // p = w + o·rowBytes + b·34
+    ...get(w), ...get(o), ...get(rowBytes), ...mul, ...add, ...get(b), ...i32(34), ...mul, ...add, ...set(p),
+    ...get(table), ...get(p), OP.i32Load16U, 1, 0, ...i32(2), OP.i32Shl, ...add, OP.f32Load, 2, 0, ...simd(SIMD.f32x4Splat), ...set(d),
+    ...decode,
+    ...i32(0), ...set(t),
+    ...loopWhile(perToken, t, i32(1), get(T)),
+  ];
+  const perRow = [
+    ...i32(0), ...set(t),
+    ...loopWhile([...get(accs), ...get(t), ...i32(4), OP.i32Shl, ...add, ...zero, ...store()], t, i32(1), get(T)),
+    ...i32(0), ...set(b),
+    ...loopWhile(perBlock, b, i32(1), get(nBlocks)),
+    ...i32(0), ...set(t),
+    ...loopWhile([
+      // out[t·nOut + o] = hsum(accs[t])
+      ...get(accs), ...get(t), ...i32(4), OP.i32Shl, ...add, ...load(), ...set(sum),
+      ...get(out), ...get(t), ...get(nOut), ...mul, ...get(o), ...add, ...i32(2), OP.i32Shl, ...add,
+      ...hsum(sum), OP.f32Store, 2, 0,
+    ], t, i32(1), get(T)),
+  ];
+  return fn(8, [[9, I32], [11, V128]], [
+    ...get(nIn), ...i32(5), OP.i32ShrU, ...tee(nBlocks), ...i32(34), ...mul, ...set(rowBytes),
+    ...get(nIn), ...i32(2), OP.i32Shl, ...set(xBytes),
+    ...i32(0), ...set(o),
+    ...loopWhile(perRow, o, i32(1), get(nOut)),
+  ]);
+}
+
+function assemble(): Uint8Array<ArrayBuffer> {
+  const kernels = [matmulF32(), matmulQ8_0()];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec(kernels.map((k) => k.type))),
+    ...section(2, vec([[...utf8("env"), ...utf8("memory"), 0x02, 0x00, ...uleb(1)]])),
+    ...section(3, vec(kernels.map((_, i) => uleb(i)))),
+    ...section(7, vec([[...utf8("matmul_f32"), 0x00, ...uleb(0)], [...utf8("matmul_q8_0"), 0x00, ...uleb(1)]])),
+    ...section(10, vec(kernels.map((k) => k.code))),
+  ]);
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+/** The compiled module, or null where WebAssembly SIMD is unavailable (then LabEngine uses JS). */
+export function simdModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    const bytes = assemble();
+    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  return compiled;
+}
+
+// =============================================================================================
+// 3. The arena
+
+type Kernel = (...args: number[]) => void;
+
+/**
+ * One WebAssembly.Memory, sized once (growing would detach every view): the fp16 table, then the
+ * weight matrices copied in by `place` (the engine keeps views, not copies), then activation
+ * buffers for up to `maxRows` vectors in and out. Pointers are byte offsets, 16-byte aligned.
+ */
+export class SimdArena {
+  readonly memory: WebAssembly.Memory;
+  private readonly f32Kernel: Kernel;
+  private readonly q8Kernel: Kernel;
+  private readonly table: number;
+  private readonly xPtr: number;
+  private readonly outPtr: number;
+  private readonly accPtr: number;
+  readonly xBuffer: Float32Array; // [maxRows][maxIn] f32
+  readonly outBuffer: Float32Array; // [maxRows][maxOut] f32
+  private used: number;
+
+  constructor(weightBytes: number, readonly maxRows: number, readonly maxIn: number, readonly maxOut: number) {
+    const module = simdModule();
+    if (!module) throw new Error("WebAssembly SIMD is not available");
+    const align = (n: number) => Math.ceil(n / 16) * 16;
+    const tableBytes = 65536 * 4;
+    const total = tableBytes + align(weightBytes) + align(4 * maxRows * maxIn) + align(4 * maxRows * maxOut) + 16 * maxRows + 16;
+    const pages = Math.ceil(total / 65536);
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
+    this.f32Kernel = instance.exports.matmul_f32 as Kernel;
+    this.q8Kernel = instance.exports.matmul_q8_0 as Kernel;
+    const buffer = this.memory.buffer;
+    this.table = 0;
+    fillFp16Table(new Float32Array(buffer, 0, 65536));
+    this.used = tableBytes;
+    this.xPtr = align(tableBytes + weightBytes);
+    this.outPtr = align(this.xPtr + 4 * maxRows * maxIn);
+    this.accPtr = align(this.outPtr + 4 * maxRows * maxOut);
+    this.xBuffer = new Float32Array(buffer, this.xPtr, maxRows * maxIn);
+    this.outBuffer = new Float32Array(buffer, this.outPtr, maxRows * maxOut);
+  }
+
+  /** Copies bytes into the weight region; returns the pointer and a view of the copy. */
+  place(bytes: Uint8Array): { ptr: number; view: Uint8Array } {
+    const ptr = Math.ceil(this.used / 16) * 16;
+    if (ptr + bytes.byteLength > this.xPtr) throw new RangeError("SimdArena: weight region is full");
+    const view = new Uint8Array(this.memory.buffer, ptr, bytes.byteLength);
+    view.set(bytes);
+    this.used = ptr + bytes.byteLength;
+    return { ptr, view };
+  }
+
+  /** out[t][o] = W·x[t] for T vectors; x: [T][nIn], out: [T][nOut] (JS arrays, copied in/out). */
+  matmul(type: "F32" | "Q8_0", wPtr: number, x: Float32Array, T: number, nIn: number, nOut: number, out: Float32Array): void {
+    if (T > this.maxRows || nIn > this.maxIn || nOut > this.maxOut) throw new RangeError("SimdArena: product larger than the activation buffers");
+    this.xBuffer.set(x.subarray(0, T * nIn));
+    if (type === "F32") this.f32Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T);
+    else this.q8Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, this.table, this.accPtr);
+    out.set(this.outBuffer.subarray(0, T * nOut));
+  }
+}
+
+/** Whether the SIMD kernels can run a product of this shape for this weight type. */
+export function simdSupports(type: string, nIn: number, nOut: number): type is "F32" | "Q8_0" {
+  if (type === "F32") return nIn % 4 === 0 && nOut % 4 === 0;
+  if (type === "Q8_0") return nIn % 32 === 0;
+  return false;
+}
+
+/** IEEE half → single for every 16-bit pattern (zero, subnormal, normal, inf, NaN). */
+function fillFp16Table(table: Float32Array): void {
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >>> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    table[h] = exp === 0 ? sign * mant * 2 ** -24
+      : exp === 31 ? (mant ? NaN : sign * Infinity)
+      : sign * (1 + mant / 1024) * 2 ** (exp - 15);
+  }
+}
