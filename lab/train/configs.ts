@@ -32,15 +32,15 @@ export function trainSettings(name: ConfigName, nVocab: number): TrainSettings {
     case "draft": {
       const shape: ModelShape = { ...common, nVocab, nEmbd: 64, nFf: 192, nHead: 2, nKvHead: 1, nLayer: 2, headDim: 32 };
       return {
-        name, shape, batch: 16, seqLen: 128, steps: 1200, seed: 2, evalEvery: 200, evalWindows: 64, checkpointEvery: 100,
-        optimizer: { ...optimizer, lr: 6e-3, minLr: 6e-4, warmupSteps: 60, weightDecay: 0.01 },
+        name, shape, batch: 8, seqLen: 128, steps: 1000, seed: 2, evalEvery: 200, evalWindows: 48, checkpointEvery: 50,
+        optimizer: { ...optimizer, lr: 8e-3, minLr: 8e-4, warmupSteps: 80, weightDecay: 0.01 },
       };
     }
     case "target": {
       const shape: ModelShape = { ...common, nVocab, nEmbd: 256, nFf: 512, nHead: 4, nKvHead: 2, nLayer: 2, headDim: 64 };
       return {
-        name, shape, batch: 16, seqLen: 128, steps: 1200, seed: 3, evalEvery: 200, evalWindows: 64, checkpointEvery: 50,
-        optimizer: { ...optimizer, lr: 3e-3, minLr: 3e-4, warmupSteps: 60, weightDecay: 0.01 },
+        name, shape, batch: 8, seqLen: 128, steps: 1800, seed: 3, evalEvery: 200, evalWindows: 48, checkpointEvery: 50,
+        optimizer: { ...optimizer, lr: 4e-3, minLr: 4e-4, warmupSteps: 100, weightDecay: 0.01 },
       };
     }
   }

@@ -219,6 +219,13 @@ export async function train(s: TrainSettings, data: TokenData, opts: TrainOption
   }
 }
 
+/** A finished (or interrupted) run as recorded in its checkpoint. */
+export async function resultFromCheckpoint(path: string): Promise<TrainResult> {
+  const { header, params } = await loadCheckpoint(path);
+  const lastValid = [...header.history].reverse().find((h) => h.validLoss !== null)?.validLoss ?? NaN;
+  return { settings: header.settings, params, history: header.history, tokensSeen: header.tokensSeen, seconds: header.seconds, finalValidLoss: lastValid };
+}
+
 /** Forward-only mean loss of params on windows of a stream (used by tests and the model card). */
 export async function meanLoss(s: TrainSettings, params: Float32Array, stream: Int32Array, windows: number, workers = 0): Promise<number> {
   const layout = paramLayout(s.shape);

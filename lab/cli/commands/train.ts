@@ -8,12 +8,12 @@ import { defaultDataDir, loadTokenizer } from "../../data/index.ts";
 import { buildCard, renderModelCard } from "../../train/card.ts";
 import { CONFIG_NAMES, tokenStreams, trainSettings, type ConfigName } from "../../train/configs.ts";
 import { exportGguf } from "../../train/export.ts";
-import { train, type Progress, type TrainResult, type TrainSettings } from "../../train/trainer.ts";
+import { resultFromCheckpoint, train, type Progress, type TrainResult, type TrainSettings } from "../../train/trainer.ts";
 import { compareWithLlamaCpp } from "../../train/verify.ts";
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
 
 const help = `Usage: lab train [--config all|target|draft|smoke] [--out DIR] [--resume] [--workers N]
-                 [--steps N] [--eval-limit N] [--json]
+                 [--steps N] [--eval-limit N] [--card-only] [--json]
 
 Trains llama-architecture models in TypeScript (forward, backward, AdamW on worker threads) on the
 tiny-world corpus with data/tokenizer.json, and writes for each model:
@@ -30,6 +30,7 @@ Options:
   --workers N      gradient threads (default 2)
   --steps N        override the number of steps (changes the schedule; for experiments)
   --eval-limit N   model card: use the first N items of each eval set (default: all)
+  --card-only      skip training: write the model card from DIR/checkpoints/{target,draft}.ckpt
   --json           print a JSON summary on stdout
 
 Examples:
@@ -60,8 +61,11 @@ export const trainCommand: Command = {
   async run(args) {
     const { values } = parseFlags("train", args, {
       config: { type: "string" }, out: { type: "string" }, resume: { type: "boolean" }, workers: { type: "string" },
-      steps: { type: "string" }, "eval-limit": { type: "string" }, json: { type: "boolean" },
+      steps: { type: "string" }, "eval-limit": { type: "string" }, "card-only": { type: "boolean" }, json: { type: "boolean" },
     });
+    if (values["card-only"] && values.config !== undefined && values.config !== "all") {
+      throw new UsageError("lab train: --card-only writes the card for target and draft; drop --config");
+    }
     const config = values.config ?? "all";
     if (config !== "all" && !(CONFIG_NAMES as readonly string[]).includes(config)) {
       throw new UsageError(`lab train: --config must be all, ${CONFIG_NAMES.join(", ")}; got "${config}"`);
@@ -79,7 +83,15 @@ export const trainCommand: Command = {
 
     const names: ConfigName[] = config === "all" ? ["draft", "target"] : [config as ConfigName];
     const results = new Map<ConfigName, TrainResult & { gguf: string; llamaCpp: { maxAbsDiff: number; positions: number } }>();
-    for (const name of names) {
+    for (const name of values["card-only"] ? names : []) {
+      const result = await resultFromCheckpoint(join(outDir, "checkpoints", `${name}.ckpt`));
+      const gguf = join(outDir, `${name}.gguf`);
+      await exportGguf(gguf, result.settings.shape, result.params, tokenizer, `inference-lab-${name}`);
+      const check = await compareWithLlamaCpp(gguf, result.settings.shape, result.params, Array.from(streams.valid.subarray(0, 64)));
+      say(`lab train: ${name}: from its checkpoint (${result.history.at(-1)?.step ?? 0}/${result.settings.steps} steps); llama.cpp max |Δ log p| ${check.maxAbsDiff.toExponential(2)}`);
+      results.set(name, { ...result, gguf, llamaCpp: { maxAbsDiff: check.maxAbsDiff, positions: check.positions } });
+    }
+    for (const name of values["card-only"] ? [] : names) {
       const base = trainSettings(name, tokenizer.vocabSize);
       const settings: TrainSettings = steps ? { ...base, steps, checkpointEvery: Math.min(base.checkpointEvery, steps) } : base;
       say(`lab train: ${name}: ${describe(settings)}`);
