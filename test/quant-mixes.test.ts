@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../lab/cli/main.ts";
-import { getValue, openGguf } from "../lab/gguf/index.ts";
-import { writeSyntheticLlama, type SyntheticLlamaOptions } from "../lab/model/synthetic.ts";
+import { getValue, openGguf, writeGguf } from "../lab/gguf/index.ts";
+import { syntheticLlama, writeSyntheticLlama, type SyntheticLlamaOptions } from "../lab/model/synthetic.ts";
 import { quantizeGgufFile } from "../lab/quant/file.ts";
 import { chooseTensorType, fallbackType, MIXES, useMoreBits } from "../lab/quant/mixes.ts";
 import { buildOracle } from "./oracle/ggml.ts";
@@ -76,6 +76,30 @@ describe.each(SHAPES)("every mix is byte-identical to llama_model_quantize (%s)"
     expect(getValue(a, "general.file_type")).toBe(mix.ftype);
     expect(getValue(a, "general.quantization_version")).toBe(2);
     expect(Buffer.compare(readFileSync(ours), readFileSync(theirs))).toBe(0);
+  });
+});
+
+describe("tied embeddings (no output.weight): token_embd is treated as the output head, like llama.cpp", () => {
+  const cases: [string, SyntheticLlamaOptions, string[]][] = [
+    ["rows of 256", { seed: 6, nLayer: 1, nEmbd: 256, nHead: 4, nKvHead: 2, nFf: 256, nCtx: 32 }, ["Q4_K_M", "Q8_0"]],
+    ["rows of 96", { seed: 7, nLayer: 2, nEmbd: 96, nHead: 4, nKvHead: 2, nFf: 128, nCtx: 32 }, ["Q4_K_M", "Q2_K", "Q4_0"]],
+  ];
+  it.each(cases)("%s", async (_label, shape, mixes) => {
+    const model = syntheticLlama(shape);
+    const input = join(dir, `tied-${shape.seed}.gguf`);
+    await writeGguf(input, {
+      metadata: model.metadata,
+      tensors: model.tensors.filter((t) => t.name !== "output.weight")
+        .map((t) => ({ name: t.name, type: "F32" as const, ne: t.ne, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) })),
+    });
+    for (const mixName of mixes) {
+      const theirs = join(dir, `tied-${shape.seed}-${mixName}-llama.gguf`);
+      const ours = join(dir, `tied-${shape.seed}-${mixName}-ours.gguf`);
+      execFileSync(llamaQuantize, [input, theirs, String(MIXES.find((m) => m.name === mixName)!.ftype)], { stdio: ["ignore", "ignore", "pipe"] });
+      const report = await quantizeGgufFile(input, ours, mixName);
+      expect(report.tensors.find((t) => t.name === "token_embd.weight")!.reason).toMatch(/^output head/);
+      expect(Buffer.compare(readFileSync(ours), readFileSync(theirs))).toBe(0);
+    }
   });
 });
 

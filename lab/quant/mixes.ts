@@ -153,7 +153,10 @@ export function chooseTensorType(mix: QuantMix, tensor: { name: string; ne: numb
     if (type !== mix.base) reason = "attn_output rule";
   }
   const fitted = fallbackType(type, rowLength);
-  if (fitted !== type) return { type: fitted, reason: `fallback from ${type} (row ${rowLength} not a multiple of ${BLOCK_GEOMETRY[type].blockSize})` };
+  if (fitted !== type) {
+    const why = `fallback from ${type} (row ${rowLength} not a multiple of ${BLOCK_GEOMETRY[type].blockSize})`;
+    return { type: fitted, reason: reason === "base" ? why : `${reason}, ${why}` };
+  }
   return { type, reason };
 }
 
