@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { syntheticLlama, type SyntheticLlamaOptions } from "../lab/model/synthetic.ts";
-import { writeGguf } from "../lab/gguf/index.ts";
+import { openGguf, readTensorBytes, writeGguf } from "../lab/gguf/index.ts";
 import { dequantizeTensor, isSupportedType, quantizeTensor } from "../lab/quant/index.ts";
 import type { GgmlTypeName } from "../lab/ggml-types.ts";
 
@@ -51,4 +51,17 @@ export async function writeDequantizedVariant(path: string, type: GgmlTypeName, 
     }),
   });
   return path;
+}
+
+/** Any GGUF with every tensor dequantized to F32 (metadata unchanged): the exact weights, in F32. */
+export async function writeDequantizedCopy(src: string, dst: string): Promise<string> {
+  const file = await openGguf(src);
+  const tensors = [];
+  for (const t of file.tensors) {
+    const data = dequantizeTensor(t.type, await readTensorBytes(file, t.name), t.ne);
+    tensors.push({ name: t.name, type: "F32" as const, ne: t.ne, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  }
+  const metadata = [...file.metadata.values()].filter((m) => m.key !== "general.file_type" && m.key !== "general.quantization_version");
+  await writeGguf(dst, { metadata, tensors });
+  return dst;
 }

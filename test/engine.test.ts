@@ -9,7 +9,8 @@ import { generate } from "../lab/engine/generate.ts";
 import { compareDistributions } from "../lab/measure/quality.ts";
 import { syntheticLlama } from "../lab/model/synthetic.ts";
 import { writeGguf, GgufError } from "../lab/gguf/index.ts";
-import { tempDir, writeSyntheticVariant, writeDequantizedVariant, writableTypes, hasTarget, TARGET_GGUF } from "./engine-fixtures.ts";
+import { tempDir, writeSyntheticVariant, writeDequantizedVariant, writeDequantizedCopy, writableTypes, hasTarget, TARGET_GGUF } from "./engine-fixtures.ts";
+import { quantizeGgufFile } from "../lab/quant/file.ts";
 import type { GgmlTypeName } from "../lab/ggml-types.ts";
 
 const PROMPTS = [
@@ -225,6 +226,29 @@ describe("quantized variants: LabEngine computes on the packed weights", () => {
       expect(same.kl.mean).toBeLessThan(KL_BOUND[type]!);
       const mem = q.memory();
       expect(mem.weightBytes).toBeLessThanOrEqual(1.1 * mem.tensorBytes);
+    } finally {
+      for (const e of engines) await e.dispose();
+    }
+  });
+});
+
+describe("mixes from lab quantize (several types in one file)", () => {
+  it.each(["Q4_K_M", "Q2_K"])("%s: exact vs llama.cpp on the dequantized file; top-1 ≥ 95% and mean KL < 5e-3 vs llama.cpp on the same file", async (mix) => {
+    const path = join(tmp.dir, `mix-${mix}.gguf`);
+    await quantizeGgufFile(f32Path, path, mix);
+    const dequantized = await writeDequantizedCopy(path, join(tmp.dir, `mix-${mix}-dequantized.gguf`));
+    const engines: Engine[] = [];
+    try {
+      for (const [name, file] of [["lab", path], ["llama", path], ["llama", dequantized]] as const) {
+        engines.push(await openEngine(name, file, { contextSize: 256, maxSequences: 1 }));
+      }
+      const mine = await promptRows(engines[0]);
+      const exact = compareDistributions(mine, await promptRows(engines[2]));
+      expect(exact.maxAbsLogProbDiff).toBeLessThanOrEqual(1e-4);
+      const same = compareDistributions(mine, await promptRows(engines[1]));
+      expect(same.top1).toBeGreaterThanOrEqual(0.95);
+      expect(same.kl.mean).toBeLessThan(5e-3);
+      expect(engines[0].memory().weightBytes).toBeLessThanOrEqual(1.1 * engines[0].memory().tensorBytes);
     } finally {
       for (const e of engines) await e.dispose();
     }

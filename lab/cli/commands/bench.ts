@@ -33,6 +33,7 @@ Options:
   --repeats N          measured runs per engine (default 5)
   --warmup N           unmeasured runs first (default 1)
   --batch N            also measure batched decode tokens/s over N sequences (default 0 = skip)
+  --kernels K          LabEngine kernels: simd (WebAssembly SIMD, default) | js (plain TypeScript)
   --out FILE           also write the JSON report to FILE
   --json               print the report as JSON
 
@@ -42,8 +43,9 @@ Example:
     const { values, positionals } = parseFlags("bench", args, {
       engine: { type: "string" }, threads: { type: "string" }, "prompt-tokens": { type: "string" },
       "decode-tokens": { type: "string" }, repeats: { type: "string" }, warmup: { type: "string" },
-      batch: { type: "string" }, out: { type: "string" }, json: { type: "boolean" },
+      batch: { type: "string" }, out: { type: "string" }, json: { type: "boolean" }, kernels: { type: "string" },
     }, { min: 1, max: 1 });
+    const kernels = engineFlag("bench", values.kernels ?? "simd", ["simd", "js"]) as "simd" | "js";
     const which = engineFlag("bench", values.engine ?? "both", ["lab", "llama", "both"]);
     const threads = numberFlag("bench", "threads", values.threads, 1, { min: 1, max: 256, integer: true });
     const promptTokens = numberFlag("bench", "prompt-tokens", values["prompt-tokens"], 64, { min: 1, integer: true });
@@ -58,7 +60,7 @@ Example:
     try {
       for (const name of names) {
         engines.push(await openEngine(name, model, {
-          threads, maxSequences: Math.max(1, batch), contextSize: promptTokens + decodeTokens + 8,
+          threads, maxSequences: Math.max(1, batch), contextSize: promptTokens + decodeTokens + 8, kernels,
         }));
       }
       const prompt = benchPrompt(engines[0], promptTokens);
@@ -70,7 +72,7 @@ Example:
         if (batch > 0) perEngine[r.engine].batchedDecodeTokensPerSecond = await measureBatchedDecode(engines[k], prompt, batch, decodeTokens);
       }
       const report: Record<string, unknown> = {
-        model, threads, promptTokens: prompt.length, decodeTokens, repeats, warmup, batch,
+        model, threads, labKernels: kernels, promptTokens: prompt.length, decodeTokens, repeats, warmup, batch,
         node: process.version, date: new Date().toISOString(), engines: perEngine,
       };
       if (perEngine.lab && perEngine.llama) {

@@ -4,9 +4,10 @@ import { numberFlag, parseFlags, printJson, say, type Command } from "../command
 import { ENGINE_NAMES, openEngine, type EngineName } from "../../engine/engine.ts";
 import { generateTokens } from "../../engine/generate.ts";
 
+/** Checks a name against a list; a mistake is a UsageError (exit code 2) listing the choices. */
 export function engineFlag(command: string, value: string | undefined, allowed: readonly string[] = ENGINE_NAMES): string {
   const name = value ?? "lab";
-  if (!allowed.includes(name)) throw new UsageError(`lab ${command}: unknown engine "${name}" (expected ${allowed.join(" | ")})`);
+  if (!allowed.includes(name)) throw new UsageError(`lab ${command}: unknown ${allowed === ENGINE_NAMES || allowed.includes("both") ? "engine" : "choice"} "${name}" (expected ${allowed.join(" | ")})`);
   return name;
 }
 
