@@ -106,6 +106,15 @@ const rejected: Rejected[] = [
     mutate: [replace(kv.u32("llama.attention.head_count_kv", 3))],
   },
   { name: "special token id out of vocabulary", mutate: [replace(kv.u32("tokenizer.ggml.eos_token_id", N_VOCAB))], key: "tokenizer.ggml.eos_token_id", llamaCpp: "accepts (we are stricter)" },
+  { name: "file_type as u16", mutate: [replace(kv.u16("general.file_type", 0))], key: "general.file_type", llamaCpp: "error" },
+  {
+    name: "a norm weight stored as F16", tensor: "blk.0.attn_norm.weight", message: /must be F32/, llamaCpp: "abort",
+    mutate: [(doc) => { const t = doc.tensors.find((x) => x.name === "blk.0.attn_norm.weight")!; t.type = "F16"; t.data = new Uint8Array(64); }],
+  },
+  {
+    name: "a weight matrix stored as Q8_1", tensor: "output.weight", message: /Q8_1/, llamaCpp: "abort",
+    mutate: [(doc) => { const t = doc.tensors.find((x) => x.name === "output.weight")!; t.type = "Q8_1"; t.data = new Uint8Array(512 * 36); }],
+  },
   { name: "architecture as a number", mutate: [replace(kv.u32("general.architecture", 1))], key: "general.architecture", llamaCpp: "error" },
 ];
 

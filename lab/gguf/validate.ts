@@ -15,12 +15,17 @@
 // them), an SPM vocabulary without all 256 byte tokens (llama.cpp aborts only once a text needs the
 // missing byte), missing feed_forward_length / head_count (llama.cpp aborts), and MoE llama files
 // (llama.expert_count > 0), which the kit does not check tensor by tensor and so refuses.
+// Tensor types are checked against what llama.cpp's CPU backend can run (found by loading every
+// type in every role): 1-D weights (norms, biases) must be F32; matrices may be any float or
+// quant format except F64, the integer types and Q8_1/Q8_K.
 import { BLOCK_GEOMETRY } from "../ggml-types.ts";
 import { GgufError, GgufValueType, valueTypeName, type GgufFile, type GgufKv, type GgufTensorInfo } from "./format.ts";
 
 const GGML_MAX_NAME = 64; // tensor names are stored in char[64] with a terminator
 const GGML_MAX_DIMS = 4;
 const LLAMA_MAX_LAYERS = 512;
+/** Valid ggml types that are not weight formats: integer/F64 tensors and the dot-product-only Q8_1/Q8_K. */
+const UNUSABLE_WEIGHT_TYPES = new Set(["F64", "I8", "I16", "I32", "I64", "Q8_1", "Q8_K"]);
 
 /** Throws GgufError on the first problem; returns quietly for a file llama.cpp would load. */
 export function validateGguf(file: GgufFile): void {
@@ -250,9 +255,12 @@ function validateVocab(file: GgufFile): number {
   if (!KNOWN_TOKENIZERS.includes(model)) throw new GgufError(`unknown tokenizer "${model}"`, { key: "tokenizer.ggml.model" });
   str(file, "tokenizer.ggml.pre");
   u32(file, "tokenizer.ggml.token_type_count");
-  for (const key of ["add_space_prefix", "remove_extra_whitespaces", "add_bos_token", "add_eos_token", "add_sep_token"]) {
+  for (const key of ["add_space_prefix", "remove_extra_whitespaces", "add_bos_token", "add_eos_token", "add_sep_token",
+    "normalizer.lowercase", "normalizer.strip_accents"]) {
     bool(file, `tokenizer.ggml.${key}`);
   }
+  const suppress = file.metadata.get("tokenizer.ggml.suppress_tokens");
+  if (suppress && (suppress.type !== GgufValueType.ARRAY || suppress.itemType !== GgufValueType.INT32)) throw typeError(suppress, "ARRAY of INT32");
   if (model === "no_vocab" || model === "none") return u32(file, A("vocab_size")) ?? 0;
 
   const tokens = stringArray(file, "tokenizer.ggml.tokens");
@@ -313,9 +321,14 @@ function validateVocab(file: GgufFile): number {
 // Llama: keys, vocabulary, and the exact tensor set llama.cpp creates
 
 function validateLlama(file: GgufFile): void {
+  // Keys llama.cpp's loader reads for every architecture, with their exact types.
+  str(file, "general.name");
+  u32(file, "general.file_type");
+  const nSplit = scalar<number>(file, "split.count", GgufValueType.UINT16, false) ?? 0;
+  if (nSplit > 1) throw new GgufError(`model is split over ${nSplit} files; the kit reads single-file models only`, { key: "split.count" });
+  stringArray(file, A("classifier.output_labels"));
   const s = readLlamaShape(file);
   const nVocab = validateVocab(file);
-  str(file, "general.name");
 
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
   const used = new Set<string>();
@@ -330,6 +343,14 @@ function validateLlama(file: GgufFile): void {
     const got = padded(t.ne);
     if (t.ne.length > GGML_MAX_DIMS || want.some((n, i) => n !== got[i])) {
       throw new GgufError(`wrong shape [${t.ne.join(", ")}]; the hyperparameters require [${ne.join(", ")}]`, { tensor: name, offset: t.infoOffset });
+    }
+    // Types llama.cpp's CPU backend cannot compute with crash the process (measured with 3.21.1:
+    // SIGABRT or SIGSEGV), so they are refused here rather than discovered there.
+    if (ne.length === 1 && t.type !== "F32") {
+      throw new GgufError(`1-D weights must be F32, not ${t.type} (llama.cpp aborts on anything else)`, { tensor: name, offset: t.infoOffset });
+    }
+    if (ne.length > 1 && UNUSABLE_WEIGHT_TYPES.has(t.type)) {
+      throw new GgufError(`${t.type} cannot be a weight matrix (llama.cpp crashes computing with it)`, { tensor: name, offset: t.infoOffset });
     }
     used.add(name);
     return t;
