@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { syntheticLlama, type SyntheticLlamaOptions } from "../lab/model/synthetic.ts";
-import { openGguf, readTensorBytes, writeGguf } from "../lab/gguf/index.ts";
+import { kv, openGguf, readTensorBytes, writeGguf } from "../lab/gguf/index.ts";
+import { mulberry32 } from "../lab/engine/sampler.ts";
 import { dequantizeTensor, isSupportedType, quantizeTensor } from "../lab/quant/index.ts";
 import type { GgmlTypeName } from "../lab/ggml-types.ts";
 
@@ -64,4 +65,47 @@ export async function writeDequantizedCopy(src: string, dst: string): Promise<st
   const metadata = [...file.metadata.values()].filter((m) => m.key !== "general.file_type" && m.key !== "general.quantization_version");
   await writeGguf(dst, { metadata, tensors });
   return dst;
+}
+
+/**
+ * A "third-party" shape: the synthetic model resized to nVocab tokens (the SPM vocabulary padded
+ * with plain pieces "tokN", fresh seeded embedding/output rows), with any head size the options
+ * give, every 2-D weight stored as `type` (F16 by default, as many downloaded models are);
+ * `tied` drops output.weight so the output head reuses token_embd (as llama.cpp does then).
+ */
+export async function writeWideVocabVariant(path: string, nVocab: number, opts: SyntheticLlamaOptions, type: GgmlTypeName = "F16",
+  { tied = false } = {}): Promise<string> {
+  const model = syntheticLlama(opts);
+  const tokens = model.metadata.find((m) => m.key === "tokenizer.ggml.tokens")!.value as string[];
+  const scores = model.metadata.find((m) => m.key === "tokenizer.ggml.scores")!.value as number[];
+  const types = model.metadata.find((m) => m.key === "tokenizer.ggml.token_type")!.value as number[];
+  const base = tokens.length;
+  const padded = {
+    tokens: [...tokens, ...Array.from({ length: nVocab - base }, (_, i) => `tok${i}`)],
+    scores: [...Array.from(scores), ...new Array(nVocab - base).fill(-1000)],
+    types: [...Array.from(types), ...new Array(nVocab - base).fill(1)],
+  };
+  const metadata = model.metadata.map((m) =>
+    m.key === "tokenizer.ggml.tokens" ? kv.strings(m.key, padded.tokens)
+      : m.key === "tokenizer.ggml.scores" ? kv.f32s(m.key, padded.scores)
+        : m.key === "tokenizer.ggml.token_type" ? kv.i32s(m.key, padded.types) : m);
+  const rand = mulberry32(opts.seed + 1000);
+  await writeGguf(path, {
+    metadata,
+    tensors: model.tensors.filter((t) => !(tied && t.name === "output.weight")).map((t) => {
+      let { ne, data } = t;
+      if (t.name === "token_embd.weight" || t.name === "output.weight") {
+        ne = [ne[0], nVocab];
+        const grown = new Float32Array(ne[0] * nVocab);
+        grown.set(data);
+        const scale = t.name === "output.weight" ? 1 / Math.sqrt(ne[0]) : 1;
+        for (let i = data.length; i < grown.length; i++) grown[i] = (2 * rand() - 1) * scale;
+        data = grown;
+      }
+      const tensorType: GgmlTypeName = ne.length === 2 ? type : "F32";
+      const bytes = tensorType === "F32" ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : quantizeTensor(tensorType, data, ne);
+      return { name: t.name, type: tensorType, ne, data: bytes };
+    }),
+  });
+  return path;
 }
