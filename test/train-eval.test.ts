@@ -1,0 +1,94 @@
+// The measuring side of the trainer: batched greedy decoding equals one-prompt-at-a-time decoding
+// (padding never leaks into a shorter prompt), data-parallel gradients equal single-thread ones,
+// the bigram baseline counts what it sees, and the CLI rejects bad flags with exit code 2.
+import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { loadTokenizer } from "../lab/data/index.ts";
+import { BigramModel, greedyBatch, isExactMatch, windowLoss } from "../lab/train/evaluate.ts";
+import { initParams, paramLayout, seededRandom, type ModelShape } from "../lab/train/model.ts";
+import { GradientPool } from "../lab/train/parallel.ts";
+
+const tokenizer = loadTokenizer();
+const shape: ModelShape = {
+  nVocab: tokenizer.vocabSize, nCtxTrain: 256, nEmbd: 32, nFf: 64, nHead: 4, nKvHead: 2, nLayer: 2, headDim: 8, rmsEps: 1e-5, ropeFreqBase: 10000,
+};
+function randomModel(seed: number) {
+  const layout = paramLayout(shape);
+  const params = new Float32Array(layout.total);
+  initParams(shape, layout, params, seed);
+  for (let i = 0; i < params.length; i++) params[i] *= 40; // peaked distributions, varied argmaxes
+  for (const p of layout.slots) if (p.kind === "norm") params.fill(1, p.offset, p.offset + p.size);
+  return { shape, params };
+}
+
+describe("greedy decoding", () => {
+  it("batched equals one prompt at a time, whatever the prompt lengths", () => {
+    const model = randomModel(5);
+    const prompts = ["Q: 12 + 7 = ? A:", "Once", "Code: x = 3; print(x) Output:", "Q: Where does Mira live? A:", "The"]
+      .map((p) => tokenizer.encode(p, { bos: true }));
+    const batched = greedyBatch(model, tokenizer, prompts, 6, "\n", 5);
+    const single = prompts.map((p) => greedyBatch(model, tokenizer, [p], 6, "\n", 1)[0]);
+    expect(batched).toEqual(single);
+    expect(new Set(batched).size).toBeGreaterThan(1);
+  });
+
+  it("scores exact match on the first line only", () => {
+    expect(isExactMatch(" 432\nQ: 1 + 1", "432")).toBe(true);
+    expect(isExactMatch(" 4321", "432")).toBe(false);
+  });
+
+  it("windowLoss buckets average to the mean", () => {
+    const model = randomModel(6), T = 16, rand = seededRandom(2);
+    const windows = Int32Array.from({ length: 3 * (T + 1) }, () => Math.floor(rand() * shape.nVocab));
+    const r = windowLoss(model, windows, T, [0, 8, 16], 2);
+    expect((r.buckets[0] + r.buckets[1]) / 2).toBeCloseTo(r.mean, 5);
+  });
+});
+
+describe("data-parallel gradients", () => {
+  it("two workers give the single-thread gradient to float32 rounding", async () => {
+    const layout = paramLayout(shape), rand = seededRandom(8), B = 4, T = 12;
+    const seqs = Int32Array.from({ length: B * (T + 1) }, () => Math.floor(rand() * shape.nVocab));
+    const [inline, pool] = await Promise.all([GradientPool.start(shape, layout.total, B, T, 0), GradientPool.start(shape, layout.total, B, T, 2)]);
+    try {
+      expect(pool.workerCount).toBe(2);
+      initParams(shape, layout, inline.params, 3);
+      initParams(shape, layout, pool.params, 3);
+      const a = await inline.compute(seqs, B, T), b = await pool.compute(seqs, B, T);
+      expect(b.count).toBe(a.count);
+      expect(b.lossSum).toBeCloseTo(a.lossSum, 3);
+      let maxG = 0, maxErr = 0;
+      for (let i = 0; i < layout.total; i++) {
+        maxG = Math.max(maxG, Math.abs(inline.grads[i]));
+        maxErr = Math.max(maxErr, Math.abs(inline.grads[i] - pool.grads[i]));
+      }
+      expect(maxErr / maxG).toBeLessThan(1e-5);
+    } finally {
+      await inline.close();
+      await pool.close();
+    }
+  });
+});
+
+describe("bigram baseline", () => {
+  it("predicts the most frequent successor and smooths unseen pairs", () => {
+    const m = new BigramModel(4, Int32Array.from([0, 1, 0, 1, 0, 2, 3, 3]));
+    expect(m.next(0)).toBe(1);
+    expect(Math.exp(m.logProb(0, 1))).toBeGreaterThan(0.6);
+    expect(Number.isFinite(m.logProb(2, 0))).toBe(true);
+  });
+});
+
+describe("lab train flags", () => {
+  it("rejects an unknown config with usage exit code 2", () => {
+    let code = 0, stderr = "";
+    try {
+      execFileSync(process.execPath, ["lab/cli/bin.mjs", "train", "--config", "huge"], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+    } catch (err) {
+      code = (err as { status: number }).status;
+      stderr = String((err as { stderr: string }).stderr);
+    }
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--config must be/);
+  });
+});
