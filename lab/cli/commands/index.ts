@@ -1,5 +1,9 @@
 // The list of `lab` subcommands, in the order `lab --help` shows them. Add one line per command.
 import type { Command } from "../command.ts";
+import { notebookCommands } from "./notebooks.ts";
+import { jupyterCommand } from "./jupyter.ts";
+import { doctorCommand } from "./doctor.ts";
+import { regenerateCommand } from "./regenerate.ts";
 import { dataCommands } from "./data.ts";
 import { grade } from "./grade.ts";
 import { generateCommand } from "./generate.ts";
@@ -10,6 +14,7 @@ import { ggufInspectCommand } from "./gguf.ts";
 import { trainCommand } from "./train.ts";
 
 export const commands: Command[] = [
+  ...notebookCommands, jupyterCommand, doctorCommand, regenerateCommand,
   ...dataCommands,
   grade,
   generateCommand,

@@ -1,0 +1,71 @@
+// `lab jupyter`: register the tslab kernel with a Python that has Jupyter, then start JupyterLab
+// (or the classic notebook) with node_modules/.bin on PATH so Jupyter can launch `tslab`.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { parseFlags, say, type Command } from "../command.ts";
+import { findJupyter, REPO_ROOT, type JupyterInstall } from "../../doctor.ts";
+import { ensureNotebookTypes } from "../../notebooks/index.ts";
+
+/** PATH with the repository's node_modules/.bin first: the tslab kernelspec runs plain `tslab`. */
+export function pathWithLocalBin(env = process.env): string {
+  return [join(REPO_ROOT, "node_modules", ".bin"), env.PATH ?? ""].filter(Boolean).join(delimiter);
+}
+
+/** The commands `lab jupyter` runs, in order (printed by --dry-run). */
+export function jupyterPlan(j: JupyterInstall, jupyterArgs: string[]): { install: string[]; start: string[] } {
+  const install = [process.execPath, join(REPO_ROOT, "node_modules", "tslab", "bin", "tslab"), "install", `--python=${j.python}`];
+  // Non-root users get a per-user kernelspec (~/.local/share/jupyter/kernels/tslab).
+  if (typeof process.getuid === "function" && process.getuid() !== 0) install.push("--user");
+  const start = [j.python, "-m", j.jupyterlab ? "jupyterlab" : "notebook", ...jupyterArgs];
+  return { install, start };
+}
+
+export const jupyterCommand: Command = {
+  name: "jupyter",
+  summary: "Register the tslab kernel and start JupyterLab (or Jupyter Notebook) on the kit",
+  help: `Usage: lab jupyter [--python PATH] [--dry-run] [-- JUPYTER_ARGS…]
+
+Finds a Python that has Jupyter ($LAB_PYTHON, /usr/bin/python3, /usr/local/bin/python3, then
+python3/python on PATH; --python overrides), registers the tslab TypeScript kernel with it
+(\`tslab install --python=…\`), and starts \`jupyter lab\` if JupyterLab is installed, else
+\`jupyter notebook\`, in the repository root with node_modules/.bin on PATH so Jupyter finds
+\`tslab\`. Arguments after -- go to Jupyter (e.g. -- --no-browser --port 8899).
+
+No Jupyter? \`pip install jupyterlab\` or (Debian/Ubuntu) \`sudo apt-get install jupyter-notebook\`;
+\`lab doctor\` shows what is missing.
+
+Options:
+  --python PATH   the Python whose Jupyter to use
+  --dry-run       print the commands instead of running them`,
+  async run(args) {
+    const { values, positionals } = parseFlags("jupyter", args, {
+      python: { type: "string" }, "dry-run": { type: "boolean" },
+    }, { min: 0, max: Infinity });
+    if (values.python && !existsSync(values.python)) throw new Error(`--python: no such file: ${values.python}`);
+    const env = values.python ? { ...process.env, LAB_PYTHON: values.python } : process.env;
+    const j = await findJupyter(env);
+    if (!j || (values.python && j.python !== values.python)) {
+      throw new Error(`no Python with Jupyter found${values.python ? ` (${values.python} lacks jupyterlab/notebook)` : ""}. ` +
+        "Install it with `pip install jupyterlab` or `sudo apt-get install jupyter-notebook`; `lab doctor` lists what is missing.");
+    }
+    const plan = jupyterPlan(j, positionals);
+    if (values["dry-run"]) {
+      process.stdout.write(`PATH=${pathWithLocalBin()}\n${plan.install.join(" ")}\n(cd ${REPO_ROOT} && ${plan.start.join(" ")})\n`);
+      return 0;
+    }
+    const types = await ensureNotebookTypes();
+    if (types.regenerated) say(`generated lab type declarations for notebook cells (${types.seconds.toFixed(1)} s)`);
+    say(`registering the tslab kernel with ${j.python}`);
+    const installed = spawnSync(plan.install[0], plan.install.slice(1), { stdio: "inherit", env: { ...env, PATH: pathWithLocalBin(env) } });
+    if (installed.status !== 0) throw new Error(`\`tslab install\` failed (exit code ${installed.status})`);
+    say(`starting ${plan.start.slice(2).join(" ")} in ${REPO_ROOT} (Ctrl-C to stop)`);
+    const child = spawn(plan.start[0], plan.start.slice(1), { cwd: REPO_ROOT, stdio: "inherit", env: { ...env, PATH: pathWithLocalBin(env) } });
+    // Jupyter handles Ctrl-C itself (it asks for confirmation); we only wait for it.
+    const onSigint = () => {};
+    process.on("SIGINT", onSigint);
+    const code = await new Promise<number>((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 130 : 1))));
+    process.off("SIGINT", onSigint);
+    return code;
+  },
+};

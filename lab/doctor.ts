@@ -1,0 +1,181 @@
+// `lab doctor`: what this machine has and what it lacks for the kit, with the fix for each gap.
+// Also the Jupyter lookup `lab jupyter` uses. Every probe that could crash or hang (Python,
+// node-llama-cpp's native binary) runs in a child process with a time limit, so the doctor itself
+// always finishes and reports.
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const MODELS_DIR = join(REPO_ROOT, "data", "models");
+/** The embedded models the notebooks use (trained by `lab train`, committed under data/models/). */
+export const EMBEDDED_MODELS = ["target.gguf", "draft.gguf"];
+export const MIN_NODE = [20, 19] as const;
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  /** What was found, e.g. "v20.20.2" or "/usr/bin/python3 (jupyter notebook 6.4.12)". */
+  detail: string;
+  /** What to do when not ok. */
+  fix?: string;
+}
+
+export interface DoctorReport { ok: boolean; checks: Check[] }
+
+function run(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd: REPO_ROOT, timeout: timeoutMs, env: env ?? process.env, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) || (err && code !== 0 ? err.message : "") });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node and npm packages
+// ---------------------------------------------------------------------------------------------
+
+export function checkNode(version = process.versions.node): Check {
+  const [major, minor] = version.split(".").map(Number);
+  const ok = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
+  return { name: "Node.js", ok, detail: `v${version}`, ...(ok ? {} : { fix: `install Node.js >= ${MIN_NODE.join(".")} (https://nodejs.org), then \`npm install\`` }) };
+}
+
+export async function checkZeromq(): Promise<Check> {
+  try {
+    const zmq = await import("zeromq");
+    return { name: "zeromq (kernel protocol)", ok: true, detail: `libzmq ${(zmq as any).version ?? "loaded"}` };
+  } catch (err) {
+    return { name: "zeromq (kernel protocol)", ok: false, detail: (err as Error).message.split("\n")[0], fix: "reinstall packages: `rm -rf node_modules && npm ci`" };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python and Jupyter
+// ---------------------------------------------------------------------------------------------
+
+export interface JupyterInstall {
+  python: string;
+  /** Which front ends this Python can start. */
+  jupyterlab: boolean;
+  notebook: boolean;
+  nbconvert: boolean;
+  /** Registered kernel names (from `jupyter kernelspec list`). */
+  kernels: string[];
+}
+
+const PROBE = `
+import json, importlib.util as u
+mods = {m: u.find_spec(m) is not None for m in ["jupyter_core", "jupyterlab", "notebook", "nbconvert", "jupyter_client"]}
+kernels = []
+if mods["jupyter_client"]:
+    from jupyter_client.kernelspec import KernelSpecManager
+    kernels = sorted(KernelSpecManager().find_kernel_specs().keys())
+print(json.dumps({"mods": mods, "kernels": kernels}))
+`;
+
+/** Pythons worth trying, in order: $LAB_PYTHON, the system Python (Debian's jupyter lives there), PATH. */
+export function pythonCandidates(env = process.env): string[] {
+  const out: string[] = [];
+  if (env.LAB_PYTHON) out.push(env.LAB_PYTHON);
+  out.push("/usr/bin/python3", "/usr/local/bin/python3");
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    for (const name of ["python3", "python"]) {
+      const p = join(dir, name);
+      if (dir && existsSync(p)) out.push(p);
+    }
+  }
+  return [...new Set(out)].filter((p) => existsSync(p));
+}
+
+/** The first Python that can run Jupyter (jupyterlab or notebook), or undefined. */
+export async function findJupyter(env = process.env): Promise<JupyterInstall | undefined> {
+  for (const python of pythonCandidates(env)) {
+    const r = await run(python, ["-c", PROBE], 20_000);
+    if (r.code !== 0) continue;
+    try {
+      const { mods, kernels } = JSON.parse(r.stdout.trim().split("\n").pop()!);
+      if (mods.jupyter_core && (mods.jupyterlab || mods.notebook)) {
+        return { python, jupyterlab: mods.jupyterlab, notebook: mods.notebook, nbconvert: mods.nbconvert, kernels };
+      }
+    } catch {
+      // not our JSON: try the next Python
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// node-llama-cpp
+// ---------------------------------------------------------------------------------------------
+
+const LLAMA_PROBE = join(REPO_ROOT, "lab", "doctor-llama-probe.mjs");
+
+/** Loads node-llama-cpp's prebuilt CPU binary in a child process (a native crash cannot take us down). */
+export async function checkNodeLlamaCpp(): Promise<Check & { buildType?: string }> {
+  const name = "node-llama-cpp binary";
+  const r = await run(process.execPath, [LLAMA_PROBE], 60_000);
+  try {
+    const info = JSON.parse(r.stdout.trim().split("\n").pop() ?? "");
+    const ok = info.buildType === "prebuilt" || info.buildType === "localBuild";
+    return { name, ok, detail: `loads, build type "${info.buildType}", gpu ${info.gpu}`, buildType: info.buildType,
+      ...(ok ? {} : { fix: "reinstall packages (`npm ci`); the kit needs node-llama-cpp's prebuilt CPU binary" }) };
+  } catch {
+    const why = (r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ") || `exit code ${r.code}`;
+    return { name, ok: false, detail: `does not load: ${why}`, fix: "reinstall packages (`rm -rf node_modules && npm ci`); node-llama-cpp must find @node-llama-cpp/linux-x64 (or your platform's) prebuilt binary" };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedded models
+// ---------------------------------------------------------------------------------------------
+
+export function checkModels(dir = MODELS_DIR): Check {
+  const present = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".gguf")).sort() : [];
+  const missing = EMBEDDED_MODELS.filter((m) => !present.includes(m));
+  const sizes = present.map((f) => `${f} ${(statSync(join(dir, f)).size / 2 ** 20).toFixed(1)} MiB`).join(", ");
+  return {
+    name: "embedded models (data/models/)",
+    ok: missing.length === 0,
+    detail: present.length ? sizes : "none",
+    ...(missing.length ? { fix: `missing ${missing.join(", ")}: restore them with \`git checkout -- data/models\`, or retrain with \`npx lab train --config target\` and \`--config draft\`` } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+// ---------------------------------------------------------------------------------------------
+
+export async function doctor(): Promise<DoctorReport> {
+  const checks: Check[] = [checkNode()];
+  const packages = ["tslab", "node-llama-cpp", "@observablehq/plot", "danfojs", "tsx"];
+  const absent = packages.filter((p) => !existsSync(join(REPO_ROOT, "node_modules", p, "package.json")));
+  checks.push({ name: "npm packages", ok: absent.length === 0, detail: absent.length ? `missing ${absent.join(", ")}` : packages.join(", "),
+    ...(absent.length ? { fix: "run `npm install` in the repository" } : {}) });
+  checks.push(await checkZeromq());
+  const jupyter = await findJupyter();
+  checks.push(jupyter
+    ? { name: "Jupyter", ok: true, detail: `${jupyter.python} (${jupyter.jupyterlab ? "jupyterlab" : "notebook"}${jupyter.nbconvert ? ", nbconvert" : ""})` }
+    : { name: "Jupyter", ok: false, detail: `no Python with jupyterlab or notebook among ${pythonCandidates().join(", ") || "(no python found)"}`,
+        fix: "`pip install jupyterlab` (then set LAB_PYTHON to that python if it is not on PATH), or `sudo apt-get install jupyter-notebook`" });
+  const registered = jupyter?.kernels.includes("tslab") ?? false;
+  checks.push({ name: "tslab kernel registered", ok: registered,
+    detail: jupyter ? (registered ? `kernel "tslab" in ${jupyter.python}'s Jupyter` : `kernels: ${jupyter.kernels.join(", ") || "none"}`) : "no Jupyter to register with",
+    ...(registered ? {} : { fix: "`npx lab jupyter` registers it (or `npx tslab install --python=/usr/bin/python3`)" }) });
+  checks.push(await checkNodeLlamaCpp());
+  checks.push(checkModels());
+  return { ok: checks.every((c) => c.ok), checks };
+}
+
+/** The report as aligned text lines: "ok  Node.js  v20.20.2" / "MISSING ... -> fix". */
+export function formatDoctor(report: DoctorReport): string {
+  const width = Math.max(...report.checks.map((c) => c.name.length));
+  const lines = report.checks.map((c) => {
+    const line = `${c.ok ? "ok     " : "MISSING"}  ${c.name.padEnd(width)}  ${c.detail}`;
+    return c.ok || !c.fix ? line : `${line}\n${" ".repeat(width + 11)}fix: ${c.fix}`;
+  });
+  lines.push(report.ok ? "Everything is in place." : "Some things are missing: see the fixes above.");
+  return lines.join("\n");
+}

@@ -1,0 +1,76 @@
+// The kit as a notebook sees it. Every notebook starts with this ONE import line (from notebooks/;
+// one more "../" per folder level deeper):
+//
+//     import * as lab from "../lab/notebook.cjs";
+//
+// Why a .cjs and not this .ts file: tslab compiles cells to CommonJS with its own TypeScript 5.0 and
+// cannot compile the lab's sources itself (".ts" import specifiers, files outside the notebook's
+// folder). lab/notebook.cjs registers tsx in the kernel and require()s this file, so cells run the
+// real sources; lab/notebook.d.cts gives tslab the types (declarations generated from this file
+// into lab/.types/ by `lab notebooks run`, `lab regenerate` and `lab jupyter`, see
+// lab/notebooks/types.ts). node-llama-cpp (ESM with top-level await) is loaded lazily through
+// lab/engine/node-llama.mjs, a file Node's own ESM loader runs: `await lab.cpuLlama()`.
+//
+// Sections: where things are · the lab's modules, one namespace each · figures and tables with
+// notebook defaults · the headline convention · the environment report.
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { saveFigure as saveFigureTo, type SaveOptions } from "./plot/index.ts";
+
+// ─── where things are ────────────────────────────────────────────────────────────────────────────
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Absolute paths, so cells work the same from notebooks/, exercises/ or anywhere else. */
+export const paths = {
+  root: ROOT,
+  notebooks: join(ROOT, "notebooks"),
+  figures: join(ROOT, "notebooks", "figures"),
+  results: join(ROOT, "data", "results"),
+  models: join(ROOT, "data", "models"),
+  eval: join(ROOT, "data", "eval"),
+};
+
+// ─── the lab's modules ───────────────────────────────────────────────────────────────────────────
+
+export * as gguf from "./gguf/index.ts";
+export * as quant from "./quant/index.ts";
+export * as plot from "./plot/index.ts";
+export * as figures from "./plot/figures.ts";
+export * as table from "./table.ts";
+export * as data from "./data/index.ts";
+export * as engines from "./engine/engine.ts";
+export * as quality from "./measure/quality.ts";
+export * as latency from "./measure/latency.ts";
+export * as stats from "./measure/stats.ts";
+export * as synthetic from "./model/synthetic.ts";
+export * as reference from "./model/reference.ts";
+export { SpmTokenizer } from "./tokenizer.ts";
+export { generate, generateTokens } from "./engine/generate.ts";
+export { importNodeLlamaCpp, cpuLlama } from "./engine/node-llama.mjs";
+
+// ─── figures and tables ──────────────────────────────────────────────────────────────────────────
+
+export { Plot, renderFigure, showFigure } from "./plot/index.ts";
+export { showTable, toDataFrame, writeCsv } from "./table.ts";
+
+/** lab/plot's saveFigure, but saving into notebooks/figures/ whatever the kernel's folder. */
+export function saveFigure(name: string, svg: string, options: SaveOptions = {}): { svg: string; png?: string } {
+  return saveFigureTo(name, svg, { dir: paths.figures, ...options });
+}
+
+// ─── the headline convention ─────────────────────────────────────────────────────────────────────
+
+/**
+ * States the notebook's one-line result. Prints "Headline: <text>"; `lab regenerate` shows the last
+ * headline of each notebook in its summary table and stores it in data/results/<notebook>.summary.json.
+ */
+export function reportHeadline(text: string): void {
+  const line = String(text).replace(/\s+/g, " ").trim();
+  if (!line) throw new Error("reportHeadline: the headline is empty");
+  console.log(`Headline: ${line}`);
+}
+
+// ─── the environment report ──────────────────────────────────────────────────────────────────────
+
+export { doctor, formatDoctor, type DoctorReport, type Check } from "./doctor.ts";

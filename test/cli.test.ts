@@ -1,0 +1,88 @@
+// The `lab` command line: help lists the subcommands, mistakes are usage errors (exit code 2), and
+// the notebook/doctor/jupyter commands answer in the documented shape.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const BIN = join(import.meta.dirname, "..", "lab", "cli", "bin.mjs");
+
+function lab(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("lab CLI", () => {
+  it("--help lists the subcommands", () => {
+    const r = lab("--help");
+    expect(r.code).toBe(0);
+    for (const name of ["notebooks run", "notebooks list", "jupyter", "doctor", "regenerate"]) {
+      expect(r.stdout).toMatch(new RegExp(`^  ${name}\\s+\\S`, "m"));
+    }
+  });
+
+  it("no arguments prints help and exits 2", () => {
+    const r = lab();
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain("Usage: lab <command>");
+  });
+
+  it("an unknown command exits 2 and says so", () => {
+    const r = lab("frobnicate");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it("a group word alone lists its subcommands and exits 2", () => {
+    const r = lab("notebooks");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("lab notebooks run");
+  });
+
+  it("bad flags and bad values are usage errors (exit 2)", () => {
+    const unknown = lab("notebooks", "run", "--bogus");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/bogus/);
+    const timeout = lab("notebooks", "run", "--timeout", "soon");
+    expect(timeout.code).toBe(2);
+    expect(timeout.stderr).toContain("--timeout must be a number");
+    const name = lab("notebooks", "run", "no-such-notebook");
+    expect(name.code).toBe(2);
+    expect(name.stderr).toContain('no notebook named "no-such-notebook"');
+    expect(lab("doctor", "extra").code).toBe(2);
+  });
+
+  it("command --help prints the command's usage", () => {
+    const r = lab("notebooks", "run", "--help");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Usage: lab notebooks run");
+  });
+
+  it("notebooks list --json lists the welcome notebook with its cell count", () => {
+    const r = lab("notebooks", "list", "--json");
+    expect(r.code).toBe(0);
+    const list = JSON.parse(r.stdout);
+    const welcome = list.find((n: { name: string }) => n.name === "00-welcome");
+    expect(welcome).toMatchObject({ path: "notebooks/00-welcome.ipynb" });
+    expect(welcome.cells).toBeGreaterThan(welcome.codeCells);
+  });
+
+  it("doctor --json reports every check with a fix for each missing one", () => {
+    const r = lab("doctor", "--json");
+    expect([0, 1]).toContain(r.code);
+    const report = JSON.parse(r.stdout);
+    expect(report.checks.map((c: { name: string }) => c.name)).toEqual([
+      "Node.js", "npm packages", "zeromq (kernel protocol)", "Jupyter", "tslab kernel registered",
+      "node-llama-cpp binary", "embedded models (data/models/)",
+    ]);
+    expect(report.ok).toBe(r.code === 0);
+    for (const c of report.checks) if (!c.ok) expect(c.fix).toBeTruthy();
+    const llama = report.checks.find((c: { name: string }) => c.name === "node-llama-cpp binary");
+    expect(llama).toMatchObject({ ok: true, buildType: "prebuilt" });
+  });
+
+  it("jupyter --python with a missing file is an error, not a crash", () => {
+    const r = lab("jupyter", "--python", "/no/such/python", "--dry-run");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("no such file");
+  });
+});
