@@ -120,6 +120,26 @@ describe("GGUF reader and writer", () => {
     await expectAgreesWithNodeLlamaCpp(syntheticPath);
   });
 
+  it("handles headers larger than the reader's first window and the writer's first buffer", async () => {
+    // 100k tokens: a ~3 MB header, so the writer's buffer grows many times and the reader
+    // re-parses with bigger windows (its first is 1 MiB).
+    const tokens = Array.from({ length: 100_000 }, (_, i) => `▁piece${i}`);
+    const path = join(dir, "big-vocab.gguf");
+    await writeGguf(path, {
+      metadata: [kv.str("general.name", "big"), kv.strings("tokenizer.ggml.tokens", tokens), kv.f32s("tokenizer.ggml.scores", tokens.map((_, i) => -i))],
+      tensors: [{ name: "x", type: "F32", ne: [4], data: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16) }],
+    });
+    const file = await openGguf(path);
+    expect(file.dataOffset).toBeGreaterThan(2 << 20);
+    expect(getValue<string[]>(file, "tokenizer.ggml.tokens")).toEqual(tokens);
+    expect(getValue<number[]>(file, "tokenizer.ggml.scores")![99_999]).toBe(-99_999);
+    expect(await readTensorBytes(file, "x")).toEqual(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16));
+    const again = join(dir, "big-vocab-again.gguf");
+    await rewrite(file, again);
+    expect(readFileSync(again).equals(readFileSync(path))).toBe(true);
+    await expectAgreesWithNodeLlamaCpp(path);
+  });
+
   it("writes atomically and refuses bad documents before touching the target", async () => {
     const path = join(dir, "atomic.gguf");
     writeFileSync(path, "previous contents");

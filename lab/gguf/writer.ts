@@ -46,23 +46,24 @@ class ByteWriter {
     this.length += n;
     return at;
   }
-  u8(x: number) { this.view.setUint8(this.reserve(1), x); }
-  i8(x: number) { this.view.setInt8(this.reserve(1), x); }
-  u16(x: number) { this.view.setUint16(this.reserve(2), x, true); }
-  i16(x: number) { this.view.setInt16(this.reserve(2), x, true); }
-  u32(x: number) { this.view.setUint32(this.reserve(4), x, true); }
-  i32(x: number) { this.view.setInt32(this.reserve(4), x, true); }
-  f32(x: number) { this.view.setFloat32(this.reserve(4), x, true); }
-  f64(x: number) { this.view.setFloat64(this.reserve(8), x, true); }
-  u64(x: bigint) { this.view.setBigUint64(this.reserve(8), x, true); }
-  i64(x: bigint) { this.view.setBigInt64(this.reserve(8), x, true); }
-  bytes(b: Uint8Array) { this.buf.set(b, this.reserve(b.length)); }
+  // reserve() may replace buf and view, so it must run before either is read.
+  u8(x: number) { const at = this.reserve(1); this.view.setUint8(at, x); }
+  i8(x: number) { const at = this.reserve(1); this.view.setInt8(at, x); }
+  u16(x: number) { const at = this.reserve(2); this.view.setUint16(at, x, true); }
+  i16(x: number) { const at = this.reserve(2); this.view.setInt16(at, x, true); }
+  u32(x: number) { const at = this.reserve(4); this.view.setUint32(at, x, true); }
+  i32(x: number) { const at = this.reserve(4); this.view.setInt32(at, x, true); }
+  f32(x: number) { const at = this.reserve(4); this.view.setFloat32(at, x, true); }
+  f64(x: number) { const at = this.reserve(8); this.view.setFloat64(at, x, true); }
+  u64(x: bigint) { const at = this.reserve(8); this.view.setBigUint64(at, x, true); }
+  i64(x: bigint) { const at = this.reserve(8); this.view.setBigInt64(at, x, true); }
+  bytes(b: Uint8Array) { const at = this.reserve(b.length); this.buf.set(b, at); }
   string(s: string) {
     const b = utf8.encode(s);
     this.u64(BigInt(b.length));
     this.bytes(b);
   }
-  zeros(n: number) { this.buf.fill(0, this.reserve(n), this.length); }
+  zeros(n: number) { const at = this.reserve(n); this.buf.fill(0, at, this.length); }
   result(): Uint8Array { return this.buf.subarray(0, this.length); }
 }
 

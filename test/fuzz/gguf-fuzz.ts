@@ -218,7 +218,10 @@ export function llamaCppDisagreements(paths: string[]): { path: string; error: s
   return bad;
 }
 
-export async function runFuzz(opts: { count: number; seed: number; llamaCheck?: number; keepFailuresIn?: string; log?: (line: string) => void }): Promise<FuzzResult> {
+export async function runFuzz(opts: { count: number; seed: number; llamaCheck?: number; keepFailuresIn?: string;
+  /** sees every rejected case (for studying where we are stricter than llama.cpp) */
+  onRejected?: (c: number, mutation: string, bytes: Uint8Array, err: GgufError) => void;
+  log?: (line: string) => void }): Promise<FuzzResult> {
   const rng = makeRng(opts.seed);
   const seedBytes = serialize(tinyLlamaDocument());
   const fields = locateFields(parseGgufBytes(seedBytes));
@@ -253,6 +256,7 @@ export async function runFuzz(opts: { count: number; seed: number; llamaCheck?: 
         if (err instanceof GgufError) {
           result.rejected++;
           stats.rejected++;
+          opts.onRejected?.(c, mutation, bytes, err);
         } else {
           result.failures.push({ case: c, mutation, error: String((err as Error)?.stack ?? err) });
         }
