@@ -47,6 +47,8 @@ export interface Matrix {
   q8?: Int8Array;
   /** Set when `bytes` lives in a SIMD arena and a WebAssembly kernel handles this type and shape. */
   simd?: { arena: SimdArena; ptr: number; type: "F32" | "Q8_0" };
+  /** The SIMD arena `bytes` lives in (any type): several vectors go through decoded F32 tiles. */
+  arena?: SimdArena;
 }
 
 interface LayerWeights {
@@ -152,6 +154,7 @@ function moveWeightsToSimdArena(w: ModelWeights, maxRows: number, hp: LlamaHpara
     m.bytes = view;
     if (m.f32) m.f32 = new Float32Array(view.buffer, view.byteOffset, m.nIn * m.nOut);
     if (m.q8) m.q8 = new Int8Array(view.buffer, view.byteOffset, view.byteLength);
+    m.arena = arena;
     if (simdSupports(m.type, m.nIn, m.nOut)) m.simd = { arena, ptr, type: m.type };
   }
   return arena;
@@ -201,6 +204,10 @@ function matmul(w: Matrix, x: Float32Array, nRows: number, out: Float32Array, ro
   if (nRows === 1) {
     if (w.q8) matvecQ8_0(bytes, w.q8, rb, x, nIn, nOut, out);
     else for (let o = 0; o < nOut; o++) out[o] = format.dotRow(bytes, o * rb, x, 0, nIn);
+    return;
+  }
+  if (w.arena && nIn % 4 === 0 && nOut % 4 === 0) {
+    w.arena.matmulDecoded((o, dst) => format.dequantizeRow(bytes, o * rb, dst), x, nRows, nIn, nOut, out);
     return;
   }
   const row = rowScratch.subarray(0, nIn);

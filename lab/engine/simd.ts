@@ -91,16 +91,17 @@ function fn(params: number, locals: [count: number, type: number][], body: numbe
 // 2. The kernels
 
 /**
- * matmul_f32(w, x, out, nIn, nOut, T): out[t][o] = Σ_i w[o][i]·x[t][i], byte pointers.
+ * matmul_f32(w, x, out, nIn, nOut, T, outStride): out[t·outStride + o] = Σ_i w[o][i]·x[t][i], byte
+ * pointers (outStride in floats: a tile of rows can write its columns of a wider output).
  * Four rows at a time; for each token the four rows' dot products run over i four floats at a time
  * (the four rows stay in L1 between tokens). Requires nIn % 4 == 0, nOut % 4 == 0, T ≥ 1.
  */
 function matmulF32() {
-  const [w, x, out, nIn, nOut, T] = [0, 1, 2, 3, 4, 5];
-  const [o, t, k, rowBytes, xRow, outRow] = [6, 7, 8, 9, 10, 11];
-  const rows = [12, 13, 14, 15]; // i32: the four weight rows' pointers
-  const acc = [16, 17, 18, 19]; // v128: their running sums
-  const xv = 20;
+  const [w, x, out, nIn, nOut, T, outStride] = [0, 1, 2, 3, 4, 5, 6];
+  const [o, t, k, rowBytes, xRow, outRow] = [7, 8, 9, 10, 11, 12];
+  const rows = [13, 14, 15, 16]; // i32: the four weight rows' pointers
+  const acc = [17, 18, 19, 20]; // v128: their running sums
+  const xv = 21;
   const perK = [
     ...get(xRow), ...get(k), ...add, ...load(), ...set(xv),
     ...acc.flatMap((a, j) => [...get(a), ...get(rows[j]), ...get(k), ...add, ...load(), ...get(xv), ...fmul, ...fadd, ...set(a)]),
@@ -109,8 +110,8 @@ function matmulF32() {
     ...acc.flatMap((a) => [...zero, ...set(a)]),
     ...i32(0), ...set(k),
     ...loopWhile(perK, k, i32(16), get(rowBytes)),
-    // outRow = out + (t·nOut + o)·4
-    ...get(out), ...get(t), ...get(nOut), ...mul, ...get(o), ...add, ...i32(2), OP.i32Shl, ...add, ...set(outRow),
+    // outRow = out + (t·outStride + o)·4
+    ...get(out), ...get(t), ...get(outStride), ...mul, ...get(o), ...add, ...i32(2), OP.i32Shl, ...add, ...set(outRow),
     ...acc.flatMap((a, j) => [...get(outRow), ...hsum(a), OP.f32Store, 2, ...uleb(4 * j)]),
   ];
   const perRowGroup = [
@@ -124,7 +125,7 @@ function matmulF32() {
       ...perToken,
     ], t, i32(1), get(T)),
   ];
-  return fn(6, [[10, I32], [5, V128]], [
+  return fn(7, [[10, I32], [5, V128]], [
     ...get(nIn), ...i32(2), OP.i32Shl, ...set(rowBytes),
     ...i32(0), ...set(o),
     ...loopWhile(perRowGroup, o, i32(4), get(nOut)),
@@ -227,8 +228,10 @@ export class SimdArena {
   private readonly xPtr: number;
   private readonly outPtr: number;
   private readonly accPtr: number;
+  private readonly tilePtr: number;
   readonly xBuffer: Float32Array; // [maxRows][maxIn] f32
   readonly outBuffer: Float32Array; // [maxRows][maxOut] f32
+  readonly tile: Float32Array; // [TILE_ROWS][maxIn] f32 weight rows decoded from another format
   private used: number;
 
   constructor(weightBytes: number, readonly maxRows: number, readonly maxIn: number, readonly maxOut: number) {
@@ -236,7 +239,8 @@ export class SimdArena {
     if (!module) throw new Error("WebAssembly SIMD is not available");
     const align = (n: number) => Math.ceil(n / 16) * 16;
     const tableBytes = 65536 * 4;
-    const total = tableBytes + align(weightBytes) + align(4 * maxRows * maxIn) + align(4 * maxRows * maxOut) + 16 * maxRows + 16;
+    const total = tableBytes + align(weightBytes) + align(4 * maxRows * maxIn) + align(4 * maxRows * maxOut) + 16 * maxRows +
+      align(4 * TILE_ROWS * maxIn) + 16;
     const pages = Math.ceil(total / 65536);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
@@ -249,6 +253,8 @@ export class SimdArena {
     this.xPtr = align(tableBytes + weightBytes);
     this.outPtr = align(this.xPtr + 4 * maxRows * maxIn);
     this.accPtr = align(this.outPtr + 4 * maxRows * maxOut);
+    this.tilePtr = align(this.accPtr + 16 * maxRows);
+    this.tile = new Float32Array(buffer, this.tilePtr, TILE_ROWS * maxIn);
     this.xBuffer = new Float32Array(buffer, this.xPtr, maxRows * maxIn);
     this.outBuffer = new Float32Array(buffer, this.outPtr, maxRows * maxOut);
   }
@@ -267,11 +273,30 @@ export class SimdArena {
   matmul(type: "F32" | "Q8_0", wPtr: number, x: Float32Array, T: number, nIn: number, nOut: number, out: Float32Array): void {
     if (T > this.maxRows || nIn > this.maxIn || nOut > this.maxOut) throw new RangeError("SimdArena: product larger than the activation buffers");
     this.xBuffer.set(x.subarray(0, T * nIn));
-    if (type === "F32") this.f32Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T);
+    if (type === "F32") this.f32Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, nOut);
     else this.q8Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, this.table, this.accPtr);
     out.set(this.outBuffer.subarray(0, T * nOut));
   }
+
+  /**
+   * The same product for a weight type without a SIMD kernel, for T ≥ 2 vectors: TILE_ROWS rows at
+   * a time are decoded ONCE (by the format's own dequantizeRow) into an F32 tile, which the F32
+   * kernel multiplies with all T vectors. Requires nIn % 4 == 0 and nOut % 4 == 0.
+   */
+  matmulDecoded(decodeRow: (row: number, dst: Float32Array) => void, x: Float32Array, T: number, nIn: number, nOut: number, out: Float32Array): void {
+    if (T > this.maxRows || nIn > this.maxIn || nOut > this.maxOut) throw new RangeError("SimdArena: product larger than the activation buffers");
+    this.xBuffer.set(x.subarray(0, T * nIn));
+    for (let o0 = 0; o0 < nOut; o0 += TILE_ROWS) {
+      const rows = Math.min(TILE_ROWS, nOut - o0);
+      for (let r = 0; r < rows; r++) decodeRow(o0 + r, this.tile.subarray(r * nIn, (r + 1) * nIn));
+      this.f32Kernel(this.tilePtr, this.xPtr, this.outPtr + 4 * o0, nIn, rows, T, nOut);
+    }
+    out.set(this.outBuffer.subarray(0, T * nOut));
+  }
 }
+
+/** Weight rows decoded per tile in matmulDecoded (a multiple of 4; 16 rows × 1024 floats = 64 KiB). */
+const TILE_ROWS = 16;
 
 /** Whether the SIMD kernels can run a product of this shape for this weight type. */
 export function simdSupports(type: string, nIn: number, nOut: number): type is "F32" | "Q8_0" {
