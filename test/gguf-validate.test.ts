@@ -128,6 +128,9 @@ const accepted: { name: string; mutate: Mutation[] }[] = [
   { name: "tied output (no output.weight)", mutate: [dropTensor("output.weight")] },
   { name: "no scores, no token types, no special ids", mutate: [drop("tokenizer.ggml.scores"), drop("tokenizer.ggml.token_type"), drop("tokenizer.ggml.bos_token_id"), drop("tokenizer.ggml.eos_token_id"), drop("tokenizer.ggml.unknown_token_id")] },
   { name: "scores as i32, longer than the vocabulary", mutate: [replace(kv.i32s("tokenizer.ggml.scores", new Array(N_VOCAB + 5).fill(-1)))] },
+  { name: "RoPE frequency factors (rope_freqs.weight)", mutate: [(doc) => {
+    doc.tensors.push({ name: "rope_freqs.weight", type: "F32", ne: [4], data: new Uint8Array(new Float32Array([1, 1, 1, 1]).buffer) });
+  }] },
   { name: "extra unknown metadata keys", mutate: [replace(kv.str("kit.note", "hello")), replace(kv.u64s("kit.numbers", [1n, 2n]))] },
 ];
 

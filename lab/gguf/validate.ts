@@ -152,6 +152,7 @@ interface LlamaShape extends Omit<LlamaHparams, "nFf" | "nHead" | "nKvHead"> {
   nHead: number[];
   nKvHead: number[];
   headDimV: number;
+  ropeScaling?: string;
 }
 
 const A = (key: string) => `llama.${key}`;
@@ -217,7 +218,7 @@ function readLlamaShape(file: GgufFile): LlamaShape {
 
   const tokens = stringArray(file, "tokenizer.ggml.tokens");
   const nVocab = tokens?.length ?? 0;
-  return { nVocab, nCtxTrain, nEmbd, nFf, nHead, nKvHead, nLayer, headDim, headDimV, rmsEps, ropeFreqBase };
+  return { nVocab, nCtxTrain, nEmbd, nFf, nHead, nKvHead, nLayer, headDim, headDimV, rmsEps, ropeFreqBase, ropeScaling: scaling };
 }
 
 /** The hyperparameters of a llama file, uniform across layers (the kit's engines assume that). */
@@ -386,8 +387,15 @@ function validateLlama(file: GgufFile): void {
     expect(b("ffn_gate.bias"), [nFf], false);
     expect(b("ffn_down.bias"), [nEmbd], false);
     expect(b("ffn_up.bias"), [nFf], false);
-    // llama.cpp creates rope_freqs once and shares it with every layer.
-    if (i === 0) expect(b("rope_freqs.weight"), [headDim / 2], false);
+    // Optional RoPE frequency factors: one global tensor shared by every layer.
+    if (i === 0) {
+      if (s.ropeScaling === "longrope") {
+        expect("rope_factors_long.weight", [headDim / 2], false);
+        expect("rope_factors_short.weight", [headDim / 2], false);
+      } else {
+        expect("rope_freqs.weight", [headDim / 2], false);
+      }
+    }
   }
   const unused = file.tensors.find((t) => !used.has(t.name));
   if (unused) {
