@@ -7,6 +7,7 @@
 // each of the last four a JSON frame; the HMAC covers exactly those four frames.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -115,6 +116,39 @@ async function loadZmq(): Promise<typeof Zmq> {
   return (await import("zeromq")) as typeof Zmq;
 }
 
+// Kernels must not outlive us: a Ctrl-C or a crash of `lab notebooks run` would otherwise leave a
+// tslab process behind (tslab itself treats SIGINT as "interrupt the cell", not "exit").
+const liveKernels = new Map<ChildProcess, string>(); // process -> its connection-file folder
+let exitHooksInstalled = false;
+
+function killLiveKernels(): void {
+  for (const [child, dir] of liveKernels) {
+    try {
+      child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // already gone
+    }
+  }
+  liveKernels.clear();
+}
+
+function installExitHooks(): void {
+  if (exitHooksInstalled) return;
+  exitHooksInstalled = true;
+  process.on("exit", killLiveKernels);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      killLiveKernels();
+      // Then behave as if we had not listened: the default action for the signal.
+      process.removeListener(signal, onSignal);
+      process.kill(process.pid, signal);
+    };
+    // Only take over if nobody else handles the signal (vitest, Jupyter's own tooling do).
+    if (process.listenerCount(signal) === 0) process.on(signal, onSignal);
+  }
+}
+
 export class TslabKernel {
   private readonly session = randomUUID();
   private readonly pending = new Map<string, (msg: JupyterMessage) => void>();
@@ -163,11 +197,14 @@ export class TslabKernel {
     };
     const connPath = join(dir, "connection.json");
     await writeFile(connPath, JSON.stringify(conn));
+    installExitHooks();
     const child = spawn(process.execPath, [tslabBinPath(), "kernel", "--config-path", connPath], {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    liveKernels.set(child, dir);
+    child.once("exit", () => liveKernels.delete(child));
     const endpoint = (port: number) => `ipc://${conn.ip}:${port}`;
     const shell = new zmq.Dealer({ linger: 0 });
     const control = new zmq.Dealer({ linger: 0 });
