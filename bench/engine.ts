@@ -10,6 +10,11 @@
 //   resident weight bytes lab ≤ 1.1 × the GGUF's tensor bytes, every mix.
 // Writes everything to data/results/engine-bench.json (or --out). The model defaults to
 // data/models/target.gguf, else a synthetic llama (lab/model/synthetic.ts, seed 1).
+//
+//   npx tsx bench/engine.ts --quality [--all | --mixes …] [--quality-engine llama|lab] [--texts 32] [--items 50]
+// instead measures what each mix costs in quality on data/eval/: perplexity, KL(F32 ‖ mix) per position
+// (mean, median, p99, max), same-top-1 rate, exact-match accuracy per task; writes
+// data/results/engine-quality.json.
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir, cpus } from "node:os";
@@ -22,6 +27,8 @@ import { benchPrompt } from "../lab/cli/commands/bench.ts";
 import { quantizeGgufFile } from "../lab/quant/file.ts";
 import { MIXES } from "../lab/quant/mixes.ts";
 import { writeSyntheticLlama } from "../lab/model/synthetic.ts";
+import { compareDistributions, nextTokenDistributions, taskAccuracy, tokensForScoring } from "../lab/measure/quality.ts";
+import { loadProse, loadTaskSets } from "../lab/measure/evalsets.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const { values } = parseArgs({
@@ -29,6 +36,7 @@ const { values } = parseArgs({
     model: { type: "string" }, mixes: { type: "string" }, all: { type: "boolean" }, threads: { type: "string" },
     repeats: { type: "string" }, warmup: { type: "string" }, "prompt-tokens": { type: "string" },
     "decode-tokens": { type: "string" }, batch: { type: "string" }, out: { type: "string" },
+    quality: { type: "boolean" }, "quality-engine": { type: "string" }, texts: { type: "string" }, items: { type: "string" },
   },
 });
 const threads = Number(values.threads ?? 1);
@@ -38,7 +46,7 @@ const promptTokens = Number(values["prompt-tokens"] ?? 64);
 const decodeTokens = Number(values["decode-tokens"] ?? 64);
 const batch = Number(values.batch ?? 4);
 const mixes = values.all ? MIXES.map((m) => m.name) : (values.mixes ?? "F32,Q8_0").split(",");
-const out = values.out ?? join(root, "data/results/engine-bench.json");
+const out = values.out ?? join(root, values.quality ? "data/results/engine-quality.json" : "data/results/engine-bench.json");
 
 const work = mkdtempSync(join(tmpdir(), "bench-engine-"));
 try {
@@ -49,6 +57,14 @@ try {
     await writeSyntheticLlama(model, { seed: 1 });
     console.error("data/models/target.gguf not found: using the synthetic llama (seed 1)");
   }
+  if (values.quality) await measureQuality(model, work);
+  else await measureSpeed(model, work);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** Speed and memory for each mix, both engines side by side. */
+async function measureSpeed(model: string, work: string): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   for (const mix of mixes) {
     const path = mix === "F32" ? model : join(work, `${mix}.gguf`);
@@ -84,8 +100,65 @@ try {
   await writeFile(out, JSON.stringify(report, null, 2) + "\n");
   console.log(JSON.stringify(goals));
   console.error(`wrote ${out}`);
-} finally {
-  rmSync(work, { recursive: true, force: true });
+}
+
+/** Perplexity, KL against F32, top-1 agreement and task accuracy for each mix, on one engine. */
+async function measureQuality(model: string, dir: string): Promise<void> {
+  const engineName = values["quality-engine"] ?? "llama";
+  const texts = await loadProse(undefined, Number(values.texts ?? 32));
+  const taskSets = await loadTaskSets(undefined, Number(values.items ?? 50));
+  const open = (path: string) => openEngine(engineName, path, { threads, maxSequences: 1, contextSize: 512 });
+  // The reference distributions: the F32 model on every text, computed once.
+  const reference = await open(model);
+  const refRows: Float32Array[][] = [];
+  try {
+    for (const text of texts) refRows.push(await nextTokenDistributions(reference, tokensForScoring(reference, text)));
+  } finally {
+    await reference.dispose();
+  }
+  const rows: Record<string, unknown>[] = [];
+  for (const mix of ["F32", ...mixes.filter((m) => m !== "F32")]) {
+    const path = mix === "F32" ? model : join(dir, `${mix}.gguf`);
+    if (mix !== "F32") await quantizeGgufFile(model, path, mix);
+    const t0 = performance.now();
+    const engine = await open(path);
+    try {
+      const mine: Float32Array[] = [];
+      let nll = 0;
+      let count = 0;
+      for (const [i, text] of texts.entries()) {
+        const ids = tokensForScoring(engine, text);
+        const dist = await nextTokenDistributions(engine, ids);
+        for (let p = 0; p < dist.length; p++) nll -= dist[p][ids[p + 1]];
+        count += dist.length;
+        mine.push(...dist);
+        if (dist.length !== refRows[i].length) throw new Error(`${mix}: tokenization differs from the reference`);
+      }
+      const cmp = compareDistributions(mine, refRows.flat());
+      const tasks: Record<string, number> = {};
+      for (const [name, items] of taskSets) tasks[name] = (await taskAccuracy(engine, items)).accuracy;
+      const mem = engine.memory();
+      rows.push({
+        mix, bitsPerWeight: mem.bitsPerWeight, fileBytes: mem.fileBytes, tensorBytes: mem.tensorBytes,
+        perplexity: Math.exp(nll / count), kl: cmp.kl, top1: cmp.top1, tasks, seconds: (performance.now() - t0) / 1000,
+      });
+      console.error(`${mix.padEnd(7)} ${mem.bitsPerWeight.toFixed(2)} bpw  ppl ${Math.exp(nll / count).toFixed(3)}  KL mean ${cmp.kl.mean.toExponential(2)} ` +
+        `p99 ${cmp.kl.p99.toExponential(2)}  top-1 ${(100 * cmp.top1).toFixed(1)}%  ` +
+        Object.entries(tasks).map(([k, v]) => `${k} ${(100 * v).toFixed(0)}%`).join(" "));
+    } finally {
+      await engine.dispose();
+    }
+  }
+  const report = {
+    model: model.startsWith(root) ? model.slice(root.length) : "synthetic llama (seed 1)",
+    engine: engineName, date: new Date().toISOString(), texts: texts.length,
+    items: Object.fromEntries([...taskSets].map(([k, v]) => [k, v.length])),
+    note: "KL(F32 ‖ mix) per position over the prose texts, nats; tasks = greedy exact match (lab/data rule)",
+    rows,
+  };
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, JSON.stringify(report, null, 2) + "\n");
+  console.error(`wrote ${out}`);
 }
 
 function row(mix: string, lab: LatencyReport, llama: LatencyReport, batched?: number[]): Record<string, unknown> {

@@ -7,6 +7,7 @@
 import type { Engine } from "../engine/engine.ts";
 import { generate } from "../engine/generate.ts";
 import { argmax } from "../engine/sampler.ts";
+import { exactMatch } from "../data/index.ts";
 import { mean, median, quantile } from "./stats.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -122,20 +123,20 @@ export interface TaskItem {
 }
 
 /**
- * Exact match with greedy decoding: the continuation, cut at the first newline, trimmed, must equal
- * the trimmed answer. Generation stops at EOS, a newline, or answer length + 4 tokens.
+ * Exact match with greedy decoding, by lab/data's rule (`exactMatch`): the continuation up to its
+ * first newline, trimmed, must equal the answer. Generation stops at EOS, a newline, or
+ * max(10, answer tokens + 4) new tokens (10 is what the trainer's model card uses).
  */
 export async function taskAccuracy(engine: Engine, items: TaskItem[]): Promise<{ accuracy: number; correct: number; total: number }> {
   let correct = 0;
   for (const item of items) {
     const prompt = engine.tokenizer.encode(item.prompt, { bos: true });
-    const budget = engine.tokenizer.encode(item.answer, { bos: false }).length + 4;
+    const budget = Math.max(10, engine.tokenizer.encode(item.answer, { bos: false }).length + 4);
     const ids = await generate(engine, prompt, {
       maxTokens: budget, temperature: 0,
       stop: (gen) => engine.tokenizer.decode(gen).includes("\n"),
     });
-    const text = engine.tokenizer.decode(ids).split("\n")[0].trim();
-    if (text === item.answer.trim()) correct++;
+    if (exactMatch(engine.tokenizer.decode(ids), item.answer)) correct++;
   }
   return { accuracy: items.length ? correct / items.length : NaN, correct, total: items.length };
 }
