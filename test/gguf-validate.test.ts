@@ -2,7 +2,7 @@
 // the variants llama.cpp accepts. Files that make llama.cpp abort the whole process are only ever
 // shown to our validator; files llama.cpp rejects with an ordinary error are also shown to
 // llama.cpp, to prove the two agree.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -212,6 +212,22 @@ describe("validateGguf on damaged containers", () => {
         expect(performance.now() - t0).toBeLessThan(200);
       }
     }
+  });
+
+  it("fails fast on a count a many-GB file could hold but no header needs", async () => {
+    // A sparse 6 GiB file: the token count fits the file (6 GiB / 8 bytes per string), not the
+    // 1 GiB header limit, so the reader refuses it without reading gigabytes.
+    const file = parseGgufBytes(bytes);
+    const tokens = file.metadata.get("tokenizer.ggml.tokens")!;
+    const tokenCount = tokens.entryOffset! + 8 + "tokenizer.ggml.tokens".length + 4 + 4;
+    const path = join(dir, "sparse-6g.gguf");
+    writeFileSync(path, patchU64(tokenCount, 600_000_000n));
+    truncateSync(path, 6 * 2 ** 30);
+    const t0 = performance.now();
+    const err = await rejection(path);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(err.message).toMatch(/item count .* is 600000000, but the header's 1 GiB limit/);
+    expect(err.key).toBe("tokenizer.ggml.tokens");
   });
 
   it("rejects tensor data outside the file, misaligned, overlapping or out of order", () => {

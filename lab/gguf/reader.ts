@@ -16,6 +16,10 @@ import { validateGguf } from "./validate.ts";
 
 const FIRST_WINDOW = 1 << 20; // bytes read before the first parse attempt
 const MAX_STRING_BYTES = 1 << 30; // ggml's GGUF_MAX_STRING_LENGTH
+// Headers (metadata + tensor infos) of real models are a few MB. Capping them keeps a corrupt count
+// in a many-GB file from making us read gigabytes before failing, and every array within what a JS
+// array can hold.
+export const MAX_HEADER_BYTES = 1 << 30;
 const MAX_ARRAY_DEPTH = 64; // nesting beyond this is an attack, not a file
 
 // ---------------------------------------------------------------------------------------------
@@ -48,6 +52,7 @@ class Cursor {
     if (n > this.fileSize - at) {
       throw new GgufError(`file truncated: ${what} needs ${n} bytes but only ${this.fileSize - at} remain`, { offset: at });
     }
+    if (at + n > MAX_HEADER_BYTES) throw new GgufError(`${what} lies past the first 1 GiB: the header cannot be that large`, { offset: at });
     if (at + n > this.bytes.length) throw new NeedMoreBytes(at + n);
     this.pos += n;
     return at;
@@ -64,13 +69,16 @@ class Cursor {
   u64(what: string): bigint { return this.view.getBigUint64(this.need(8, what), true); }
   i64(what: string): bigint { return this.view.getBigInt64(this.need(8, what), true); }
 
-  /** A u64 count or size that must fit in the file: at least minBytesEach bytes per item must remain. */
+  /** A u64 count or size that must fit in the header: at least minBytesEach bytes per item must remain. */
   count(what: string, minBytesEach: number, where: { key?: string; tensor?: string } = {}): number {
     const at = this.pos;
     const n = this.u64(what);
-    const room = BigInt(Math.floor(this.remaining / Math.max(minBytesEach, 1)));
+    const left = Math.min(this.remaining, MAX_HEADER_BYTES - this.pos);
+    const room = BigInt(Math.floor(left / Math.max(minBytesEach, 1)));
     if (n > room) {
-      throw new GgufError(`${what} is ${n}, but the ${this.remaining} bytes left in the file hold at most ${room}: the file is truncated or corrupt`, { offset: at, ...where });
+      const space = left < this.remaining ? `the header's 1 GiB limit leaves room for at most ${room}` :
+        `the ${this.remaining} bytes left in the file hold at most ${room}: the file is truncated or corrupt`;
+      throw new GgufError(`${what} is ${n}, but ${space}`, { offset: at, ...where });
     }
     return Number(n);
   }
@@ -240,7 +248,7 @@ export async function openGguf(path: string, opts: { validate?: boolean } = {}):
         return file;
       } catch (err) {
         if (!(err instanceof NeedMoreBytes)) throw err;
-        windowSize = Math.min(fileSize, Math.max(2 * windowSize, err.upTo + (1 << 16)));
+        windowSize = Math.min(fileSize, MAX_HEADER_BYTES, Math.max(2 * windowSize, err.upTo + (1 << 16)));
       }
     }
   } finally {
