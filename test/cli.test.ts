@@ -80,6 +80,15 @@ describe("lab CLI", () => {
     expect(llama).toMatchObject({ ok: true, buildType: "prebuilt" });
   });
 
+  it("jupyter --dry-run shows the kernel registration and the Jupyter it would start", () => {
+    const r = lab("jupyter", "--dry-run", "--", "--no-browser");
+    if (r.code === 1 && r.stderr.includes("no Python with Jupyter")) return; // machine without Jupyter: covered by doctor
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^PATH=.*node_modules[\\/]\.bin/m);
+    expect(r.stdout).toMatch(/tslab install --python=\S+/);
+    expect(r.stdout).toMatch(/-m (jupyterlab|notebook) --no-browser/);
+  });
+
   it("jupyter --python with a missing file is an error, not a crash", () => {
     const r = lab("jupyter", "--python", "/no/such/python", "--dry-run");
     expect(r.code).toBe(1);

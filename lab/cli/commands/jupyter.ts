@@ -61,11 +61,17 @@ Options:
     if (installed.status !== 0) throw new Error(`\`tslab install\` failed (exit code ${installed.status})`);
     say(`starting ${plan.start.slice(2).join(" ")} in ${REPO_ROOT} (Ctrl-C to stop)`);
     const child = spawn(plan.start[0], plan.start.slice(1), { cwd: REPO_ROOT, stdio: "inherit", env: { ...env, PATH: pathWithLocalBin(env) } });
-    // Jupyter handles Ctrl-C itself (it asks for confirmation); we only wait for it.
+    // Ctrl-C reaches Jupyter directly (same terminal) and it asks for confirmation: we just wait.
+    // SIGTERM/SIGHUP are sent to us alone: pass them on so Jupyter and its kernels shut down too.
     const onSigint = () => {};
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on("SIGINT", onSigint);
-    const code = await new Promise<number>((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 130 : 1))));
+    process.on("SIGTERM", forward);
+    process.on("SIGHUP", forward);
+    const code = await new Promise<number>((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 128 + 15 : 1))));
     process.off("SIGINT", onSigint);
+    process.off("SIGTERM", forward);
+    process.off("SIGHUP", forward);
     return code;
   },
 };
