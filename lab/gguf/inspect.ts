@@ -72,6 +72,16 @@ export function tokenizerSummary(file: GgufFile): TokenizerSummary | undefined {
   return { model, vocabSize: tokens.length, byteTokens, special };
 }
 
+/** The shortest decimal that reads back as the same f32 (1e-5, not 0.000009999999747378752). */
+export function shortF32(x: number): string {
+  if (!Number.isFinite(x) || Math.fround(x) !== x) return String(x);
+  for (let digits = 1; digits < 17; digits++) {
+    const s = x.toPrecision(digits);
+    if (Math.fround(Number(s)) === x) return String(Number(s));
+  }
+  return String(x);
+}
+
 function human(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
@@ -80,8 +90,9 @@ function human(n: number): string {
 }
 
 /** A short value for the report: long arrays show their length and first items. */
-function brief(value: unknown): string {
+function brief(value: unknown, isF32: boolean): string {
   const v = jsonValue(value);
+  if (isF32 && typeof v === "number") return shortF32(v);
   if (Array.isArray(v)) {
     const head = v.slice(0, 4).map((x) => JSON.stringify(x)).join(", ");
     return v.length > 4 ? `[${head}, … ${v.length} items]` : `[${head}]`;
@@ -98,7 +109,7 @@ export function inspectReport(file: GgufFile): string {
   lines.push(`architecture: ${typeof arch === "string" ? arch : "(none)"}`);
   if (arch === "llama") {
     const hp: LlamaHparams = llamaHparams(file);
-    lines.push(`hyperparameters: ${Object.entries(hp).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    lines.push(`hyperparameters: ${Object.entries(hp).map(([k, v]) => `${k}=${shortF32(v)}`).join(" ")}`);
   }
   const tok = tokenizerSummary(file);
   if (tok) {
@@ -106,7 +117,7 @@ export function inspectReport(file: GgufFile): string {
     lines.push(`tokenizer: ${tok.model}, vocab ${tok.vocabSize}, ${tok.byteTokens} byte tokens${special ? `, special ${special}` : ""}`);
   }
   lines.push("", "metadata:");
-  for (const [key, entry] of file.metadata) lines.push(`  ${key} = ${brief(entry.value)}`);
+  for (const [key, entry] of file.metadata) lines.push(`  ${key} = ${brief(entry.value, entry.type === GgufValueType.FLOAT32)}`);
 
   lines.push("", "tensors:");
   const nameWidth = Math.max(4, ...file.tensors.map((t) => t.name.length));
