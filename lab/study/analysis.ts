@@ -1,0 +1,238 @@
+// What the quantization study's rows mean: quality relative to F32 per task, memory at a serving
+// configuration, the table a level chooser needs, and the claims check — every verdict COMPUTED
+// from the measured numbers, so the text can never contradict the data.
+//
+// Reading order: relative quality → memory → the chooser's table → claims.
+//
+// The chooser itself is not here: the notebook uses the reference solution of task 1.4
+// (solutions/quantization/memory.ts: chooseLevel, planMemory) on the table built below, so the kit
+// has one implementation of it (yours, once task 1.4 passes, can be swapped in).
+import type { EngineName } from "../engine/engine.ts";
+import type { StudyResult, StudyRow } from "./quantization.ts";
+
+// =============================================================================================
+// Relative quality: 1.0 = as good as F32 on the same engine
+
+/** The prose "task": perplexity. The other tasks: exact-match accuracy. */
+export const PROSE = "prose";
+
+export interface QualityPoint {
+  level: string;
+  engine: EngineName;
+  bitsPerWeight: number;
+  task: string;
+  /** prose: F32 perplexity / perplexity; tasks: accuracy / F32 accuracy */
+  relative: number;
+  /** one standard error of `relative` from the finite number of items (0 for prose) */
+  stdError: number;
+  /** the raw figure: perplexity, or accuracy */
+  value: number;
+}
+
+/** Rows of one engine, F32 first. Throws if the study has no F32 row for it. */
+function rowsOf(rows: readonly StudyRow[], engine: EngineName): { f32: StudyRow; rows: StudyRow[] } {
+  const mine = rows.filter((r) => r.engine === engine);
+  const f32 = mine.find((r) => r.level === "F32");
+  if (!f32) throw new Error(`no F32 row for engine "${engine}": relative quality needs the reference`);
+  return { f32, rows: mine };
+}
+
+/**
+ * Quality of every level relative to F32, one point per (level, task). A task whose F32 accuracy is
+ * 0 is left out: "x% of nothing" means nothing. The standard error of an accuracy ratio is the
+ * binomial one of the level's accuracy, divided by F32's accuracy.
+ */
+export function relativeQuality(rows: readonly StudyRow[], engine: EngineName): QualityPoint[] {
+  const { f32, rows: mine } = rowsOf(rows, engine);
+  const points: QualityPoint[] = [];
+  for (const r of mine) {
+    points.push({ level: r.level, engine, bitsPerWeight: r.bitsPerWeight, task: PROSE, relative: f32.perplexity / r.perplexity, stdError: 0, value: r.perplexity });
+    for (const [task, score] of Object.entries(r.tasks)) {
+      const ref = f32.tasks[task];
+      if (!ref || ref.accuracy === 0 || score.total === 0) continue;
+      const se = Math.sqrt((score.accuracy * (1 - score.accuracy)) / score.total) / ref.accuracy;
+      points.push({ level: r.level, engine, bitsPerWeight: r.bitsPerWeight, task, relative: score.accuracy / ref.accuracy, stdError: se, value: score.accuracy });
+    }
+  }
+  return points;
+}
+
+// =============================================================================================
+// Memory at a serving configuration: weights (measured) + KV cache (formula)
+
+export interface ServingShape {
+  /** tokens of context per sequence */
+  contextLength: number;
+  /** sequences served at once */
+  concurrentSequences: number;
+  /** bytes per KV element: 2 for an F16 cache (llama.cpp's default), 4 for F32 */
+  kvBytesPerElement: number;
+}
+
+export interface MemoryRow {
+  level: string;
+  bitsPerWeight: number;
+  /** tensor bytes of the GGUF = parameters × bpw / 8 */
+  weightBytes: number;
+  /** 2 × layers × KV heads × head dim × bytes per element × context × sequences */
+  kvCacheBytes: number;
+  totalBytes: number;
+}
+
+/** One row per level (of one engine's rows; the file is the same for both). */
+export function memoryRows(result: StudyResult, shape: ServingShape, engine: EngineName = result.rows[0].engine): MemoryRow[] {
+  const { nLayer, nKvHead, headDim } = result.model;
+  const kvPerToken = 2 * nLayer * nKvHead * headDim * shape.kvBytesPerElement;
+  const kvCacheBytes = kvPerToken * shape.contextLength * shape.concurrentSequences;
+  return result.rows.filter((r) => r.engine === engine).map((r) => {
+    const weightBytes = (result.model.parameters * r.bitsPerWeight) / 8;
+    return { level: r.level, bitsPerWeight: r.bitsPerWeight, weightBytes, kvCacheBytes, totalBytes: weightBytes + kvCacheBytes };
+  });
+}
+
+// =============================================================================================
+// The chooser's table (the shape of solutions/quantization/memory.ts's LevelMeasurement)
+
+export interface LevelTableRow {
+  level: string;
+  bitsPerWeight: number;
+  memoryBytes: number;
+  /** task → quality relative to F32 */
+  relativeQuality: Record<string, number>;
+}
+
+/** Memory at `shape` and relative quality on every task of `engine`'s rows, one entry per level. */
+export function levelTable(result: StudyResult, engine: EngineName, shape: ServingShape): LevelTableRow[] {
+  const memory = new Map(memoryRows(result, shape, engine).map((m) => [m.level, m]));
+  const quality = relativeQuality(result.rows, engine);
+  return [...memory.values()].map((m) => ({
+    level: m.level,
+    bitsPerWeight: m.bitsPerWeight,
+    memoryBytes: memory.get(m.level)!.totalBytes,
+    relativeQuality: Object.fromEntries(quality.filter((q) => q.level === m.level).map((q) => [q.task, q.relative])),
+  }));
+}
+
+// =============================================================================================
+// Claims check: the seed's rules of thumb against our measurements and llama.cpp's published ones
+
+/** Published llama.cpp perplexity increases over F16 (Wikitext-2), in percent. */
+export const PUBLISHED = [
+  { level: "Q8_0", model: "Llama-3-8B", pplIncreasePct: 0.04 },
+  { level: "Q4_K_M", model: "Llama-3-8B", pplIncreasePct: 2.8 },
+  { level: "Q2_K", model: "Llama-3-8B", pplIncreasePct: 56 },
+  { level: "Q2_K", model: "Llama-2-70B", pplIncreasePct: 8.8 },
+] as const;
+
+/** The seed answer's rules of thumb: perplexity increase ranges per level, in percent. */
+export const SEED_RANGES = [
+  { level: "Q8_0", low: 0, high: 1, text: "Q8_0 costs < 1% perplexity" },
+  { level: "Q4_K_M", low: 3, high: 6, text: "Q4_K_M costs 3–6% perplexity" },
+  { level: "Q2_K", low: 10, high: 15, text: "Q2_K costs 10–15% perplexity" },
+] as const;
+
+export type Verdict = "holds" | "partly holds" | "smaller than claimed" | "larger than claimed" | "does not hold" | "within noise" | "not measured";
+
+export interface ClaimRow {
+  claim: string;
+  /** what the claim predicts, in words */
+  claimed: string;
+  /** our measurement, in words */
+  ours: string;
+  /** llama.cpp's published numbers for real models, in words */
+  published: string;
+  verdict: Verdict;
+}
+
+function rangeVerdict(x: number, low: number, high: number): Verdict {
+  if (x < low) return "smaller than claimed";
+  if (x > high) return "larger than claimed";
+  return "holds";
+}
+
+const pct = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(x !== 0 && Math.abs(x) < 0.1 ? 3 : 2)}%`;
+
+export interface DegradationOptions {
+  /** levels whose drops are averaged: the low-bit end where differences show (default Q4_K_M and below) */
+  levels?: readonly string[];
+  /** standard errors a difference must exceed to count (default 2) */
+  sigmas?: number;
+}
+
+export interface TaskDegradation {
+  task: string;
+  /** mean over `levels` of 1 − relative quality */
+  meanDrop: number;
+  /** its standard error (0 for prose) */
+  stdError: number;
+  /** meanDrop − prose's meanDrop */
+  versusProse: number;
+  verdict: "faster than prose" | "not faster than prose" | "within noise" | "not measured";
+}
+
+/**
+ * Does each task lose quality faster than prose as bits go down? Mean drop over the low-bit levels,
+ * compared with prose's drop; a difference under `sigmas` standard errors is "within noise".
+ */
+export function degradationByTask(rows: readonly StudyRow[], engine: EngineName, opts: DegradationOptions = {}): TaskDegradation[] {
+  const levels = opts.levels ?? ["Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"];
+  const sigmas = opts.sigmas ?? 2;
+  const points = relativeQuality(rows, engine).filter((p) => levels.includes(p.level));
+  const allTasks = [...new Set(rows.filter((r) => r.engine === engine).flatMap((r) => [PROSE, ...Object.keys(r.tasks)]))];
+  const drop = (task: string) => {
+    const ps = points.filter((p) => p.task === task);
+    if (ps.length === 0) return undefined;
+    const meanDrop = ps.reduce((s, p) => s + (1 - p.relative), 0) / ps.length;
+    const stdError = Math.sqrt(ps.reduce((s, p) => s + p.stdError ** 2, 0)) / ps.length;
+    return { meanDrop, stdError };
+  };
+  const prose = drop(PROSE);
+  return allTasks.map((task) => {
+    const d = drop(task);
+    if (!d || !prose) return { task, meanDrop: NaN, stdError: NaN, versusProse: NaN, verdict: "not measured" as const };
+    const versusProse = d.meanDrop - prose.meanDrop;
+    const verdict = task === PROSE ? "not faster than prose" as const
+      : Math.abs(versusProse) <= sigmas * d.stdError ? "within noise" as const
+      : versusProse > 0 ? "faster than prose" as const : "not faster than prose" as const;
+    return { task, ...d, versusProse, verdict };
+  });
+}
+
+/** Every claim with its verdict, computed from `rows` of `engine`. */
+export function claimsCheck(rows: readonly StudyRow[], engine: EngineName, opts: DegradationOptions = {}): ClaimRow[] {
+  const { rows: mine } = rowsOf(rows, engine);
+  const out: ClaimRow[] = [];
+  for (const seed of SEED_RANGES) {
+    const r = mine.find((x) => x.level === seed.level);
+    const published = PUBLISHED.filter((p) => p.level === seed.level).map((p) => `${p.model} ${pct(p.pplIncreasePct)}`).join(", ");
+    out.push({
+      claim: seed.text,
+      claimed: seed.low === 0 ? `< ${seed.high}%` : `${seed.low}–${seed.high}%`,
+      ours: r ? `${pct(r.pplIncreasePct)} (ppl ${r.perplexity.toFixed(3)} vs ${rowsOf(rows, engine).f32.perplexity.toFixed(3)})` : "not measured",
+      published,
+      verdict: r ? rangeVerdict(r.pplIncreasePct, seed.low, seed.high) : "not measured",
+    });
+  }
+  const degr = degradationByTask(rows, engine, opts);
+  const prose = degr.find((d) => d.task === PROSE);
+  const wanted = ["arithmetic", "code"];
+  const found = degr.filter((d) => wanted.includes(d.task));
+  const measured = found.filter((d) => d.verdict !== "not measured");
+  let verdict: Verdict;
+  if (measured.length < wanted.length) verdict = "not measured";
+  else if (measured.every((d) => d.verdict === "faster than prose")) verdict = "holds";
+  else if (measured.every((d) => d.verdict === "within noise")) verdict = "within noise";
+  else if (measured.some((d) => d.verdict === "faster than prose")) verdict = "partly holds"; // one of the two
+  else verdict = "does not hold";
+  const words = (d: TaskDegradation | undefined) => d && Number.isFinite(d.meanDrop)
+    ? `${d.task} −${(100 * d.meanDrop).toFixed(1)}%${d.stdError > 0 ? ` ± ${(100 * d.stdError).toFixed(1)}` : ""}` : "n/a";
+  out.push({
+    claim: "math and code degrade faster than prose",
+    claimed: "arithmetic and code lose more (relative to F32) than prose at low bits",
+    ours: `mean quality drop at ${(opts.levels ?? ["Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]).join("/")}: ${[prose, ...found].map(words).join(", ")}` +
+      (measured.length < wanted.length ? ` (F32 scores 0 on ${wanted.filter((t) => !measured.some((m) => m.task === t)).join(" and ")}: no ratio)` : ""),
+    published: "reported for 7B+ models in several papers (math/code most sensitive); llama.cpp publishes perplexity only",
+    verdict,
+  });
+  return out;
+}

@@ -1,0 +1,127 @@
+// The quantization study's figures, each a function of rows → Plot options (lab/plot renders them,
+// shows them inline and saves notebooks/figures/quant-*.svg/png). test/study-figures.test.ts
+// snapshots each one on FIXED rows, never on live measurements.
+import { Plot, type PlotOptions } from "../plot/index.ts";
+import type { StudyRow } from "./quantization.ts";
+import type { MemoryRow, QualityPoint, ServingShape } from "./analysis.ts";
+
+const MIB = 2 ** 20;
+
+/** bits per weight on a log2 axis: 2-bit to 32-bit levels spread evenly, with readable ticks. */
+const bpwAxis = { type: "log", base: 2, label: "bits per weight →", ticks: [3, 4, 5, 6, 8, 16, 32], tickFormat: (d: number) => String(d) } as const;
+
+/** Quality relative to F32 (%) against bits per weight, one line per task. */
+export function qualityVsBpwFigure(points: readonly QualityPoint[], opts: { threshold?: number; engine?: string } = {}): PlotOptions {
+  const threshold = opts.threshold ?? 0.95;
+  const data = points.map((p) => ({ ...p, percent: 100 * p.relative, low: 100 * (p.relative - p.stdError), high: 100 * (p.relative + p.stdError) }));
+  const levels = [...new Map(points.map((p) => [p.level, p])).values()];
+  return {
+    title: "Quality vs bits per weight, per task",
+    subtitle: `relative to F32${opts.engine ? ` (${opts.engine} engine)` : ""}: prose = F32 perplexity ÷ perplexity; tasks = accuracy ÷ F32 accuracy`,
+    caption: `Bars: ±1 standard error from the finite number of task items. Dashed: the ${Math.round(100 * threshold)}% threshold of the decision rule.`,
+    width: 640,
+    height: 360,
+    x: bpwAxis,
+    y: { label: "↑ % of F32 quality", grid: true },
+    color: { legend: true },
+    marks: [
+      Plot.ruleY([100 * threshold], { stroke: "#888", strokeDasharray: "4,3" }),
+      Plot.ruleX(data.filter((d) => d.high > d.low), { x: "bitsPerWeight", y1: "low", y2: "high", stroke: "task", strokeOpacity: 0.5 }),
+      Plot.line(data, { x: "bitsPerWeight", y: "percent", stroke: "task", sort: "bitsPerWeight" }),
+      Plot.dot(data, { x: "bitsPerWeight", y: "percent", fill: "task", r: 3 }),
+      Plot.text(levels, { x: "bitsPerWeight", frameAnchor: "bottom", dy: -4, text: "level", rotate: -90, textAnchor: "start", fontSize: 9, fillOpacity: 0.6 }),
+    ],
+  };
+}
+
+/** Mean KL(F32 ‖ level) against bits per weight, one line per engine (log scale; F32 itself is 0 and left out). */
+export function kldVsBpwFigure(rows: readonly StudyRow[]): PlotOptions {
+  const data = rows.filter((r) => r.klMean > 0);
+  return {
+    title: "KL divergence from F32 vs bits per weight",
+    subtitle: "mean over prose positions of KL(F32 ‖ quantized), nats; each engine against its own F32",
+    width: 640,
+    height: 340,
+    x: bpwAxis,
+    y: { type: "log", label: "↑ mean KL (nats, log scale)", grid: true },
+    color: { legend: true },
+    marks: [
+      Plot.line(data, { x: "bitsPerWeight", y: "klMean", stroke: "engine", sort: "bitsPerWeight" }),
+      Plot.dot(data, { x: "bitsPerWeight", y: "klMean", fill: "engine", r: 3 }),
+      Plot.text(data.filter((r) => r.engine === data[0]?.engine), { x: "bitsPerWeight", y: "klMean", text: "level", dx: 6, textAnchor: "start", fontSize: 9 }),
+    ],
+  };
+}
+
+/** Decode tokens/s against bits per weight, one line per engine. */
+export function decodeSpeedFigure(rows: readonly StudyRow[], opts: { caption?: string } = {}): PlotOptions {
+  return {
+    title: "Decode speed vs bits per weight, per engine",
+    subtitle: "tokens/s at batch size 1, median of the timed runs (engines interleaved run by run)",
+    ...(opts.caption ? { caption: opts.caption } : {}),
+    width: 640,
+    height: 340,
+    x: bpwAxis,
+    y: { label: "↑ decode tokens/s", grid: true, zero: true },
+    color: { legend: true },
+    marks: [
+      Plot.line(rows, { x: "bitsPerWeight", y: "decodeTokensPerSecond", stroke: "engine", sort: "bitsPerWeight" }),
+      Plot.dot(rows, { x: "bitsPerWeight", y: "decodeTokensPerSecond", fill: "engine", r: 3 }),
+      Plot.text(rows, { x: "bitsPerWeight", y: "decodeTokensPerSecond", text: "level", dy: -8, fontSize: 9, fillOpacity: 0.7 }),
+    ],
+  };
+}
+
+/** Memory per level at a serving shape: stacked bars of weights and KV cache, in MiB. */
+export function memoryFigure(rows: readonly MemoryRow[], shape: ServingShape): PlotOptions {
+  const data = rows.flatMap((r) => [
+    { level: r.level, part: "weights", mib: r.weightBytes / MIB },
+    { level: r.level, part: "KV cache", mib: r.kvCacheBytes / MIB },
+  ]);
+  const kvType = shape.kvBytesPerElement === 2 ? "F16" : shape.kvBytesPerElement === 4 ? "F32" : `${shape.kvBytesPerElement}-byte`;
+  return {
+    title: "Memory: weights + KV cache",
+    subtitle: `${shape.concurrentSequences} sequence${shape.concurrentSequences === 1 ? "" : "s"} × ${shape.contextLength} tokens of context, ${kvType} KV cache`,
+    width: 640,
+    height: 40 + 26 * rows.length,
+    marginLeft: 60,
+    x: { label: "MiB →", grid: true },
+    y: { label: null, domain: rows.map((r) => r.level) },
+    color: { legend: true, domain: ["weights", "KV cache"], range: ["#4269d0", "#efb118"] },
+    marks: [
+      Plot.barX(data, { x: "mib", y: "level", fill: "part" }),
+      Plot.text(rows, { x: (r: MemoryRow) => r.totalBytes / MIB, y: "level", text: (r: MemoryRow) => `${(r.totalBytes / MIB).toFixed(2)} MiB`, dx: 4, textAnchor: "start" }),
+      Plot.ruleX([0]),
+    ],
+    marginRight: 70,
+  };
+}
+
+/** Original weights of one block and what the block gives back, weight by weight. */
+export function blockFigure(type: string, original: Float32Array, rebuilt: Float32Array): PlotOptions {
+  const data = Array.from(original, (w, i) => ({ i, original: w, rebuilt: rebuilt[i] }));
+  return {
+    title: `One ${type} block: original weights vs what the block stores`,
+    width: 640,
+    height: 260,
+    x: { label: "weight index in the block →" },
+    y: { label: "↑ weight", grid: true },
+    marks: [
+      Plot.ruleY([0]),
+      Plot.link(data, { x1: "i", x2: "i", y1: "original", y2: "rebuilt", stroke: "#e15759" }),
+      Plot.dot(data, { x: "i", y: "original", stroke: "#4269d0", r: 2.5 }),
+      Plot.dot(data, { x: "i", y: "rebuilt", fill: "#e15759", r: 1.8 }),
+    ],
+    caption: "Blue rings: F32 weights. Red dots: dequantized. Red lines: the error.",
+  };
+}
+
+/** The names the notebook saves the figures under (notebooks/figures/NAME.svg/.png). */
+export const QUANT_FIGURE_NAMES = {
+  quality: "quant-quality-vs-bpw",
+  kld: "quant-kld-vs-bpw",
+  speed: "quant-decode-speed",
+  memory: "quant-memory",
+  q4_0Block: "quant-q4_0-block",
+  q4_KBlock: "quant-q4_k-block",
+} as const;

@@ -1,0 +1,64 @@
+// A progress bar for long notebook cells: in tslab one output that redraws itself in place (an HTML
+// <progress> with a text line), on a terminal one line on stderr redrawn with "\r", and nothing at
+// all in non-interactive runs (tests, CI logs). Only the final state is kept in a saved notebook.
+import { createRequire } from "node:module";
+import { join, sep } from "node:path";
+
+interface TslabDisplayHandle {
+  html(s: string): void;
+  text(s: string): void;
+}
+
+/** tslab's newDisplay() when this process is a live tslab kernel (same lookup as lab/plot/display.ts). */
+function newTslabDisplay(): TslabDisplayHandle | undefined {
+  const cache = createRequire(join(process.cwd(), "noop.js")).cache;
+  const key = Object.keys(cache).find((k) => k.endsWith(`${sep}tslab${sep}dist${sep}jupyter.js`));
+  if (!key) return undefined;
+  try {
+    const handle = (createRequire(key)("./public.js") as { newDisplay(): TslabDisplayHandle }).newDisplay();
+    handle.text(""); // throws "Not ready" outside a running cell
+    return handle;
+  } catch {
+    return undefined;
+  }
+}
+
+const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+export interface ProgressBar {
+  /** done of total, with a short label of what is happening now */
+  update(done: number, total: number, label: string): void;
+  /** the final line */
+  finish(label: string): void;
+}
+
+/** A bar titled `title`; redraws at most every `intervalMs` (the last update is always drawn by finish). */
+export function progressBar(title: string, intervalMs = 150): ProgressBar {
+  const display = newTslabDisplay();
+  const tty = !display && process.stderr.isTTY === true;
+  let last = 0;
+  const draw = (done: number, total: number, label: string) => {
+    const frac = total > 0 ? Math.min(1, done / total) : 1;
+    if (display) {
+      display.html(`<div style="font-family:monospace"><b>${escapeHtml(title)}</b> ` +
+        `<progress value="${frac.toFixed(3)}" max="1" style="width:240px;vertical-align:middle"></progress> ` +
+        `${Math.round(100 * frac)}% ${escapeHtml(label)}</div>`);
+    } else if (tty) {
+      const width = 30;
+      const filled = Math.round(width * frac);
+      process.stderr.write(`\r${title} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.round(100 * frac)).padStart(3)}% ${label.slice(0, 40).padEnd(40)}`);
+    }
+  };
+  return {
+    update(done, total, label) {
+      const now = performance.now();
+      if (now - last < intervalMs) return;
+      last = now;
+      draw(done, total, label);
+    },
+    finish(label) {
+      draw(1, 1, label);
+      if (tty) process.stderr.write("\n");
+    },
+  };
+}

@@ -1,0 +1,335 @@
+// The quantization study behind notebooks/01-quantization.ipynb, as one function a cell can call:
+// quantize an F32 model to a ladder of llama-quantize levels (through lab/quant), then measure every
+// level on both engines — size, bits per weight, resident memory, perplexity, KL divergence and
+// same-top-1 against F32, exact-match accuracy per task, prefill and decode speed.
+//
+// Reading order:
+//   1. the levels and the settings       STUDY_LEVELS, StudyOptions (with the default budget)
+//   2. quantized files, cached            quantizeLevels: data/cache/quantization/<source>-<code>/LEVEL.gguf
+//   3. measuring one level on one engine  measureLevel: quality from ONE pass over the prose tokens
+//   4. the study                          runQuantizationStudy → StudyRow[] (one per level × engine)
+//   5. rows for people                    studyTable (flat columns for danfojs and the CSV)
+//
+// Budget: the notebook must run headlessly in about 5 minutes on 2 cores, so the defaults are small
+// (a few thousand prose tokens, 50 items per task, 3 timed runs); pass larger numbers for a real
+// study. Quality is always measured against F32 on the SAME engine, so the numbers isolate what
+// quantization does from the (tiny, ~1e-5) differences between the engines.
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { openEngine, type Engine, type EngineName } from "../engine/engine.ts";
+import { llamaHparams, openGguf, type LlamaHparams } from "../gguf/index.ts";
+import { compareDistributions, nextTokenDistributions, taskAccuracy, tokensForScoring, type TaskItem } from "../measure/quality.ts";
+import { loadProse, loadTaskSets } from "../measure/evalsets.ts";
+import { measureLatency } from "../measure/latency.ts";
+import { quantizeGgufFile } from "../quant/file.ts";
+import { findMix } from "../quant/mixes.ts";
+
+// =============================================================================================
+// 1. The levels and the settings
+
+/** The ladder the notebook studies, from lossless to 2-bit. F32 is the reference every level is compared with. */
+export const STUDY_LEVELS = ["F32", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"] as const;
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const DEFAULT_CACHE_DIR = join(REPO_ROOT, "data", "cache", "quantization");
+
+export interface StudyOptions {
+  /** The F32 GGUF every level is quantized from (e.g. data/models/target.gguf). */
+  source: string;
+  /** Levels to measure (llama-quantize mix names). F32 is always measured first. Default STUDY_LEVELS. */
+  levels?: readonly string[];
+  /** Engines to measure each level on. Default ["lab", "llama"]. */
+  engines?: readonly EngineName[];
+  /** Where quantized files are kept between runs. Default data/cache/quantization. */
+  cacheDir?: string;
+  /** Folder with prose.jsonl and the {prompt, answer} task sets. Default data/eval. */
+  evalDir?: string;
+  /** Prose texts for perplexity and KL (~200 tokens each). Default 8. */
+  proseTexts?: number;
+  /** Items per task set. Default 50. */
+  taskItems?: number;
+  /** Engines task accuracy is measured on (greedy generation is the slow part: LabEngine decodes ~5x slower). Default: all of `engines`. */
+  taskEngines?: readonly EngineName[];
+  /** Speed: prompt tokens, decoded tokens, timed repeats, warm-up runs. Default 64 / 16 / 5 / 1. */
+  bench?: { promptTokens?: number; decodeTokens?: number; repeats?: number; warmup?: number };
+  /** llama.cpp threads (LabEngine is single-threaded). Default 1. */
+  threads?: number;
+  /** Called as the study goes: quantizing (per tensor) and measuring (per level × engine). */
+  onProgress?: (event: StudyProgress) => void;
+}
+
+export type StudyProgress =
+  | { phase: "quantize"; level: string; done: number; total: number; cached: boolean }
+  | { phase: "measure"; level: string; engine: EngineName; step: string; done: number; total: number };
+
+// =============================================================================================
+// 2. Quantized files, cached by what they are made from
+
+/** One level on disk. */
+export interface LevelFile {
+  level: string;
+  path: string;
+  /** true when the file came from the cache (or is the source itself) */
+  cached: boolean;
+}
+
+async function sha256OfFile(path: string): Promise<string> {
+  return createHash("sha256").update(await readFile(path)).digest("hex");
+}
+
+/** A fingerprint of lab/quant's sources: when the quantizers change, cached files are remade. */
+async function quantCodeFingerprint(): Promise<string> {
+  const dir = join(REPO_ROOT, "lab", "quant");
+  const hash = createHash("sha256");
+  for (const name of (await readdir(dir)).filter((f) => f.endsWith(".ts")).sort()) {
+    hash.update(name).update(await readFile(join(dir, name)));
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * Every level as a GGUF file: F32 is the source itself; the others are made with lab/quant's
+ * quantizeGgufFile (llama-quantize's mixes, bit-exact with it) into
+ * cacheDir/<source sha256[:12]>-<lab/quant sha256[:8]>/LEVEL.gguf, or taken from there when present.
+ * A changed model or changed quantizer code gives a new folder, so stale files are never used.
+ */
+export async function quantizeLevels(
+  source: string,
+  levels: readonly string[],
+  opts: { cacheDir?: string; onProgress?: StudyOptions["onProgress"] } = {},
+): Promise<LevelFile[]> {
+  for (const level of levels) {
+    if (!findMix(level)) throw new Error(`unknown quantization level "${level}" (use a llama-quantize name such as Q4_K_M)`);
+  }
+  if (!existsSync(source)) throw new Error(`no model at ${source}`);
+  const key = `${(await sha256OfFile(source)).slice(0, 12)}-${(await quantCodeFingerprint()).slice(0, 8)}`;
+  const dir = join(opts.cacheDir ?? DEFAULT_CACHE_DIR, key);
+  await mkdir(dir, { recursive: true });
+  const out: LevelFile[] = [];
+  for (const level of levels) {
+    const name = findMix(level)!.name;
+    if (name === "F32") {
+      out.push({ level: name, path: source, cached: true });
+      opts.onProgress?.({ phase: "quantize", level: name, done: 1, total: 1, cached: true });
+      continue;
+    }
+    const path = join(dir, `${name}.gguf`);
+    if (existsSync(path)) {
+      out.push({ level: name, path, cached: true });
+      opts.onProgress?.({ phase: "quantize", level: name, done: 1, total: 1, cached: true });
+      continue;
+    }
+    // quantizeGgufFile writes atomically (temp + rename): an interrupted run leaves no half file to reuse.
+    await quantizeGgufFile(source, path, name, {
+      onProgress: (done, total) => opts.onProgress?.({ phase: "quantize", level: name, done, total, cached: false }),
+    });
+    out.push({ level: name, path, cached: false });
+  }
+  return out;
+}
+
+// =============================================================================================
+// 3. Measuring one level on one engine
+
+export interface TaskScore {
+  correct: number;
+  total: number;
+  accuracy: number;
+}
+
+/** One level measured on one engine. Quality figures are against F32 on the same engine. */
+export interface StudyRow {
+  level: string;
+  engine: EngineName;
+  /** 8 × tensor bytes / parameters, all tensors (norms and the F32 ones included) */
+  bitsPerWeight: number;
+  /** GGUF file size */
+  fileBytes: number;
+  /** weight bytes the engine keeps resident */
+  residentWeightBytes: number;
+  /** KV-cache bytes per token position as the engine allocates them (F32 cache in both engines) */
+  kvBytesPerToken: number;
+  perplexity: number;
+  /** 100 × (perplexity / F32 perplexity − 1) */
+  pplIncreasePct: number;
+  /** KL(F32 ‖ level) per position, nats */
+  klMean: number;
+  klP99: number;
+  /** fraction of positions whose most likely next token is F32's */
+  top1: number;
+  /** scored prose positions */
+  positions: number;
+  /** task name → exact-match score; empty when tasks were not measured on this engine */
+  tasks: Record<string, TaskScore>;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+}
+
+/** The prose token ids (tokenized once, by the F32 model) and F32's distributions over them. */
+interface Reference {
+  ids: number[][];
+  rows: Float32Array[][];
+  nll: number;
+  positions: number;
+}
+
+async function proseDistributions(engine: Engine, ids: number[][]): Promise<{ rows: Float32Array[][]; nll: number; positions: number }> {
+  const rows: Float32Array[][] = [];
+  let nll = 0;
+  let positions = 0;
+  for (const text of ids) {
+    const r = await nextTokenDistributions(engine, text);
+    for (let i = 0; i < r.length; i++) nll -= r[i][text[i + 1]];
+    positions += r.length;
+    rows.push(r);
+  }
+  return { rows, nll, positions };
+}
+
+/** Perplexity, KL against F32 and top-1 of one opened engine, from ONE pass over the prose ids. */
+async function measureQuality(engine: Engine, reference: Reference): Promise<Pick<StudyRow, "perplexity" | "pplIncreasePct" | "klMean" | "klP99" | "top1" | "positions">> {
+  const mine = await proseDistributions(engine, reference.ids);
+  const kl = compareDistributions(mine.rows.flat(), reference.rows.flat());
+  const perplexity = Math.exp(mine.nll / mine.positions);
+  const f32Ppl = Math.exp(reference.nll / reference.positions);
+  return {
+    perplexity, pplIncreasePct: 100 * (perplexity / f32Ppl - 1),
+    klMean: kl.kl.mean, klP99: kl.kl.p99, top1: kl.top1, positions: kl.positions,
+  };
+}
+
+async function measureTasks(engine: Engine, taskSets: Map<string, TaskItem[]>, report: (step: string) => void): Promise<Record<string, TaskScore>> {
+  const tasks: Record<string, TaskScore> = {};
+  for (const [name, items] of taskSets) {
+    report(`task ${name}`);
+    tasks[name] = await taskAccuracy(engine, items);
+  }
+  return tasks;
+}
+
+// =============================================================================================
+// 4. The study
+
+export interface StudyResult {
+  rows: StudyRow[];
+  files: LevelFile[];
+  /** what was measured, for the notebook's captions */
+  /** the model's shape: what memory formulas need */
+  model: LlamaHparams & { parameters: number };
+  settings: { source: string; proseTexts: number; positions: number; taskItems: Record<string, number>; bench: Required<NonNullable<StudyOptions["bench"]>>; threads: number };
+  seconds: number;
+}
+
+/** A prompt of exactly n tokens cut from the prose texts (BOS first), the same for every level. */
+function benchPromptFrom(ids: number[][], n: number): number[] {
+  const flat = [ids[0]?.[0] ?? 1, ...ids.flatMap((t) => t.slice(1))];
+  if (flat.length < n) throw new Error(`the prose texts hold ${flat.length} tokens, fewer than the ${n}-token bench prompt`);
+  return flat.slice(0, n);
+}
+
+/**
+ * Quantizes `source` to every level (cached) and measures each level on each engine: the rows come
+ * level by level (F32 first), engines in `engines` order.
+ */
+export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyResult> {
+  const t0 = performance.now();
+  const engines = opts.engines ?? (["lab", "llama"] as const);
+  const taskEngines = new Set(opts.taskEngines ?? engines);
+  const levels = ["F32", ...(opts.levels ?? STUDY_LEVELS).map((l) => findMix(l)?.name ?? l).filter((l) => l !== "F32")];
+  const threads = opts.threads ?? 1;
+  const bench = { promptTokens: 64, decodeTokens: 16, repeats: 5, warmup: 1, ...opts.bench };
+  const texts = await loadProse(opts.evalDir, opts.proseTexts ?? 8);
+  if (texts.length === 0) throw new Error(`no prose texts in ${opts.evalDir ?? "data/eval"} (prose.jsonl)`);
+  const taskSets = await loadTaskSets(opts.evalDir, opts.taskItems ?? 50);
+
+  const sourceFile = await openGguf(opts.source);
+  const model = { ...llamaHparams(sourceFile), parameters: sourceFile.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0) };
+  const files = await quantizeLevels(opts.source, levels, { cacheDir: opts.cacheDir, onProgress: opts.onProgress });
+  const engineOpts = { threads, maxSequences: 1, contextSize: 512 };
+  const references = new Map<EngineName, Reference>();
+  const rows: StudyRow[] = [];
+  const perLevel = 2 + engines.length * 2; // open, quality (+ tasks) per engine, speed
+  for (const file of files) {
+    let done = 0;
+    const report = (engine: EngineName, step: string) =>
+      opts.onProgress?.({ phase: "measure", level: file.level, engine, step, done: done, total: perLevel });
+    const opened: Engine[] = [];
+    try {
+      for (const name of engines) opened.push(await openEngine(name, file.path, engineOpts));
+      done++;
+      const partial: Omit<StudyRow, "prefillTokensPerSecond" | "decodeTokensPerSecond">[] = [];
+      for (const engine of opened) {
+        report(engine.name, "perplexity + KL");
+        let reference = references.get(engine.name);
+        if (!reference) {
+          // The F32 model (files[0]) tokenizes the texts once; every level then scores the same ids.
+          const ids = texts.map((t) => tokensForScoring(engine, t)).filter((t) => t.length >= 2);
+          reference = { ids, ...(await proseDistributions(engine, ids)) };
+          references.set(engine.name, reference);
+        }
+        const quality = await measureQuality(engine, reference);
+        done++;
+        const tasks = taskEngines.has(engine.name) ? await measureTasks(engine, taskSets, (step) => report(engine.name, step)) : {};
+        done++;
+        const mem = engine.memory();
+        partial.push({
+          level: file.level, engine: engine.name, bitsPerWeight: mem.bitsPerWeight, fileBytes: mem.fileBytes,
+          residentWeightBytes: mem.weightBytes, kvBytesPerToken: mem.kvBytesPerToken, ...quality, tasks,
+        });
+      }
+      // Speed: the engines take turns run by run, so a busy machine slows both alike.
+      report(opened[0].name, "speed");
+      const prompt = benchPromptFrom(references.get(opened[0].name)!.ids, bench.promptTokens);
+      const speeds = await measureLatency(opened, { prompt, ...bench });
+      done++;
+      report(opened[0].name, "done");
+      partial.forEach((p, i) => rows.push({
+        ...p, prefillTokensPerSecond: speeds[i].prefillTokensPerSecond, decodeTokensPerSecond: speeds[i].decodeTokensPerSecond,
+      }));
+    } finally {
+      for (const e of opened) await e.dispose();
+    }
+  }
+  const reference = references.get(engines[0])!;
+  const settings: StudyResult["settings"] = {
+    source: opts.source, proseTexts: reference.ids.length, positions: reference.positions,
+    taskItems: Object.fromEntries([...taskSets].map(([k, v]) => [k, v.length])), bench, threads,
+  };
+  return { rows, files, model, settings, seconds: (performance.now() - t0) / 1000 };
+}
+
+// =============================================================================================
+// 5. Rows for people: flat columns for the table, danfojs and data/results/quantization.csv
+
+export type FlatRow = Record<string, string | number | null>;
+
+/** One flat record per row: task accuracies become `<task>_acc` columns (null when not measured). */
+export function studyTable(rows: readonly StudyRow[]): FlatRow[] {
+  const taskNames = [...new Set(rows.flatMap((r) => Object.keys(r.tasks)))].sort();
+  return rows.map((r) => {
+    const flat: FlatRow = {
+      level: r.level, engine: r.engine,
+      bits_per_weight: r.bitsPerWeight,
+      file_mib: r.fileBytes / 2 ** 20,
+      resident_weights_mib: r.residentWeightBytes / 2 ** 20,
+      kv_bytes_per_token: r.kvBytesPerToken,
+      perplexity: r.perplexity,
+      ppl_increase_pct: r.pplIncreasePct,
+      kl_mean: r.klMean,
+      kl_p99: r.klP99,
+      same_top1: r.top1,
+    };
+    for (const t of taskNames) flat[`${t}_acc`] = r.tasks[t]?.accuracy ?? null;
+    flat.prefill_tok_s = r.prefillTokensPerSecond;
+    flat.decode_tok_s = r.decodeTokensPerSecond;
+    return flat;
+  });
+}
+
+/** File size of a path in bytes (for cells that want to show the cache). */
+export async function fileBytes(path: string): Promise<number> {
+  return (await stat(path)).size;
+}
