@@ -25,7 +25,7 @@ import {
   type DecodeStep, type Engine, type EngineOptions, type EngineTokenizer, type MemoryReport, type Sequence,
 } from "./engine.ts";
 import { logSoftmaxInPlace } from "./sampler.ts";
-import { SimdArena, simdModule, simdSupports } from "./simd.ts";
+import { SimdArena, simdModule, simdSupports, type SimdType } from "./simd.ts";
 
 // =============================================================================================
 // 1. Weights
@@ -46,7 +46,7 @@ export interface Matrix {
   /** [nOut][rowBytes] i8 — a signed view of `bytes` (no copy) when type is Q8_0, else undefined */
   q8?: Int8Array;
   /** Set when `bytes` lives in a SIMD arena and a WebAssembly kernel handles this type and shape. */
-  simd?: { arena: SimdArena; ptr: number; type: "F32" | "Q8_0" };
+  simd?: { arena: SimdArena; ptr: number; type: SimdType };
   /** The SIMD arena `bytes` lives in (any type): several vectors go through decoded F32 tiles. */
   arena?: SimdArena;
 }
@@ -191,7 +191,7 @@ interface KvSlot {
  */
 function matmul(w: Matrix, x: Float32Array, nRows: number, out: Float32Array, rowScratch: Float32Array): void {
   const { nIn, nOut } = w;
-  if (w.simd) {
+  if (w.simd && (nRows === 1 || w.simd.type !== "Q4_K")) {
     w.simd.arena.matmul(w.simd.type, w.simd.ptr, x, nRows, nIn, nOut, out);
     return;
   }

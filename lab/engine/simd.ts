@@ -17,17 +17,18 @@ const I32 = 0x7f, V128 = 0x7b;
 const OP = {
   loop: 0x03, end: 0x0b, brIf: 0x0d,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Load: 0x28, f32Load: 0x2a, i32Load16U: 0x2f, f32Store: 0x38,
-  i32Const: 0x41, i32LtU: 0x49,
-  i32Add: 0x6a, i32Mul: 0x6c, i32Shl: 0x74, i32ShrU: 0x76,
-  f32Add: 0x92,
+  i32Load: 0x28, f32Load: 0x2a, i32Load8U: 0x2d, i32Load16U: 0x2f, f32Store: 0x38,
+  i32Const: 0x41, f32Const: 0x43, i32LtU: 0x49,
+  i32Add: 0x6a, i32Mul: 0x6c, i32And: 0x71, i32Or: 0x72, i32Shl: 0x74, i32ShrU: 0x76,
+  f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32ConvertI32U: 0xb3,
   simd: 0xfd,
 } as const;
 // SIMD instructions follow the 0xfd prefix as a LEB128 sub-opcode.
 const SIMD = {
   v128Load: 0x00, v128Load8x8S: 0x01, v128Store: 0x0b, v128Const: 0x0c,
-  f32x4Splat: 0x13, f32x4ExtractLane: 0x1f,
-  i32x4ExtendLowI16x8S: 0xa7, i32x4ExtendHighI16x8S: 0xa8,
+  i8x16Splat: 0x0f, f32x4Splat: 0x13, f32x4ExtractLane: 0x1f, v128And: 0x4e, i8x16ShrU: 0x6d,
+  i16x8ExtendLowI8x16U: 0x89, i16x8ExtendHighI8x16U: 0x8a,
+  i32x4ExtendLowI16x8S: 0xa7, i32x4ExtendHighI16x8S: 0xa8, i32x4ExtendLowI16x8U: 0xa9, i32x4ExtendHighI16x8U: 0xaa,
   f32x4Add: 0xe4, f32x4Mul: 0xe6, f32x4ConvertI32x4S: 0xfa,
 } as const;
 
@@ -187,14 +188,86 @@ function matmulQ8_0() {
   ]);
 }
 
+/**
+ * matvec_q4_k(w, x, out, nIn, nOut, table, xsums): one vector times a Q4_K matrix. A 144-byte block
+ * holds 256 weights in 8 sub-blocks of 32: fp16 d and dmin, twelve bytes packing eight 6-bit scales
+ * sc and mins m, then 128 bytes of 4-bit levels q (chunk c = bytes 32c..32c+31: weight 64c+l in the
+ * low nibble, 64c+32+l in the high one). weight = d·sc·q − dmin·m, so a sub-block contributes
+ *   d·sc·Σ q·x − dmin·m·Σ x.
+ * Σ q·x runs in f32x4 lanes (nibbles → u16 → u32 → f32); Σ x per 32-weight sub-block is the same for
+ * every row, so the caller computes it once into xsums. Requires nIn % 256 == 0.
+ */
+function matvecQ4K() {
+  const [w, x, out, nIn, nOut, table, xsums] = [0, 1, 2, 3, 4, 5, 6];
+  const [o, b, nBlocks, rowBytes, p, xb, sb] = [7, 8, 9, 10, 11, 12, 13];
+  const [d, dmin, minTerm, rowMin] = [14, 15, 16, 17]; // f32
+  const [acc, A, B, v, sumqx, mask, e] = [18, 19, 20, 21, 22, 23, 24]; // v128
+  const byte = (off: number) => [...get(p), OP.i32Load8U, 0, ...uleb(4 + off)]; // scales[off]
+  const and = (n: number) => [...i32(n), OP.i32And];
+  const shr = (n: number) => [...i32(n), OP.i32ShrU];
+  const shl = (n: number) => [...i32(n), OP.i32Shl];
+  // The 6-bit scale and min of sub-block j (llama.cpp's get_scale_min_k4), as i32 on the stack.
+  const scale = (j: number) => j < 4 ? [...byte(j), ...and(63)]
+    : [...byte(j + 4), ...and(15), ...byte(j - 4), ...shr(6), ...shl(4), OP.i32Or];
+  const min = (j: number) => j < 4 ? [...byte(j + 4), ...and(63)]
+    : [...byte(j + 4), ...shr(4), ...byte(j), ...shr(6), ...shl(4), OP.i32Or];
+  const fhalf = (off: number) => [...get(table), ...get(p), OP.i32Load16U, 1, ...uleb(off), ...i32(2), OP.i32Shl, ...add, OP.f32Load, 2, 0];
+  // Σ over 16 levels in v (u8 lanes) × 16 floats of x starting at float xo of the block.
+  const dot16 = (xo: number) => [
+    ...get(v), ...simd(SIMD.i16x8ExtendLowI8x16U), ...set(e),
+    ...get(sumqx), ...get(e), ...simd(SIMD.i32x4ExtendLowI16x8U), ...simd(SIMD.f32x4ConvertI32x4S), ...get(xb), ...load(4 * xo), ...fmul, ...fadd,
+    ...get(e), ...simd(SIMD.i32x4ExtendHighI16x8U), ...simd(SIMD.f32x4ConvertI32x4S), ...get(xb), ...load(4 * xo + 16), ...fmul, ...fadd,
+    ...get(v), ...simd(SIMD.i16x8ExtendHighI8x16U), ...set(e),
+    ...get(e), ...simd(SIMD.i32x4ExtendLowI16x8U), ...simd(SIMD.f32x4ConvertI32x4S), ...get(xb), ...load(4 * xo + 32), ...fmul, ...fadd,
+    ...get(e), ...simd(SIMD.i32x4ExtendHighI16x8U), ...simd(SIMD.f32x4ConvertI32x4S), ...get(xb), ...load(4 * xo + 48), ...fmul, ...fadd,
+    ...set(sumqx),
+  ];
+  const subBlock = (j: number, nibble: (src: number) => number[]) => [
+    ...zero, ...set(sumqx),
+    ...nibble(A), ...set(v), ...dot16(32 * j),
+    ...nibble(B), ...set(v), ...dot16(32 * j + 16),
+    // acc += sumqx · (d·sc_j);  minTerm += m_j · Σx_j
+    ...get(acc), ...get(sumqx), ...get(d), ...scale(j), OP.f32ConvertI32U, OP.f32Mul, ...simd(SIMD.f32x4Splat), ...fmul, ...fadd, ...set(acc),
+    ...get(minTerm), ...min(j), OP.f32ConvertI32U, ...get(sb), OP.f32Load, 2, ...uleb(4 * j), OP.f32Mul, OP.f32Add, ...set(minTerm),
+  ];
+  const low = (src: number) => [...get(src), ...get(mask), ...simd(SIMD.v128And)];
+  const high = (src: number) => [...get(src), ...i32(4), ...simd(SIMD.i8x16ShrU)];
+  const perBlock = [
+    // p = w + o·rowBytes + b·144 ; xb = x + b·1024 ; sb = xsums + b·32
+    ...get(w), ...get(o), ...get(rowBytes), ...mul, ...add, ...get(b), ...i32(144), ...mul, ...add, ...set(p),
+    ...get(x), ...get(b), ...i32(10), OP.i32Shl, ...add, ...set(xb),
+    ...get(xsums), ...get(b), ...i32(5), OP.i32Shl, ...add, ...set(sb),
+    ...fhalf(0), ...set(d), ...fhalf(2), ...set(dmin),
+    OP.f32Const, 0, 0, 0, 0, ...set(minTerm),
+    ...[0, 1, 2, 3].flatMap((c) => [
+      ...get(p), ...load(16 + 32 * c), ...set(A), ...get(p), ...load(16 + 32 * c + 16), ...set(B),
+      ...subBlock(2 * c, low), ...subBlock(2 * c + 1, high),
+    ]),
+    ...get(rowMin), ...get(dmin), ...get(minTerm), OP.f32Mul, OP.f32Add, ...set(rowMin),
+  ];
+  const perRow = [
+    ...zero, ...set(acc), OP.f32Const, 0, 0, 0, 0, ...set(rowMin),
+    ...i32(0), ...set(b),
+    ...loopWhile(perBlock, b, i32(1), get(nBlocks)),
+    ...get(out), ...get(o), ...i32(2), OP.i32Shl, ...add, ...hsum(acc), ...get(rowMin), OP.f32Sub, OP.f32Store, 2, 0,
+  ];
+  return fn(7, [[7, I32], [4, 0x7d], [7, V128]], [
+    ...i32(15), ...simd(SIMD.i8x16Splat), ...set(mask),
+    ...get(nIn), ...i32(8), OP.i32ShrU, ...tee(nBlocks), ...i32(144), ...mul, ...set(rowBytes),
+    ...i32(0), ...set(o),
+    ...loopWhile(perRow, o, i32(1), get(nOut)),
+  ]);
+}
+
 function assemble(): Uint8Array<ArrayBuffer> {
-  const kernels = [matmulF32(), matmulQ8_0()];
+  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K()];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(kernels.map((k) => k.type))),
     ...section(2, vec([[...utf8("env"), ...utf8("memory"), 0x02, 0x00, ...uleb(1)]])),
     ...section(3, vec(kernels.map((_, i) => uleb(i)))),
-    ...section(7, vec([[...utf8("matmul_f32"), 0x00, ...uleb(0)], [...utf8("matmul_q8_0"), 0x00, ...uleb(1)]])),
+    ...section(7, vec([[...utf8("matmul_f32"), 0x00, ...uleb(0)], [...utf8("matmul_q8_0"), 0x00, ...uleb(1)],
+      [...utf8("matvec_q4_k"), 0x00, ...uleb(2)]])),
     ...section(10, vec(kernels.map((k) => k.code))),
   ]);
 }
@@ -224,6 +297,9 @@ export class SimdArena {
   readonly memory: WebAssembly.Memory;
   private readonly f32Kernel: Kernel;
   private readonly q8Kernel: Kernel;
+  private readonly q4kKernel: Kernel;
+  private readonly xsumsPtr: number;
+  private readonly xsums: Float32Array; // [maxIn/32] f32 Σx per 32-float chunk of one vector
   private readonly table: number;
   private readonly xPtr: number;
   private readonly outPtr: number;
@@ -240,12 +316,13 @@ export class SimdArena {
     const align = (n: number) => Math.ceil(n / 16) * 16;
     const tableBytes = 65536 * 4;
     const total = tableBytes + align(weightBytes) + align(4 * maxRows * maxIn) + align(4 * maxRows * maxOut) + 16 * maxRows +
-      align(4 * TILE_ROWS * maxIn) + 16;
+      align(4 * TILE_ROWS * maxIn) + align(4 * Math.ceil(maxIn / 32)) + 16;
     const pages = Math.ceil(total / 65536);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.f32Kernel = instance.exports.matmul_f32 as Kernel;
     this.q8Kernel = instance.exports.matmul_q8_0 as Kernel;
+    this.q4kKernel = instance.exports.matvec_q4_k as Kernel;
     const buffer = this.memory.buffer;
     this.table = 0;
     fillFp16Table(new Float32Array(buffer, 0, 65536));
@@ -255,6 +332,8 @@ export class SimdArena {
     this.accPtr = align(this.outPtr + 4 * maxRows * maxOut);
     this.tilePtr = align(this.accPtr + 16 * maxRows);
     this.tile = new Float32Array(buffer, this.tilePtr, TILE_ROWS * maxIn);
+    this.xsumsPtr = align(this.tilePtr + 4 * TILE_ROWS * maxIn);
+    this.xsums = new Float32Array(buffer, this.xsumsPtr, Math.ceil(maxIn / 32));
     this.xBuffer = new Float32Array(buffer, this.xPtr, maxRows * maxIn);
     this.outBuffer = new Float32Array(buffer, this.outPtr, maxRows * maxOut);
   }
@@ -270,11 +349,20 @@ export class SimdArena {
   }
 
   /** out[t][o] = W·x[t] for T vectors; x: [T][nIn], out: [T][nOut] (JS arrays, copied in/out). */
-  matmul(type: "F32" | "Q8_0", wPtr: number, x: Float32Array, T: number, nIn: number, nOut: number, out: Float32Array): void {
+  matmul(type: SimdType, wPtr: number, x: Float32Array, T: number, nIn: number, nOut: number, out: Float32Array): void {
     if (T > this.maxRows || nIn > this.maxIn || nOut > this.maxOut) throw new RangeError("SimdArena: product larger than the activation buffers");
     this.xBuffer.set(x.subarray(0, T * nIn));
     if (type === "F32") this.f32Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, nOut);
-    else this.q8Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, this.table, this.accPtr);
+    else if (type === "Q8_0") this.q8Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, this.table, this.accPtr);
+    else {
+      if (T !== 1) throw new RangeError("SimdArena: the Q4_K kernel takes one vector (use matmulDecoded for more)");
+      for (let c = 0; c < nIn / 32; c++) {
+        let sum = 0;
+        for (let l = 0; l < 32; l++) sum += x[32 * c + l];
+        this.xsums[c] = sum;
+      }
+      this.q4kKernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, this.table, this.xsumsPtr);
+    }
     out.set(this.outBuffer.subarray(0, T * nOut));
   }
 
@@ -298,10 +386,14 @@ export class SimdArena {
 /** Weight rows decoded per tile in matmulDecoded (a multiple of 4; 16 rows × 1024 floats = 64 KiB). */
 const TILE_ROWS = 16;
 
+/** Weight types with a SIMD kernel (Q4_K: one vector at a time; several go through matmulDecoded). */
+export type SimdType = "F32" | "Q8_0" | "Q4_K";
+
 /** Whether the SIMD kernels can run a product of this shape for this weight type. */
-export function simdSupports(type: string, nIn: number, nOut: number): type is "F32" | "Q8_0" {
+export function simdSupports(type: string, nIn: number, nOut: number): type is SimdType {
   if (type === "F32") return nIn % 4 === 0 && nOut % 4 === 0;
   if (type === "Q8_0") return nIn % 32 === 0;
+  if (type === "Q4_K") return nIn % 256 === 0;
   return false;
 }
 
