@@ -80,6 +80,9 @@ async function measureSpeed(model: string, work: string): Promise<void> {
         ? [await measureBatchedDecode(engines[0], prompt, batch, decodeTokens), await measureBatchedDecode(engines[1], prompt, batch, decodeTokens)]
         : undefined;
       rows.push(row(mix, lab, llama, batched));
+      // Peak RSS is per process: measure each engine alone in a child process as well.
+      const isolated = rows[rows.length - 1] as { lab: Record<string, unknown>; llama: Record<string, unknown> };
+      for (const name of ["lab", "llama"] as const) isolated[name].peakRssBytesAlone = await peakRssAlone(name, path);
       console.error(format(rows[rows.length - 1]));
     } finally {
       for (const e of engines) await e.dispose();
@@ -93,7 +96,7 @@ async function measureSpeed(model: string, work: string): Promise<void> {
     model: model.startsWith(root) ? model.slice(root.length) : "synthetic llama (seed 1)",
     date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length,
     threads, promptTokens, decodeTokens, repeats, warmup, batch,
-    note: "ratios are lab / llama, medians over interleaved repeats in one process; peak RSS is the whole process's",
+    note: "ratios are lab / llama, medians over interleaved repeats in one process; peakRssBytes is that shared process's, peakRssBytesAlone a fresh process per engine",
     rows, goals,
   };
   await mkdir(dirname(out), { recursive: true });
@@ -161,6 +164,15 @@ async function measureQuality(model: string, dir: string): Promise<void> {
   console.error(`wrote ${out}`);
 }
 
+/** Peak RSS of a fresh process that loads the model with one engine and runs one short bench. */
+async function peakRssAlone(engine: "lab" | "llama", path: string): Promise<number> {
+  const { execFileSync } = await import("node:child_process");
+  const stdout = execFileSync(process.execPath, [join(root, "lab/cli/bin.mjs"), "bench", path, "--engine", engine, "--json",
+    "--repeats", "1", "--warmup", "0", "--threads", String(threads), "--prompt-tokens", String(promptTokens),
+    "--decode-tokens", String(decodeTokens)], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  return JSON.parse(stdout).engines[engine].peakRssBytes;
+}
+
 function row(mix: string, lab: LatencyReport, llama: LatencyReport, batched?: number[]): Record<string, unknown> {
   return {
     mix,
@@ -187,5 +199,10 @@ function format(r: Record<string, unknown>): string {
   return `${String(r.mix).padEnd(7)} decode ${l.decodeTokensPerSecond.toFixed(0)} vs ${m.decodeTokensPerSecond.toFixed(0)} tok/s (×${(r.decodeRatio as number).toFixed(2)})  ` +
     `prefill ${l.prefillTokensPerSecond.toFixed(0)} vs ${m.prefillTokensPerSecond.toFixed(0)} tok/s (×${(r.prefillRatio as number).toFixed(2)})  ` +
     (r.batchedDecodeRatio !== undefined ? `batched decode ×${(r.batchedDecodeRatio as number).toFixed(2)}  ` : "") +
-    `resident/tensors ${(r.labResidentOverTensorBytes as number).toFixed(3)}`;
+    `resident/tensors ${(r.labResidentOverTensorBytes as number).toFixed(3)}  ` +
+    `peak RSS alone ${mib((l as Record<string, unknown>).peakRssBytesAlone)} vs ${mib((m as Record<string, unknown>).peakRssBytesAlone)} MiB`;
+}
+
+function mib(bytes: unknown): string {
+  return typeof bytes === "number" ? (bytes / 2 ** 20).toFixed(0) : "?";
 }
