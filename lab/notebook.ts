@@ -11,8 +11,8 @@
 // lab/notebooks/types.ts). node-llama-cpp (ESM with top-level await) is loaded lazily through
 // lab/engine/node-llama.mjs, a file Node's own ESM loader runs: `await lab.cpuLlama()`.
 //
-// Sections: where things are · the lab's modules, one namespace each · figures and tables with
-// notebook defaults · the headline convention · the environment report.
+// Sections: where things are · the lab's modules, one namespace each · the student's exercises ·
+// figures and tables with notebook defaults · the headline convention · the environment report.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { saveFigure as saveFigureTo, type SaveOptions } from "./plot/index.ts";
@@ -34,7 +34,10 @@ export const paths = {
 // ─── the lab's modules ───────────────────────────────────────────────────────────────────────────
 
 export * as gguf from "./gguf/index.ts";
+export * as ggufInspect from "./gguf/inspect.ts";
 export * as quant from "./quant/index.ts";
+export * as mixes from "./quant/mixes.ts";
+export * as quantFile from "./quant/file.ts";
 export * as plot from "./plot/index.ts";
 export * as figures from "./plot/figures.ts";
 export * as table from "./table.ts";
@@ -45,9 +48,20 @@ export * as latency from "./measure/latency.ts";
 export * as stats from "./measure/stats.ts";
 export * as synthetic from "./model/synthetic.ts";
 export * as reference from "./model/reference.ts";
+export * as study from "./study/index.ts";
 export { SpmTokenizer } from "./tokenizer.ts";
 export { generate, generateTokens } from "./engine/generate.ts";
 export { importNodeLlamaCpp, cpuLlama } from "./engine/node-llama.mjs";
+
+// ─── the student's exercises ─────────────────────────────────────────────────────────────────────
+
+/**
+ * The student's code for a lesson (exercises/<lesson>/index.ts), loaded on demand so that a
+ * half-written exercise never breaks the lab import: `const ex = await lab.exercises.quantization();`
+ */
+export const exercises = {
+  quantization: () => import("../exercises/quantization/index.ts"),
+};
 
 // ─── figures and tables ──────────────────────────────────────────────────────────────────────────
 

@@ -4,7 +4,7 @@
 // with its own bundled TypeScript 5.0 and compiles every .ts file a cell depends on itself; for .ts
 // files outside the notebook's folder that compile step fails ("unexpected emit path"). So the types
 // a cell sees must come from declaration files only: lab/notebook.d.cts re-exports
-// lab/.types/notebook.d.ts, which this module generates with the project's own tsc (5.9) from
+// lab/.types/lab/notebook.d.ts, which this module generates with the project's own tsc (5.9) from
 // lab/notebook.ts and everything it imports. The runtime never uses these files: cells run the real
 // sources through tsx, so a stale declaration can at worst produce a wrong type error, never wrong
 // behaviour. They are regenerated whenever a lab source changes (checked by size + mtime), before
@@ -50,7 +50,7 @@ export interface TypesResult { regenerated: boolean; seconds: number; dir: strin
 /**
  * Makes lab/.types/ current. Declarations are emitted even when some lab file has type errors
  * (another module being written): those errors are returned in `diagnostics`, not thrown; only a
- * missing lab/.types/notebook.d.ts afterwards is an error.
+ * missing lab/.types/lab/notebook.d.ts afterwards is an error.
  */
 export async function ensureNotebookTypes(opts: { force?: boolean } = {}): Promise<TypesResult> {
   const t0 = performance.now();
@@ -67,7 +67,8 @@ export async function ensureNotebookTypes(opts: { force?: boolean } = {}): Promi
   try {
     await promisify(execFile)(process.execPath, [
       tsc, join(LAB_DIR, "notebook.ts"),
-      "--declaration", "--emitDeclarationOnly", "--outDir", tmp, "--rootDir", LAB_DIR,
+      // rootDir is the repository: lab/notebook.ts also reaches exercises/ (typed, loaded on demand).
+      "--declaration", "--emitDeclarationOnly", "--outDir", tmp, "--rootDir", REPO_ROOT,
       "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--lib", "es2023,dom",
       "--strict", "--allowImportingTsExtensions", "--skipLibCheck", "--types", "node",
       "--resolveJsonModule", "--esModuleInterop", "--pretty", "false",
@@ -77,13 +78,13 @@ export async function ensureNotebookTypes(opts: { force?: boolean } = {}): Promi
   }
   // Hand-written declarations (e.g. engine/node-llama.d.mts for a .mjs) are not emitted by tsc.
   for (const f of files.filter((p) => /\.d\.(ts|mts|cts)$/.test(p) && !p.endsWith("notebook.d.cts"))) {
-    const dest = join(tmp, relative(LAB_DIR, f));
+    const dest = join(tmp, relative(REPO_ROOT, f));
     await mkdir(dirname(dest), { recursive: true });
     await copyFile(f, dest);
   }
-  if (!existsSync(join(tmp, "notebook.d.ts"))) {
+  if (!existsSync(join(tmp, "lab", "notebook.d.ts"))) {
     await rm(tmp, { recursive: true, force: true });
-    throw new Error(`could not generate lab/.types/notebook.d.ts for notebook cells:\n${diagnostics}`);
+    throw new Error(`could not generate lab/.types/lab/notebook.d.ts for notebook cells:\n${diagnostics}`);
   }
   await writeFile(join(tmp, STAMP), fingerprint);
   const old = `${tmp}-old`;
