@@ -48,19 +48,19 @@ describe.runIf(hasSimd)("SIMD kernels", () => {
     expect(Array.from(one)).toEqual(Array.from(outQ.subarray((T - 1) * nOut)));
   });
 
-  it.each([[256, 8], [512, 37]])("Q4_K one vector, nIn=%i nOut=%i, matches Q4_K.dotRow", (nIn, nOut) => {
+  it.each([["Q4_K", 256, 8], ["Q4_K", 512, 37], ["Q6_K", 256, 8], ["Q6_K", 512, 37]] as const)("%s one vector, nIn=%i nOut=%i, matches dotRow", (type, nIn, nOut) => {
     const w = randoms(nIn * nOut, 7 * nIn + nOut).map((v, i) => v * (1 + (i % 5)));
     const x = randoms(nIn, 11);
-    const q4 = quantFormat("Q4_K");
-    const rb = (nIn / 256) * 144;
+    const q4 = quantFormat(type);
+    const rb = (nIn / 256) * q4.typeSize;
     const q = new Uint8Array(rb * nOut);
     for (let o = 0; o < nOut; o++) q4.quantizeRow(w.subarray(o * nIn, (o + 1) * nIn), q, o * rb);
     const arena = new SimdArena(q.byteLength + 16, 1, nIn, nOut);
     const { ptr } = arena.place(q);
     const out = new Float32Array(nOut);
-    arena.matmul("Q4_K", ptr, x, 1, nIn, nOut, out);
+    arena.matmul(type, ptr, x, 1, nIn, nOut, out);
     for (let o = 0; o < nOut; o++) expect(Math.abs(out[o] - q4.dotRow(q, o * rb, x, 0, nIn))).toBeLessThan(1e-4 * Math.sqrt(nIn));
-    expect(() => arena.matmul("Q4_K", ptr, x, 2, nIn, nOut, out)).toThrow(RangeError);
+    expect(() => arena.matmul(type, ptr, x, 2, nIn, nOut, out)).toThrow(RangeError);
   });
 
   it("says which shapes it supports", () => {
@@ -69,10 +69,11 @@ describe.runIf(hasSimd)("SIMD kernels", () => {
     expect(simdSupports("Q8_0", 64, 7)).toBe(true);
     expect(simdSupports("Q4_K", 256, 8)).toBe(true);
     expect(simdSupports("Q4_K", 128, 8)).toBe(false);
-    expect(simdSupports("Q6_K", 256, 8)).toBe(false);
+    expect(simdSupports("Q6_K", 256, 8)).toBe(true);
+    expect(simdSupports("Q5_K", 256, 8)).toBe(false);
   });
 
-  it.each(["F32", "Q8_0", "Q4_K"] as const)("LabEngine %s: kernels simd and js give the same distributions (≤ 1e-4)", async (type) => {
+  it.each(["F32", "Q8_0", "Q4_K", "Q6_K"] as const)("LabEngine %s: kernels simd and js give the same distributions (≤ 1e-4)", async (type) => {
     const tmp = tempDir("engine-simd-");
     try {
       const path = await writeSyntheticVariant(join(tmp.dir, "m.gguf"), type);

@@ -17,17 +17,18 @@ const I32 = 0x7f, V128 = 0x7b;
 const OP = {
   loop: 0x03, end: 0x0b, brIf: 0x0d,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Load: 0x28, f32Load: 0x2a, i32Load8U: 0x2d, i32Load16U: 0x2f, f32Store: 0x38,
+  i32Load: 0x28, f32Load: 0x2a, i32Load8S: 0x2c, i32Load8U: 0x2d, i32Load16U: 0x2f, f32Store: 0x38,
   i32Const: 0x41, f32Const: 0x43, i32LtU: 0x49,
   i32Add: 0x6a, i32Mul: 0x6c, i32And: 0x71, i32Or: 0x72, i32Shl: 0x74, i32ShrU: 0x76,
-  f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32ConvertI32U: 0xb3,
+  f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32ConvertI32S: 0xb2, f32ConvertI32U: 0xb3,
   simd: 0xfd,
 } as const;
 // SIMD instructions follow the 0xfd prefix as a LEB128 sub-opcode.
 const SIMD = {
   v128Load: 0x00, v128Load8x8S: 0x01, v128Store: 0x0b, v128Const: 0x0c,
-  i8x16Splat: 0x0f, f32x4Splat: 0x13, f32x4ExtractLane: 0x1f, v128And: 0x4e, i8x16ShrU: 0x6d,
-  i16x8ExtendLowI8x16U: 0x89, i16x8ExtendHighI8x16U: 0x8a,
+  i8x16Splat: 0x0f, f32x4Splat: 0x13, f32x4ExtractLane: 0x1f, v128And: 0x4e, v128Or: 0x50,
+  i8x16Shl: 0x6b, i8x16ShrU: 0x6d, i8x16Sub: 0x71,
+  i16x8ExtendLowI8x16S: 0x87, i16x8ExtendHighI8x16S: 0x88, i16x8ExtendLowI8x16U: 0x89, i16x8ExtendHighI8x16U: 0x8a,
   i32x4ExtendLowI16x8S: 0xa7, i32x4ExtendHighI16x8S: 0xa8, i32x4ExtendLowI16x8U: 0xa9, i32x4ExtendHighI16x8U: 0xaa,
   f32x4Add: 0xe4, f32x4Mul: 0xe6, f32x4ConvertI32x4S: 0xfa,
 } as const;
@@ -259,15 +260,77 @@ function matvecQ4K() {
   ]);
 }
 
+/**
+ * matvec_q6_k(w, x, out, nIn, nOut, table): one vector times a Q6_K matrix. A 210-byte block holds
+ * 256 weights in 16 sub-blocks of 16: ql[128] (low 4 bits), qh[64] (high 2 bits), scales[16]
+ * (signed int8), fp16 d. weight = d·sc·(q − 32). Bytes ql[l], ql[l+32], qh[l] of half h give the
+ * weights 128h + l + {0, 32, 64, 96}; sixteen consecutive l form one sub-block. The 6-bit levels
+ * are assembled with byte-lane masks and shifts, 16 at a time. Requires nIn % 256 == 0.
+ */
+function matvecQ6K() {
+  const [w, x, out, nIn, nOut, table] = [0, 1, 2, 3, 4, 5];
+  const [o, b, nBlocks, rowBytes, p, xb] = [6, 7, 8, 9, 10, 11];
+  const d = 12; // f32
+  const [acc, LO, HI, HB, v, sumqx, e] = [13, 14, 15, 16, 17, 18, 19]; // v128
+  const splat8 = (n: number) => [...i32(n), ...simd(SIMD.i8x16Splat)];
+  const andMask = (src: number, m: number) => [...get(src), ...splat8(m), ...simd(SIMD.v128And)];
+  const dot16 = (xo: number) => [
+    ...get(v), ...simd(SIMD.i16x8ExtendLowI8x16S), ...set(e),
+    ...get(sumqx), ...get(e), ...simd(SIMD.i32x4ExtendLowI16x8S), ...simd(SIMD.f32x4ConvertI32x4S), ...get(xb), ...load(4 * xo), ...fmul, ...fadd,
+    ...get(e), ...simd(SIMD.i32x4ExtendHighI16x8S), ...simd(SIMD.f32x4ConvertI32x4S), ...get(xb), ...load(4 * xo + 16), ...fmul, ...fadd,
+    ...get(v), ...simd(SIMD.i16x8ExtendHighI8x16S), ...set(e),
+    ...get(e), ...simd(SIMD.i32x4ExtendLowI16x8S), ...simd(SIMD.f32x4ConvertI32x4S), ...get(xb), ...load(4 * xo + 32), ...fmul, ...fadd,
+    ...get(e), ...simd(SIMD.i32x4ExtendHighI16x8S), ...simd(SIMD.f32x4ConvertI32x4S), ...get(xb), ...load(4 * xo + 48), ...fmul, ...fadd,
+    ...set(sumqx),
+  ];
+  // The four 16-level vectors of group (h, part), as u8 lanes 0..63.
+  const levels = [
+    [...andMask(LO, 0x0f), ...andMask(HB, 0x03), ...i32(4), ...simd(SIMD.i8x16Shl), ...simd(SIMD.v128Or)],
+    [...andMask(HI, 0x0f), ...andMask(HB, 0x0c), ...i32(2), ...simd(SIMD.i8x16Shl), ...simd(SIMD.v128Or)],
+    [...get(LO), ...i32(4), ...simd(SIMD.i8x16ShrU), ...andMask(HB, 0x30), ...simd(SIMD.v128Or)],
+    [...get(HI), ...i32(4), ...simd(SIMD.i8x16ShrU), ...andMask(HB, 0xc0), ...i32(2), ...simd(SIMD.i8x16ShrU), ...simd(SIMD.v128Or)],
+  ];
+  const group = (h: number, part: number) => [
+    ...get(p), ...load(64 * h + 16 * part), ...set(LO),
+    ...get(p), ...load(64 * h + 32 + 16 * part), ...set(HI),
+    ...get(p), ...load(128 + 32 * h + 16 * part), ...set(HB),
+    ...levels.flatMap((lv, k) => [
+      ...lv, ...splat8(32), ...simd(SIMD.i8x16Sub), ...set(v), // q − 32 as signed lanes
+      ...zero, ...set(sumqx), ...dot16(128 * h + 16 * part + 32 * k),
+      // acc += sumqx · (d·sc[8h + part + 2k])
+      ...get(acc), ...get(sumqx), ...get(d), ...get(p), OP.i32Load8S, 0, ...uleb(192 + 8 * h + part + 2 * k), OP.f32ConvertI32S, OP.f32Mul,
+      ...simd(SIMD.f32x4Splat), ...fmul, ...fadd, ...set(acc),
+    ]),
+  ];
+  const perBlock = [
+    // p = w + o·rowBytes + b·210 ; xb = x + b·1024
+    ...get(w), ...get(o), ...get(rowBytes), ...mul, ...add, ...get(b), ...i32(210), ...mul, ...add, ...set(p),
+    ...get(x), ...get(b), ...i32(10), OP.i32Shl, ...add, ...set(xb),
+    ...get(table), ...get(p), OP.i32Load16U, 1, ...uleb(208), ...i32(2), OP.i32Shl, ...add, OP.f32Load, 2, 0, ...set(d),
+    ...group(0, 0), ...group(0, 1), ...group(1, 0), ...group(1, 1),
+  ];
+  const perRow = [
+    ...zero, ...set(acc),
+    ...i32(0), ...set(b),
+    ...loopWhile(perBlock, b, i32(1), get(nBlocks)),
+    ...get(out), ...get(o), ...i32(2), OP.i32Shl, ...add, ...hsum(acc), OP.f32Store, 2, 0,
+  ];
+  return fn(6, [[6, I32], [1, 0x7d], [7, V128]], [
+    ...get(nIn), ...i32(8), OP.i32ShrU, ...tee(nBlocks), ...i32(210), ...mul, ...set(rowBytes),
+    ...i32(0), ...set(o),
+    ...loopWhile(perRow, o, i32(1), get(nOut)),
+  ]);
+}
+
 function assemble(): Uint8Array<ArrayBuffer> {
-  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K()];
+  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K(), matvecQ6K()];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(kernels.map((k) => k.type))),
     ...section(2, vec([[...utf8("env"), ...utf8("memory"), 0x02, 0x00, ...uleb(1)]])),
     ...section(3, vec(kernels.map((_, i) => uleb(i)))),
     ...section(7, vec([[...utf8("matmul_f32"), 0x00, ...uleb(0)], [...utf8("matmul_q8_0"), 0x00, ...uleb(1)],
-      [...utf8("matvec_q4_k"), 0x00, ...uleb(2)]])),
+      [...utf8("matvec_q4_k"), 0x00, ...uleb(2)], [...utf8("matvec_q6_k"), 0x00, ...uleb(3)]])),
     ...section(10, vec(kernels.map((k) => k.code))),
   ]);
 }
@@ -298,6 +361,7 @@ export class SimdArena {
   private readonly f32Kernel: Kernel;
   private readonly q8Kernel: Kernel;
   private readonly q4kKernel: Kernel;
+  private readonly q6kKernel: Kernel;
   private readonly xsumsPtr: number;
   private readonly xsums: Float32Array; // [maxIn/32] f32 Σx per 32-float chunk of one vector
   private readonly table: number;
@@ -323,6 +387,7 @@ export class SimdArena {
     this.f32Kernel = instance.exports.matmul_f32 as Kernel;
     this.q8Kernel = instance.exports.matmul_q8_0 as Kernel;
     this.q4kKernel = instance.exports.matvec_q4_k as Kernel;
+    this.q6kKernel = instance.exports.matvec_q6_k as Kernel;
     const buffer = this.memory.buffer;
     this.table = 0;
     fillFp16Table(new Float32Array(buffer, 0, 65536));
@@ -354,8 +419,9 @@ export class SimdArena {
     this.xBuffer.set(x.subarray(0, T * nIn));
     if (type === "F32") this.f32Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, nOut);
     else if (type === "Q8_0") this.q8Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, this.table, this.accPtr);
+    else if (T !== 1) throw new RangeError(`SimdArena: the ${type} kernel takes one vector (use matmulDecoded for more)`);
+    else if (type === "Q6_K") this.q6kKernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, this.table);
     else {
-      if (T !== 1) throw new RangeError("SimdArena: the Q4_K kernel takes one vector (use matmulDecoded for more)");
       for (let c = 0; c < nIn / 32; c++) {
         let sum = 0;
         for (let l = 0; l < 32; l++) sum += x[32 * c + l];
@@ -386,14 +452,14 @@ export class SimdArena {
 /** Weight rows decoded per tile in matmulDecoded (a multiple of 4; 16 rows × 1024 floats = 64 KiB). */
 const TILE_ROWS = 16;
 
-/** Weight types with a SIMD kernel (Q4_K: one vector at a time; several go through matmulDecoded). */
-export type SimdType = "F32" | "Q8_0" | "Q4_K";
+/** Weight types with a SIMD kernel (Q4_K, Q6_K: one vector at a time; several go through matmulDecoded). */
+export type SimdType = "F32" | "Q8_0" | "Q4_K" | "Q6_K";
 
 /** Whether the SIMD kernels can run a product of this shape for this weight type. */
 export function simdSupports(type: string, nIn: number, nOut: number): type is SimdType {
   if (type === "F32") return nIn % 4 === 0 && nOut % 4 === 0;
   if (type === "Q8_0") return nIn % 32 === 0;
-  if (type === "Q4_K") return nIn % 256 === 0;
+  if (type === "Q4_K" || type === "Q6_K") return nIn % 256 === 0;
   return false;
 }
 
