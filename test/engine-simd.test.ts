@@ -55,12 +55,22 @@ describe.runIf(hasSimd)("SIMD kernels", () => {
     const rb = (nIn / 256) * q4.typeSize;
     const q = new Uint8Array(rb * nOut);
     for (let o = 0; o < nOut; o++) q4.quantizeRow(w.subarray(o * nIn, (o + 1) * nIn), q, o * rb);
-    const arena = new SimdArena(q.byteLength + 16, 1, nIn, nOut);
+    const arena = new SimdArena(q.byteLength + 16, 3, nIn, nOut);
     const { ptr } = arena.place(q);
     const out = new Float32Array(nOut);
     arena.matmul(type, ptr, x, 1, nIn, nOut, out);
     for (let o = 0; o < nOut; o++) expect(Math.abs(out[o] - q4.dotRow(q, o * rb, x, 0, nIn))).toBeLessThan(1e-4 * Math.sqrt(nIn));
-    expect(() => arena.matmul(type, ptr, x, 2, nIn, nOut, out)).toThrow(RangeError);
+    // Several vectors: rows decoded once into F32 tiles (needs nOut % 4 == 0).
+    if (nOut % 4 === 0) {
+      const xs = randoms(3 * nIn, 13);
+      const outs = new Float32Array(3 * nOut);
+      arena.matmul(type, ptr, xs, 3, nIn, nOut, outs);
+      for (let t = 0; t < 3; t++) {
+        for (let o = 0; o < nOut; o++) expect(Math.abs(outs[t * nOut + o] - q4.dotRow(q, o * rb, xs, t * nIn, nIn))).toBeLessThan(1e-4 * Math.sqrt(nIn));
+      }
+    } else {
+      expect(() => arena.matmul(type, ptr, x, 2, nIn, nOut, out)).toThrow(RangeError);
+    }
   });
 
   it("says which shapes it supports", () => {

@@ -191,7 +191,7 @@ interface KvSlot {
  */
 function matmul(w: Matrix, x: Float32Array, nRows: number, out: Float32Array, rowScratch: Float32Array): void {
   const { nIn, nOut } = w;
-  if (w.simd && (nRows === 1 || w.simd.type === "F32" || w.simd.type === "Q8_0")) {
+  if (w.simd && (nRows === 1 || w.simd.type === "F32" || w.simd.type === "Q8_0" || nOut % 4 === 0)) {
     w.simd.arena.matmul(w.simd.type, w.simd.ptr, x, nRows, nIn, nOut, out);
     return;
   }

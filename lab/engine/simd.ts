@@ -30,7 +30,7 @@ const SIMD = {
   i8x16Shl: 0x6b, i8x16ShrU: 0x6d, i8x16Sub: 0x71,
   i16x8ExtendLowI8x16S: 0x87, i16x8ExtendHighI8x16S: 0x88, i16x8ExtendLowI8x16U: 0x89, i16x8ExtendHighI8x16U: 0x8a,
   i32x4ExtendLowI16x8S: 0xa7, i32x4ExtendHighI16x8S: 0xa8, i32x4ExtendLowI16x8U: 0xa9, i32x4ExtendHighI16x8U: 0xaa,
-  f32x4Add: 0xe4, f32x4Mul: 0xe6, f32x4ConvertI32x4S: 0xfa,
+  f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4ConvertI32x4S: 0xfa,
 } as const;
 
 function uleb(n: number): number[] {
@@ -322,15 +322,115 @@ function matvecQ6K() {
   ]);
 }
 
+/**
+ * Writes the four f32x4 of the 16 integer lanes in v (extended with `ext8`/`ext16`: signed or
+ * unsigned) times vs, minus vm when given, to dst + 4·xo.
+ */
+function store16(v: number, e: number, dst: number, xo: number, vs: number, signed: boolean, vm?: number): number[] {
+  const [lo8, hi8, lo16, hi16] = signed
+    ? [SIMD.i16x8ExtendLowI8x16S, SIMD.i16x8ExtendHighI8x16S, SIMD.i32x4ExtendLowI16x8S, SIMD.i32x4ExtendHighI16x8S]
+    : [SIMD.i16x8ExtendLowI8x16U, SIMD.i16x8ExtendHighI8x16U, SIMD.i32x4ExtendLowI16x8U, SIMD.i32x4ExtendHighI16x8U];
+  const one = (ext16: number, off: number) => [
+    ...get(dst), ...get(e), ...simd(ext16), ...simd(SIMD.f32x4ConvertI32x4S), ...get(vs), ...fmul,
+    ...(vm !== undefined ? [...get(vm), ...simd(SIMD.f32x4Sub)] : []), ...store(4 * xo + off),
+  ];
+  return [
+    ...get(v), ...simd(lo8), ...set(e), ...one(lo16, 0), ...one(hi16, 16),
+    ...get(v), ...simd(hi8), ...set(e), ...one(lo16, 32), ...one(hi16, 48),
+  ];
+}
+
+/**
+ * decode_q4_k(w, nIn, nRows, dst, table): nRows consecutive Q4_K rows → F32 rows at dst (the
+ * weights d·sc·q − dmin·m, block by block), for the F32 kernel to multiply with many vectors.
+ */
+function decodeQ4K() {
+  const [w, nIn, nRows, dst, table] = [0, 1, 2, 3, 4];
+  const [r, b, nBlocks, rowBytes, p, db] = [5, 6, 7, 8, 9, 10];
+  const [d, dmin] = [11, 12]; // f32
+  const [A, B, v, e, mask, vs, vm] = [13, 14, 15, 16, 17, 18, 19]; // v128
+  const byte = (off: number) => [...get(p), OP.i32Load8U, 0, ...uleb(4 + off)];
+  const and = (n: number) => [...i32(n), OP.i32And];
+  const shr = (n: number) => [...i32(n), OP.i32ShrU];
+  const shl = (n: number) => [...i32(n), OP.i32Shl];
+  const scale = (j: number) => j < 4 ? [...byte(j), ...and(63)]
+    : [...byte(j + 4), ...and(15), ...byte(j - 4), ...shr(6), ...shl(4), OP.i32Or];
+  const min = (j: number) => j < 4 ? [...byte(j + 4), ...and(63)]
+    : [...byte(j + 4), ...shr(4), ...byte(j), ...shr(6), ...shl(4), OP.i32Or];
+  const fhalf = (off: number) => [...get(table), ...get(p), OP.i32Load16U, 1, ...uleb(off), ...i32(2), OP.i32Shl, ...add, OP.f32Load, 2, 0];
+  const low = (src: number) => [...get(src), ...get(mask), ...simd(SIMD.v128And)];
+  const high = (src: number) => [...get(src), ...i32(4), ...simd(SIMD.i8x16ShrU)];
+  const subBlock = (j: number, nibble: (src: number) => number[]) => [
+    ...get(d), ...scale(j), OP.f32ConvertI32U, OP.f32Mul, ...simd(SIMD.f32x4Splat), ...set(vs),
+    ...get(dmin), ...min(j), OP.f32ConvertI32U, OP.f32Mul, ...simd(SIMD.f32x4Splat), ...set(vm),
+    ...nibble(A), ...set(v), ...store16(v, e, db, 32 * j, vs, false, vm),
+    ...nibble(B), ...set(v), ...store16(v, e, db, 32 * j + 16, vs, false, vm),
+  ];
+  const perBlock = [
+    // p = w + r·rowBytes + b·144 ; db = dst + (r·nIn + 256·b)·4
+    ...get(w), ...get(r), ...get(rowBytes), ...mul, ...add, ...get(b), ...i32(144), ...mul, ...add, ...set(p),
+    ...get(dst), ...get(r), ...get(nIn), ...mul, ...get(b), ...i32(8), OP.i32Shl, ...add, ...i32(2), OP.i32Shl, ...add, ...set(db),
+    ...fhalf(0), ...set(d), ...fhalf(2), ...set(dmin),
+    ...[0, 1, 2, 3].flatMap((c) => [
+      ...get(p), ...load(16 + 32 * c), ...set(A), ...get(p), ...load(16 + 32 * c + 16), ...set(B),
+      ...subBlock(2 * c, low), ...subBlock(2 * c + 1, high),
+    ]),
+  ];
+  return fn(5, [[6, I32], [2, 0x7d], [7, V128]], [
+    ...i32(15), ...simd(SIMD.i8x16Splat), ...set(mask),
+    ...get(nIn), ...i32(8), OP.i32ShrU, ...tee(nBlocks), ...i32(144), ...mul, ...set(rowBytes),
+    ...i32(0), ...set(r),
+    ...loopWhile([...i32(0), ...set(b), ...loopWhile(perBlock, b, i32(1), get(nBlocks))], r, i32(1), get(nRows)),
+  ]);
+}
+
+/** decode_q6_k(w, nIn, nRows, dst, table): nRows consecutive Q6_K rows → F32 rows d·sc·(q − 32). */
+function decodeQ6K() {
+  const [w, nIn, nRows, dst, table] = [0, 1, 2, 3, 4];
+  const [r, b, nBlocks, rowBytes, p, db] = [5, 6, 7, 8, 9, 10];
+  const d = 11; // f32
+  const [LO, HI, HB, v, e, vs] = [12, 13, 14, 15, 16, 17]; // v128
+  const splat8 = (n: number) => [...i32(n), ...simd(SIMD.i8x16Splat)];
+  const andMask = (src: number, m: number) => [...get(src), ...splat8(m), ...simd(SIMD.v128And)];
+  const levels = [
+    [...andMask(LO, 0x0f), ...andMask(HB, 0x03), ...i32(4), ...simd(SIMD.i8x16Shl), ...simd(SIMD.v128Or)],
+    [...andMask(HI, 0x0f), ...andMask(HB, 0x0c), ...i32(2), ...simd(SIMD.i8x16Shl), ...simd(SIMD.v128Or)],
+    [...get(LO), ...i32(4), ...simd(SIMD.i8x16ShrU), ...andMask(HB, 0x30), ...simd(SIMD.v128Or)],
+    [...get(HI), ...i32(4), ...simd(SIMD.i8x16ShrU), ...andMask(HB, 0xc0), ...i32(2), ...simd(SIMD.i8x16ShrU), ...simd(SIMD.v128Or)],
+  ];
+  const group = (h: number, part: number) => [
+    ...get(p), ...load(64 * h + 16 * part), ...set(LO),
+    ...get(p), ...load(64 * h + 32 + 16 * part), ...set(HI),
+    ...get(p), ...load(128 + 32 * h + 16 * part), ...set(HB),
+    ...levels.flatMap((lv, k) => [
+      ...lv, ...splat8(32), ...simd(SIMD.i8x16Sub), ...set(v),
+      ...get(d), ...get(p), OP.i32Load8S, 0, ...uleb(192 + 8 * h + part + 2 * k), OP.f32ConvertI32S, OP.f32Mul, ...simd(SIMD.f32x4Splat), ...set(vs),
+      ...store16(v, e, db, 128 * h + 16 * part + 32 * k, vs, true),
+    ]),
+  ];
+  const perBlock = [
+    ...get(w), ...get(r), ...get(rowBytes), ...mul, ...add, ...get(b), ...i32(210), ...mul, ...add, ...set(p),
+    ...get(dst), ...get(r), ...get(nIn), ...mul, ...get(b), ...i32(8), OP.i32Shl, ...add, ...i32(2), OP.i32Shl, ...add, ...set(db),
+    ...get(table), ...get(p), OP.i32Load16U, 1, ...uleb(208), ...i32(2), OP.i32Shl, ...add, OP.f32Load, 2, 0, ...set(d),
+    ...group(0, 0), ...group(0, 1), ...group(1, 0), ...group(1, 1),
+  ];
+  return fn(5, [[6, I32], [1, 0x7d], [6, V128]], [
+    ...get(nIn), ...i32(8), OP.i32ShrU, ...tee(nBlocks), ...i32(210), ...mul, ...set(rowBytes),
+    ...i32(0), ...set(r),
+    ...loopWhile([...i32(0), ...set(b), ...loopWhile(perBlock, b, i32(1), get(nBlocks))], r, i32(1), get(nRows)),
+  ]);
+}
+
 function assemble(): Uint8Array<ArrayBuffer> {
-  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K(), matvecQ6K()];
+  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K(), matvecQ6K(), decodeQ4K(), decodeQ6K()];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(kernels.map((k) => k.type))),
     ...section(2, vec([[...utf8("env"), ...utf8("memory"), 0x02, 0x00, ...uleb(1)]])),
     ...section(3, vec(kernels.map((_, i) => uleb(i)))),
     ...section(7, vec([[...utf8("matmul_f32"), 0x00, ...uleb(0)], [...utf8("matmul_q8_0"), 0x00, ...uleb(1)],
-      [...utf8("matvec_q4_k"), 0x00, ...uleb(2)], [...utf8("matvec_q6_k"), 0x00, ...uleb(3)]])),
+      [...utf8("matvec_q4_k"), 0x00, ...uleb(2)], [...utf8("matvec_q6_k"), 0x00, ...uleb(3)],
+      [...utf8("decode_q4_k"), 0x00, ...uleb(4)], [...utf8("decode_q6_k"), 0x00, ...uleb(5)]])),
     ...section(10, vec(kernels.map((k) => k.code))),
   ]);
 }
@@ -362,6 +462,7 @@ export class SimdArena {
   private readonly q8Kernel: Kernel;
   private readonly q4kKernel: Kernel;
   private readonly q6kKernel: Kernel;
+  private readonly decodeKernels: Record<"Q4_K" | "Q6_K", Kernel>;
   private readonly xsumsPtr: number;
   private readonly xsums: Float32Array; // [maxIn/32] f32 Σx per 32-float chunk of one vector
   private readonly table: number;
@@ -388,6 +489,7 @@ export class SimdArena {
     this.q8Kernel = instance.exports.matmul_q8_0 as Kernel;
     this.q4kKernel = instance.exports.matvec_q4_k as Kernel;
     this.q6kKernel = instance.exports.matvec_q6_k as Kernel;
+    this.decodeKernels = { Q4_K: instance.exports.decode_q4_k as Kernel, Q6_K: instance.exports.decode_q6_k as Kernel };
     const buffer = this.memory.buffer;
     this.table = 0;
     fillFp16Table(new Float32Array(buffer, 0, 65536));
@@ -419,7 +521,17 @@ export class SimdArena {
     this.xBuffer.set(x.subarray(0, T * nIn));
     if (type === "F32") this.f32Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, nOut);
     else if (type === "Q8_0") this.q8Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, this.table, this.accPtr);
-    else if (T !== 1) throw new RangeError(`SimdArena: the ${type} kernel takes one vector (use matmulDecoded for more)`);
+    else if (T !== 1) {
+      // Several vectors: TILE_ROWS rows at a time are decoded ONCE (in wasm) into the F32 tile,
+      // which the F32 kernel multiplies with all T vectors.
+      if (nOut % 4 !== 0) throw new RangeError(`SimdArena: ${type} with several vectors needs nOut % 4 == 0`);
+      const rowBytes = (nIn / 256) * (type === "Q4_K" ? 144 : 210);
+      for (let o0 = 0; o0 < nOut; o0 += TILE_ROWS) {
+        const rows = Math.min(TILE_ROWS, nOut - o0);
+        this.decodeKernels[type](wPtr + o0 * rowBytes, nIn, rows, this.tilePtr, this.table);
+        this.f32Kernel(this.tilePtr, this.xPtr, this.outPtr + 4 * o0, nIn, rows, T, nOut);
+      }
+    }
     else if (type === "Q6_K") this.q6kKernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, this.table);
     else {
       for (let c = 0; c < nIn / 32; c++) {
