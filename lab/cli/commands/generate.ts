@@ -49,6 +49,10 @@ Example:
     const engine = await openEngine(engineName, positionals[0], { threads, maxSequences: 1 });
     try {
       const prompt = engine.tokenizer.encode(values.prompt, { bos: true });
+      // The continuation's text is decode(prompt + new) minus decode(prompt): decoding the new tokens
+      // alone would drop the space SentencePiece keeps at the start of a word.
+      const promptText = engine.tokenizer.decode(prompt);
+      const continuation = (ids: number[]) => engine.tokenizer.decode([...prompt, ...ids]).slice(promptText.length);
       const ids: number[] = [];
       let shown = "";
       const t0 = performance.now();
@@ -56,14 +60,14 @@ Example:
         ids.push(token);
         if (values.json) continue;
         // Decode the whole continuation each time: a multi-byte character may span several tokens.
-        const text = engine.tokenizer.decode(ids);
+        const text = continuation(ids);
         if (text.startsWith(shown) && !text.endsWith("\uFFFD")) {
           process.stdout.write(text.slice(shown.length));
           shown = text;
         }
       }
       const seconds = (performance.now() - t0) / 1000;
-      const text = engine.tokenizer.decode(ids);
+      const text = continuation(ids);
       if (values.json) {
         printJson({ prompt: values.prompt, engine: engine.name, tokens: ids, text, tokensPerSecond: ids.length / seconds });
       } else {
