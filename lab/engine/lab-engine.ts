@@ -1,13 +1,17 @@
-// LabEngine: a llama-architecture inference engine in plain TypeScript, read top to bottom like
+// LabEngine: a llama-architecture inference engine in TypeScript, read top to bottom like
 // llama2.c's run.c.
 //
 //   1. Weights   — every matrix stays in its GGUF type (F32, F16, Q8_0, Q4_K, …); nothing is
 //                  dequantized at load. Norm vectors (tiny) are widened to F32.
 //   2. KV cache  — one preallocated slot of typed arrays per live sequence.
-//   3. Kernels   — matrix × many-vectors products: F32 weights are read in place; quantized
-//                  weights go through lab/quant: one vector → `dotRow` on the packed bytes;
-//                  several vectors → each weight row is decoded ONCE and dotted with all of them.
-//                  RMSNorm, RoPE (NORM: adjacent pairs), SiLU, attention with GQA.
+//   3. Kernels   — matrix × many-vectors products. Plain TypeScript first (the readable version):
+//                  F32 weights read in place; quantized weights through lab/quant — one vector →
+//                  `dotRow` on the packed bytes, several vectors → each weight row decoded ONCE and
+//                  dotted with all of them. With kernels "simd" (the default) the weights live in
+//                  one WebAssembly memory and F32, Q8_0, Q4_K and Q6_K products run in the SIMD
+//                  kernels of simd.ts (same rule: several vectors → each block decoded once);
+//                  other types keep their dotRow for one vector and decoded F32 tiles for several.
+//                  Then RMSNorm, RoPE (NORM: adjacent pairs), SiLU, attention with GQA.
 //   4. Forward   — one pass over a batch of rows, each row = (sequence slot, position, token).
 //                  A prefill is a batch of consecutive positions of one sequence; a batched decode
 //                  is one row from each of N sequences. Same code, same matrix–matrix products.
@@ -188,6 +192,8 @@ interface KvSlot {
 /**
  * out[t][o] = Σ_i W[o][i] · x[t][i] for t < nRows.  x: [nRows][nIn] f32, out: [nRows][nOut] f32.
  * rowScratch: [nIn] f32, where a quantized row is decoded once and reused for all nRows vectors.
+ * Order of preference: a SIMD kernel; the F32 / Q8_0 TypeScript loops; dotRow (one vector);
+ * decoded F32 tiles through the SIMD F32 kernel; decoded rows through the TypeScript loop.
  */
 function matmul(w: Matrix, x: Float32Array, nRows: number, out: Float32Array, rowScratch: Float32Array): void {
   const { nIn, nOut } = w;
