@@ -111,6 +111,19 @@ describe("lab notebooks run (real tslab kernel)", () => {
     ]);
     expect(first.endsWith("}\n")).toBe(true);
   });
+  it("does not overwrite a notebook that was edited while it ran", async () => {
+    const path = writeFixture("edited", notebook([["code", "await new Promise((r) => setTimeout(r, 1500));"]]));
+    const edited = JSON.stringify(notebook([["markdown", "# saved from Jupyter mid-run"]]));
+    const lines: string[] = [];
+    const run = runNotebook(path, { onProgress: (l) => {
+      lines.push(l);
+      if (l.includes("kernel started")) writeFileSync(path, edited);
+    } });
+    const r = await run;
+    expect(r).toMatchObject({ status: "passed", outputsSaved: false });
+    expect(readFileSync(path, "utf8")).toBe(edited);
+    expect(lines.join("\n")).toContain("outputs NOT saved");
+  });
 });
 
 describe(".ipynb format", () => {

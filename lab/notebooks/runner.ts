@@ -80,6 +80,8 @@ export interface NotebookRunResult {
   error?: string;
   /** The last "Headline: …" line the notebook printed, if any. */
   headline?: string;
+  /** false when the .ipynb changed on disk during the run, so its outputs were not written back. */
+  outputsSaved?: false;
 }
 
 export interface RunOptions {
@@ -132,6 +134,7 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
   const timeoutS = opts.cellTimeoutS ?? DEFAULT_CELL_TIMEOUT_S;
   const say = opts.onProgress ?? (() => {});
   const nb = await readNotebook(path);
+  const original = await readFile(path, "utf8");
   const codeCells = nb.cells.map((c, i) => ({ c, i })).filter(({ c }) => c.cell_type === "code");
   const result: NotebookRunResult = {
     name, path: relative(REPO_ROOT, path), status: "passed", seconds: 0, cells: nb.cells.length, executed: 0,
@@ -191,7 +194,15 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
   result.seconds = Math.round((performance.now() - started) / 10) / 100;
   const headline = headlineOf(nb);
   if (headline !== undefined) result.headline = headline;
-  if (opts.write !== false) await writeNotebook(path, normalizeNotebook(nb, kernel?.info.language_info));
+  if (opts.write !== false) {
+    // Someone saved the notebook while it ran (e.g. from Jupyter): their edits win, our outputs go.
+    if ((await readFile(path, "utf8").catch(() => undefined)) !== original) {
+      result.outputsSaved = false;
+      say(`[${name}] the notebook changed on disk during the run: outputs NOT saved (run it again)`);
+    } else {
+      await writeNotebook(path, normalizeNotebook(nb, kernel?.info.language_info));
+    }
+  }
   await recordRun(result);
   return result;
 }
