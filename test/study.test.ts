@@ -167,6 +167,9 @@ describe("analysis", () => {
     expect(claims.map((c) => c.verdict)).toEqual(["holds", "smaller than claimed", "larger than claimed", "holds"]);
     expect(claims[1].ours).toContain("+2.00%"); // Q4_K_M: ppl 10.2 vs 10
     expect(claims[0].published).toContain("+0.040%");
+    // "< 1%" has no lower end: a level that happens to score better than F32 agrees with it.
+    const better = fixed.map((r) => r.level === "Q8_0" ? { ...r, perplexity: 9.99, pplIncreasePct: -0.1 } : r);
+    expect(claimsCheck(better, "llama")[0].verdict).toBe("holds");
     // Same levels with prose hit hardest instead: the degradation claim turns around.
     const proseHit = fixed.map((r) => r.level === "F32" ? r : { ...r, perplexity: r.perplexity * 3, pplIncreasePct: 100 * (r.perplexity * 3 / 10 - 1),
       tasks: fixed[0].tasks });

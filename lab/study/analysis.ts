@@ -144,8 +144,9 @@ export interface ClaimRow {
   verdict: Verdict;
 }
 
+/** A range with low 0 ("< 1%") has no lower end: any change below `high`, even a gain, agrees with it. */
 function rangeVerdict(x: number, low: number, high: number): Verdict {
-  if (x < low) return "smaller than claimed";
+  if (x < low && low > 0) return "smaller than claimed";
   if (x > high) return "larger than claimed";
   return "holds";
 }
@@ -225,11 +226,11 @@ export function claimsCheck(rows: readonly StudyRow[], engine: EngineName, opts:
   else if (measured.some((d) => d.verdict === "faster than prose")) verdict = "partly holds"; // one of the two
   else verdict = "does not hold";
   const words = (d: TaskDegradation | undefined) => d && Number.isFinite(d.meanDrop)
-    ? `${d.task} −${(100 * d.meanDrop).toFixed(1)}%${d.stdError > 0 ? ` ± ${(100 * d.stdError).toFixed(1)}` : ""}` : "n/a";
+    ? `${d.task} ${d.meanDrop > 0 ? "−" : "+"}${Math.abs(100 * d.meanDrop).toFixed(1)}%${d.stdError > 0 ? ` ± ${(100 * d.stdError).toFixed(1)}` : ""}` : "n/a";
   out.push({
     claim: "math and code degrade faster than prose",
     claimed: "arithmetic and code lose more (relative to F32) than prose at low bits",
-    ours: `mean quality drop at ${(opts.levels ?? ["Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]).join("/")}: ${[prose, ...found].map(words).join(", ")}` +
+    ours: `mean quality change at ${(opts.levels ?? ["Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]).join("/")}: ${[prose, ...found].map(words).join(", ")}` +
       (measured.length < wanted.length ? ` (F32 scores 0 on ${wanted.filter((t) => !measured.some((m) => m.task === t)).join(" and ")}: no ratio)` : ""),
     published: "reported for 7B+ models in several papers (math/code most sensitive); llama.cpp publishes perplexity only",
     verdict,

@@ -2,6 +2,7 @@
 // the bytes back FIELD BY FIELD — scales, mins, the small integers — and rebuild every weight from
 // them, so "4.5 bits per weight" becomes something you can point at.
 //
+//   Q8_0  (32 weights, 34 bytes)   d: fp16 | 32 int8                      w = d · q
 //   Q4_0  (32 weights, 18 bytes)   d: fp16 | 16 bytes of nibbles         w = d · (q − 8)
 //   Q4_K  (256 weights, 144 bytes) d, dmin: fp16 | 12 bytes of 6-bit (scale, min) × 8 sub-blocks |
 //                                  128 bytes of nibbles                  w = d·scale_j · q − dmin·min_j
@@ -37,6 +38,37 @@ function errorOf(original: Float32Array, rebuilt: Float32Array): BlockError {
 export interface BitBudget {
   field: string;
   bits: number;
+}
+
+// =============================================================================================
+// Q8_0
+
+export interface Q80Anatomy {
+  type: "Q8_0";
+  /** the block's 34 bytes as ggml stores them */
+  bytes: Uint8Array;
+  /** the fp16 scale, as a float: max|w| / 127 */
+  d: number;
+  /** the 32 stored integers, −127..127 */
+  q: number[];
+  original: Float32Array; // [32] f32
+  rebuilt: Float32Array; // [32] f32: d · q
+  error: BlockError;
+  bits: BitBudget[];
+  bitsPerWeight: number;
+}
+
+/** Quantizes 32 weights to one Q8_0 block and takes it apart. */
+export function q8_0Anatomy(weights: Float32Array): Q80Anatomy {
+  if (weights.length !== 32) throw new RangeError(`a Q8_0 block holds 32 weights, got ${weights.length}`);
+  const format = quantFormat("Q8_0");
+  const bytes = new Uint8Array(format.typeSize);
+  format.quantizeRow(weights, bytes, 0);
+  const d = fp16ToFp32(bytes[0] | (bytes[1] << 8));
+  const q = Array.from(new Int8Array(bytes.buffer, 2, 32));
+  const rebuilt = Float32Array.from(q, (v) => d * v);
+  const bits = [{ field: "d (fp16 scale)", bits: 16 }, { field: "32 × 8-bit q", bits: 256 }];
+  return { type: "Q8_0", bytes, d, q, original: Float32Array.from(weights), rebuilt, error: errorOf(weights, rebuilt), bits, bitsPerWeight: 272 / 32 };
 }
 
 // =============================================================================================

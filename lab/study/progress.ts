@@ -3,6 +3,7 @@
 // all in non-interactive runs (tests, CI logs). Only the final state is kept in a saved notebook.
 import { createRequire } from "node:module";
 import { join, sep } from "node:path";
+import type { StudyProgress } from "./quantization.ts";
 
 interface TslabDisplayHandle {
   html(s: string): void;
@@ -60,5 +61,22 @@ export function progressBar(title: string, intervalMs = 150): ProgressBar {
       draw(1, 1, label);
       if (tty) process.stderr.write("\n");
     },
+  };
+}
+
+/**
+ * A progress bar driven by runQuantizationStudy's events: quantizing is the first fifth of the bar,
+ * measuring the rest, each split evenly over the levels.
+ */
+export function studyProgressBar(levels: readonly string[], title = "quantization study"): { onProgress: (e: StudyProgress) => void; finish: (label: string) => void } {
+  const bar = progressBar(title);
+  const all = ["F32", ...levels.filter((l) => l !== "F32")];
+  return {
+    onProgress(e) {
+      const within = all.indexOf(e.level) + (e.total > 0 ? e.done / e.total : 1);
+      const frac = e.phase === "quantize" ? (0.2 * within) / all.length : 0.2 + (0.8 * within) / all.length;
+      bar.update(frac, 1, e.phase === "quantize" ? `quantizing ${e.level}${e.cached ? " (cached)" : ""}` : `${e.level} · ${e.engine} · ${e.step}`);
+    },
+    finish: (label) => bar.finish(label),
   };
 }

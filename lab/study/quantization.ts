@@ -65,6 +65,28 @@ export type StudyProgress =
   | { phase: "quantize"; level: string; done: number; total: number; cached: boolean }
   | { phase: "measure"; level: string; engine: EngineName; step: string; done: number; total: number };
 
+/** The model the notebook studies: the embedded target, or (until it exists) a stand-in. */
+export interface StudyModel {
+  path: string;
+  /** "target": data/models/target.gguf, trained on the kit's corpus. "synthetic": seeded random
+   *  weights of the same shape — the pipeline runs, but its quality numbers mean nothing. */
+  kind: "target" | "synthetic";
+}
+
+export const TARGET_MODEL = join(REPO_ROOT, "data", "models", "target.gguf");
+
+/** data/models/target.gguf if present; else the synthetic llama of the target's shape, written once into the cache. */
+export async function studyModel(cacheDir = DEFAULT_CACHE_DIR): Promise<StudyModel> {
+  if (existsSync(TARGET_MODEL)) return { path: TARGET_MODEL, kind: "target" };
+  const path = join(cacheDir, "synthetic-target-shape.gguf");
+  if (!existsSync(path)) {
+    await mkdir(cacheDir, { recursive: true });
+    const { writeSyntheticLlama } = await import("../model/synthetic.ts");
+    await writeSyntheticLlama(path, { seed: 1 }); // atomic; the defaults are the target's shape
+  }
+  return { path, kind: "synthetic" };
+}
+
 // =============================================================================================
 // 2. Quantized files, cached by what they are made from
 
