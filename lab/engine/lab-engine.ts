@@ -141,15 +141,19 @@ function allMatrices(w: ModelWeights): Set<Matrix> {
   return matrices;
 }
 
+/** Weights beyond this stay in JavaScript arrays (wasm32 memories stop at 4 GiB, buffers included). */
+const MAX_ARENA_WEIGHT_BYTES = 3.5 * 2 ** 30;
+
 /**
  * Moves every weight matrix into one WebAssembly memory (the file's bytes, copied once; the engine
  * keeps views) so the SIMD kernels can read F32 and Q8_0 weights in place. Other types keep using
  * their lab/quant dotRow on the same bytes.
  */
-function moveWeightsToSimdArena(w: ModelWeights, maxRows: number, hp: LlamaHparams): SimdArena {
+function moveWeightsToSimdArena(w: ModelWeights, maxRows: number, hp: LlamaHparams): SimdArena | undefined {
   const matrices = allMatrices(w);
   let bytes = 0;
   for (const m of matrices) bytes += Math.ceil(m.bytes.byteLength / 16) * 16;
+  if (bytes > MAX_ARENA_WEIGHT_BYTES) return undefined; // a 32-bit wasm memory cannot hold them
   const maxIn = Math.max(hp.nEmbd, hp.nFf, hp.nHead * hp.headDim);
   const maxOut = Math.max(hp.nVocab, hp.nFf, hp.nHead * hp.headDim, hp.nEmbd);
   const arena = new SimdArena(bytes, maxRows, maxIn, maxOut);
@@ -545,7 +549,8 @@ export class LabEngine implements Engine {
     const kernels = opts.kernels ?? (simdModule() ? "simd" : "js");
     if (kernels === "simd") {
       if (!simdModule()) throw new EngineError("kernels: \"simd\" asked for, but this Node has no WebAssembly SIMD");
-      moveWeightsToSimdArena(weights, Math.max(PREFILL_CHUNK, maxSequences), hp);
+      const arena = moveWeightsToSimdArena(weights, Math.max(PREFILL_CHUNK, maxSequences), hp);
+      if (!arena && opts.kernels === "simd") throw new EngineError("kernels: \"simd\" asked for, but the weights exceed what one wasm memory holds");
     }
     const model: LabModel = {
       hp, weights, nCtx: contextSize, scratch: new Scratch(hp, contextSize),
