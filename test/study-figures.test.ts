@@ -40,6 +40,8 @@ const cases: [string, () => PlotOptions][] = [
   [QUANT_FIGURE_NAMES.speed, () => decodeSpeedFigure(rows, { caption: "fixed rows" })],
   [QUANT_FIGURE_NAMES.memory, () => memoryFigure(memory, { contextLength: 2048, concurrentSequences: 4, kvBytesPerElement: 2 })],
   [QUANT_FIGURE_NAMES.q4_0Block, () => blockFigure("Q4_0", block, rebuilt)],
+  [QUANT_FIGURE_NAMES.q4_KBlock, () => blockFigure("Q4_K", Float32Array.from([...block, ...block]), Float32Array.from([...rebuilt, ...rebuilt]),
+    { subtitle: "the first 64 of its 256 weights", subBlock: 32 })],
 ];
 
 describe("quantization study figures", () => {

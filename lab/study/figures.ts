@@ -97,22 +97,28 @@ export function memoryFigure(rows: readonly MemoryRow[], shape: ServingShape): P
   };
 }
 
-/** Original weights of one block and what the block gives back, weight by weight. */
-export function blockFigure(type: string, original: Float32Array, rebuilt: Float32Array): PlotOptions {
+/**
+ * Original weights of one block and what the block gives back, weight by weight. `subBlock` draws a
+ * dashed line between sub-blocks of that many weights (Q4_K: 32); `subtitle` says what is shown.
+ */
+export function blockFigure(type: string, original: Float32Array, rebuilt: Float32Array, opts: { subtitle?: string; subBlock?: number } = {}): PlotOptions {
   const data = Array.from(original, (w, i) => ({ i, original: w, rebuilt: rebuilt[i] }));
+  const bounds = opts.subBlock ? Array.from({ length: Math.ceil(original.length / opts.subBlock) - 1 }, (_, k) => (k + 1) * opts.subBlock! - 0.5) : [];
   return {
     title: `One ${type} block: original weights vs what the block stores`,
+    ...(opts.subtitle ? { subtitle: opts.subtitle } : {}),
     width: 640,
     height: 260,
     x: { label: "weight index in the block →" },
     y: { label: "↑ weight", grid: true },
     marks: [
       Plot.ruleY([0]),
+      ...(bounds.length ? [Plot.ruleX(bounds, { stroke: "#888", strokeDasharray: "4,3" })] : []),
       Plot.link(data, { x1: "i", x2: "i", y1: "original", y2: "rebuilt", stroke: "#e15759" }),
       Plot.dot(data, { x: "i", y: "original", stroke: "#4269d0", r: 2.5 }),
       Plot.dot(data, { x: "i", y: "rebuilt", fill: "#e15759", r: 1.8 }),
     ],
-    caption: "Blue rings: F32 weights. Red dots: dequantized. Red lines: the error.",
+    caption: `Blue rings: F32 weights. Red dots: dequantized. Red lines: the error.${bounds.length ? " Dashed: sub-block boundaries (each has its own scale and min)." : ""}`,
   };
 }
 
