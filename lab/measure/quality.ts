@@ -103,6 +103,9 @@ export function compareDistributions(model: Float32Array[], reference: Float32Ar
 
 /** KL of `engine`'s distributions against `reference`'s on the same token ids of each text. */
 export async function klAgainst(engine: Engine, reference: Engine, texts: string[]): Promise<KlResult> {
+  if (engine.hparams.nVocab !== reference.hparams.nVocab) {
+    throw new Error(`KL needs one vocabulary: the model has ${engine.hparams.nVocab} tokens, the reference ${reference.hparams.nVocab}`);
+  }
   const mine: Float32Array[] = [];
   const theirs: Float32Array[] = [];
   for (const text of texts) {
