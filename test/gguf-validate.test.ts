@@ -73,6 +73,12 @@ const rejected: Rejected[] = [
   { name: "missing head_count", mutate: [drop("llama.attention.head_count")], key: "llama.attention.head_count", llamaCpp: "abort" },
   { name: "missing byte token <0x41>", mutate: [editTokens((t) => { t[3 + 0x41] = "<0x41>?"; })], key: "tokenizer.ggml.tokens", message: /<0x41>/, llamaCpp: "abort" },
   { name: "duplicate token", mutate: [editTokens((t) => { t[400] = t[399]; })], key: "tokenizer.ggml.tokens", message: /duplicates/, llamaCpp: "abort" },
+  { name: "tokens equal up to a NUL byte", mutate: [editTokens((t) => { t[400] = `${t[399]}\0x`; })], key: "tokenizer.ggml.tokens", message: /NUL/, llamaCpp: "abort" },
+  { name: "architecture with a NUL byte", mutate: [replace(kv.str("general.architecture", "llama\0x"))], key: "general.architecture", message: /NUL/, llamaCpp: "accepts (we are stricter)" },
+  {
+    name: "tensor name with a NUL byte", tensor: "output.weight\0x", message: /NUL/, llamaCpp: "accepts (we are stricter)",
+    mutate: [(doc) => { doc.tensors.find((t) => t.name === "output.weight")!.name = "output.weight\0x"; }],
+  },
   { name: "unknown rope scaling type", mutate: [replace(kv.str("llama.rope.scaling.type", "sideways"))], key: "llama.rope.scaling.type", llamaCpp: "abort" },
   { name: "expert_used_count without experts", mutate: [replace(kv.u32("llama.expert_used_count", 2))], key: "llama.expert_used_count", llamaCpp: "abort" },
   { name: "block_count 0", mutate: [replace(kv.u32("llama.block_count", 0))], key: "llama.block_count", llamaCpp: "abort" },

@@ -15,6 +15,8 @@
 // them), an SPM vocabulary without all 256 byte tokens (llama.cpp aborts only once a text needs the
 // missing byte), missing feed_forward_length / head_count (llama.cpp aborts), and MoE llama files
 // (llama.expert_count > 0), which the kit does not check tensor by tensor and so refuses.
+// Also refused: NUL bytes inside tensor names, tokens and the architecture / tokenizer names, which
+// llama.cpp reads as C strings (cut at the NUL), so two names can collide there and not here.
 // Tensor types are checked against what llama.cpp's CPU backend can run (found by loading every
 // type in every role): 1-D weights (norms, biases) must be F32; matrices may be any float or
 // quant format except F64, the integer types and Q8_1/Q8_K.
@@ -33,7 +35,18 @@ export function validateGguf(file: GgufFile): void {
   const arch = file.metadata.get("general.architecture");
   if (arch === undefined) return; // a plain GGUF container (no model): nothing more to check
   if (arch.type !== GgufValueType.STRING) throw typeError(arch, "STRING");
+  rejectNul(arch.value as string, { key: arch.key });
   if (arch.value === "llama") validateLlama(file);
+}
+
+/**
+ * llama.cpp reads tensor names, tokens and string values as C strings, so "llama\0junk" is "llama"
+ * to it and two tokens that differ only after a NUL collide (an abort). Names of things with a NUL
+ * inside are refused instead of being read two different ways.
+ */
+function rejectNul(text: string, where: { key?: string; tensor?: string; offset?: number }, what = "value"): void {
+  const at = text.indexOf("\0");
+  if (at >= 0) throw new GgufError(`${what} ${JSON.stringify(text)} contains a NUL byte at character ${at}; llama.cpp would cut it there`, where);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -51,6 +64,7 @@ function validateContainer(file: GgufFile): void {
   let expectedOffset = 0;
   for (const t of file.tensors) {
     const where = { tensor: t.name, offset: t.infoOffset };
+    rejectNul(t.name, where, "tensor name");
     if (seen.has(t.name)) throw new GgufError("duplicate tensor name", where);
     seen.add(t.name);
     if (Buffer.byteLength(t.name) >= GGML_MAX_NAME) throw new GgufError(`tensor name longer than ${GGML_MAX_NAME - 1} bytes`, where);
@@ -253,6 +267,7 @@ const SPECIAL_ID_KEYS = ["bos", "eos", "eot", "eom", "unknown", "seperator", "pa
 
 function validateVocab(file: GgufFile): number {
   const model = str(file, "tokenizer.ggml.model", true)!;
+  rejectNul(model, { key: "tokenizer.ggml.model" });
   if (!KNOWN_TOKENIZERS.includes(model)) throw new GgufError(`unknown tokenizer "${model}"`, { key: "tokenizer.ggml.model" });
   str(file, "tokenizer.ggml.pre");
   u32(file, "tokenizer.ggml.token_type_count");
@@ -292,6 +307,7 @@ function validateVocab(file: GgufFile): number {
   // Empty tokens are renamed "[EMPTY_i]" first, so they take part in that check under the new name.
   const ids = new Map<string, number>();
   tokens.forEach((raw, i) => {
+    rejectNul(raw, { key: "tokenizer.ggml.tokens" }, `token ${i}`);
     const text = raw === "" ? `[EMPTY_${i}]` : raw;
     const first = ids.get(text);
     if (first !== undefined) {
