@@ -11,6 +11,9 @@ function lab(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+// Every test spawns the CLI (about 1 s each when idle; much more while the whole suite runs).
+const CLI_TEST_MS = 180_000;
+
 describe("lab CLI", () => {
   it("--help lists the subcommands", () => {
     const r = lab("--help");
@@ -18,25 +21,25 @@ describe("lab CLI", () => {
     for (const name of ["notebooks run", "notebooks list", "jupyter", "doctor", "regenerate"]) {
       expect(r.stdout).toMatch(new RegExp(`^  ${name}\\s+\\S`, "m"));
     }
-  });
+  }, CLI_TEST_MS);
 
   it("no arguments prints help and exits 2", () => {
     const r = lab();
     expect(r.code).toBe(2);
     expect(r.stdout).toContain("Usage: lab <command>");
-  });
+  }, CLI_TEST_MS);
 
   it("an unknown command exits 2 and says so", () => {
     const r = lab("frobnicate");
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown command "frobnicate"');
-  });
+  }, CLI_TEST_MS);
 
   it("a group word alone lists its subcommands and exits 2", () => {
     const r = lab("notebooks");
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("lab notebooks run");
-  });
+  }, CLI_TEST_MS);
 
   it("bad flags and bad values are usage errors (exit 2)", () => {
     const unknown = lab("notebooks", "run", "--bogus");
@@ -49,13 +52,13 @@ describe("lab CLI", () => {
     expect(name.code).toBe(2);
     expect(name.stderr).toContain('no notebook named "no-such-notebook"');
     expect(lab("doctor", "extra").code).toBe(2);
-  });
+  }, CLI_TEST_MS);
 
   it("command --help prints the command's usage", () => {
     const r = lab("notebooks", "run", "--help");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("Usage: lab notebooks run");
-  });
+  }, CLI_TEST_MS);
 
   it("notebooks list --json lists the welcome notebook with its cell count", () => {
     const r = lab("notebooks", "list", "--json");
@@ -64,7 +67,7 @@ describe("lab CLI", () => {
     const welcome = list.find((n: { name: string }) => n.name === "00-welcome");
     expect(welcome).toMatchObject({ path: "notebooks/00-welcome.ipynb" });
     expect(welcome.cells).toBeGreaterThan(welcome.codeCells);
-  });
+  }, CLI_TEST_MS);
 
   it("doctor --json reports every check with a fix for each missing one", () => {
     const r = lab("doctor", "--json");
@@ -78,7 +81,7 @@ describe("lab CLI", () => {
     for (const c of report.checks) if (!c.ok) expect(c.fix).toBeTruthy();
     const llama = report.checks.find((c: { name: string }) => c.name === "node-llama-cpp binary");
     expect(llama).toMatchObject({ ok: true, buildType: "prebuilt" });
-  });
+  }, CLI_TEST_MS);
 
   it("jupyter --dry-run shows the kernel registration and the Jupyter it would start", () => {
     const r = lab("jupyter", "--dry-run", "--", "--no-browser");
@@ -87,11 +90,11 @@ describe("lab CLI", () => {
     expect(r.stdout).toMatch(/^PATH=.*node_modules[\\/]\.bin/m);
     expect(r.stdout).toMatch(/tslab install --python=\S+/);
     expect(r.stdout).toMatch(/-m (jupyterlab|notebook) --no-browser/);
-  });
+  }, CLI_TEST_MS);
 
   it("jupyter --python with a missing file is an error, not a crash", () => {
     const r = lab("jupyter", "--python", "/no/such/python", "--dry-run");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("no such file");
-  });
+  }, CLI_TEST_MS);
 });

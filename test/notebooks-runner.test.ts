@@ -16,6 +16,9 @@ const dir = mkdtempSync(join(tmpdir(), "lab-nb-test-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const BIN = join(import.meta.dirname, "..", "lab", "cli", "bin.mjs");
+// Each test starts one or two real kernels (~5 s each on an idle 2-core machine, far more when the
+// whole suite runs in parallel): generous limits, so a busy CI machine is not a failure.
+const KERNEL_TEST_MS = 240_000;
 
 function notebook(cells: [kind: "code" | "markdown", source: string, extra?: object][]): Notebook {
   return {
@@ -66,7 +69,7 @@ describe("lab notebooks run (real tslab kernel)", () => {
     expect(nb.cells[1].outputs[0].text).toEqual(["before\n"]);
     expect(nb.cells[2].execution_count).toBe(2);
     expect(nb.cells[3]).toMatchObject({ execution_count: null, outputs: [] });
-  });
+  }, KERNEL_TEST_MS);
 
   it("times out a hung cell, kills its kernel, and keeps going with the next notebook", async () => {
     const hung = writeFixture("hangs", notebook([["code", "const t0 = Date.now(); while (true) {}"], ["code", "1"]]));
@@ -82,7 +85,7 @@ describe("lab notebooks run (real tslab kernel)", () => {
     expect(nb.cells[0].outputs[0]).toMatchObject({ output_type: "error", ename: "CellTimeoutError" });
     expect(lines.some((l) => l.includes("TIMEOUT"))).toBe(true);
     expect((await runNotebook(fine, {})).status).toBe("passed");
-  });
+  }, KERNEL_TEST_MS);
 
   it("normalizes outputs: running twice gives a byte-identical .ipynb", async () => {
     const path = writeFixture("stable", notebook([
@@ -110,7 +113,7 @@ describe("lab notebooks run (real tslab kernel)", () => {
       { output_type: "stream", name: "stdout", text: ["42\n"] },
     ]);
     expect(first.endsWith("}\n")).toBe(true);
-  });
+  }, KERNEL_TEST_MS);
   it("does not overwrite a notebook that was edited while it ran", async () => {
     const path = writeFixture("edited", notebook([["code", "await new Promise((r) => setTimeout(r, 1500));"]]));
     const edited = JSON.stringify(notebook([["markdown", "# saved from Jupyter mid-run"]]));
@@ -123,7 +126,7 @@ describe("lab notebooks run (real tslab kernel)", () => {
     expect(r).toMatchObject({ status: "passed", outputsSaved: false });
     expect(readFileSync(path, "utf8")).toBe(edited);
     expect(lines.join("\n")).toContain("outputs NOT saved");
-  });
+  }, KERNEL_TEST_MS);
 });
 
 describe(".ipynb format", () => {

@@ -215,7 +215,7 @@ export class TslabKernel {
     iopub.subscribe();
     const kernel = new TslabKernel(child, key, shell, control, iopub, dir);
     try {
-      await kernel.waitReady(opts.startupTimeoutMs ?? 60_000);
+      await kernel.waitReady(opts.startupTimeoutMs ?? 120_000);
     } catch (err) {
       await kernel.kill();
       throw err;
