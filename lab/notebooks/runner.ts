@@ -236,7 +236,8 @@ export async function readRunRecords(): Promise<Record<string, RunRecord>> {
 }
 
 async function recordRun(r: NotebookRunResult): Promise<void> {
-  if (r.path.startsWith("..")) return; // only the kit's own notebooks are recorded
+  // Only the kit's own notebooks are recorded: not files outside the repository, not hidden scratch files.
+  if (r.path.startsWith("..") || basename(r.path).startsWith(".")) return;
   const records = await readRunRecords();
   records[r.path] = { status: r.status, seconds: r.seconds, at: new Date().toISOString(), failedCell: r.failedCell, headline: r.headline };
   await mkdir(dirname(RUN_RECORD), { recursive: true });
