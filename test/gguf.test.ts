@@ -122,7 +122,7 @@ describe("GGUF reader and writer", () => {
 
   it("handles headers larger than the reader's first window and the writer's first buffer", async () => {
     // 100k tokens: a ~3 MB header, so the writer's buffer grows many times and the reader
-    // re-parses with bigger windows (its first is 1 MiB).
+    // re-parses with bigger windows (its first is 256 KiB).
     const tokens = Array.from({ length: 100_000 }, (_, i) => `▁piece${i}`);
     const path = join(dir, "big-vocab.gguf");
     await writeGguf(path, {

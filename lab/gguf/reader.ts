@@ -3,9 +3,10 @@
 // than memory). Every count and length is checked against the bytes left in the file before
 // anything is allocated, so a hostile count (2^60 strings) fails at once with a GgufError.
 //
-// The header is parsed from a window of the file's first bytes. If the parser runs off the end
-// of the window it asks for a bigger one and starts again: headers are small (a few MB even for
-// 150k-token vocabularies), so the restart costs little and the parser stays synchronous.
+// The header is parsed from a window over the file's first bytes; when the parser runs past it,
+// the window grows (doubling, with synchronous positional reads) up to the header's 1 GiB limit.
+// Headers are small (a few MB even for 150k-token vocabularies), so this reads little beyond them.
+import { readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { BLOCK_GEOMETRY, ggmlTypeName } from "../ggml-types.ts";
 import {
@@ -14,7 +15,7 @@ import {
 } from "./format.ts";
 import { validateGguf } from "./validate.ts";
 
-const FIRST_WINDOW = 1 << 20; // bytes read before the first parse attempt
+const FIRST_WINDOW = 1 << 18; // bytes read up front; most headers fit
 const MAX_STRING_BYTES = 1 << 30; // ggml's GGUF_MAX_STRING_LENGTH
 // Headers (metadata + tensor infos) of real models are a few MB. Capping them keeps a corrupt count
 // in a many-GB file from making us read gigabytes before failing, and every array within what a JS
@@ -25,19 +26,18 @@ const MAX_ARRAY_DEPTH = 64; // nesting beyond this is an attack, not a file
 // ---------------------------------------------------------------------------------------------
 // Cursor over the window
 
-/** Thrown inside the parser when it needs bytes past the window; never escapes this module. */
-class NeedMoreBytes {
-  constructor(readonly upTo: number) {}
-}
+/** Returns a window holding at least the file's first `upTo` bytes (the old window's bytes included). */
+type GrowWindow = (window: Uint8Array, upTo: number) => Uint8Array;
 
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 
 class Cursor {
   pos = 0;
-  private readonly view: DataView;
+  private view: DataView;
   constructor(
-    private readonly bytes: Uint8Array, // the file's first bytes.length bytes
+    private bytes: Uint8Array, // the file's first bytes.length bytes
     readonly fileSize: number,
+    private readonly grow?: GrowWindow,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -46,28 +46,33 @@ class Cursor {
     return this.fileSize - this.pos;
   }
 
-  /** Makes sure n bytes at pos exist in the file (else GgufError) and in the window (else restart). */
+  /** Makes sure n bytes at pos exist in the file (else GgufError) and in the window (else grows it). */
   private need(n: number, what: string): number {
     const at = this.pos;
     if (n > this.fileSize - at) {
       throw new GgufError(`file truncated: ${what} needs ${n} bytes but only ${this.fileSize - at} remain`, { offset: at });
     }
     if (at + n > MAX_HEADER_BYTES) throw new GgufError(`${what} lies past the first 1 GiB: the header cannot be that large`, { offset: at });
-    if (at + n > this.bytes.length) throw new NeedMoreBytes(at + n);
+    if (at + n > this.bytes.length) {
+      if (!this.grow) throw new GgufError(`header truncated: ${what} needs bytes past the ${this.bytes.length} given`, { offset: at });
+      this.bytes = this.grow(this.bytes, at + n);
+      this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    }
     this.pos += n;
     return at;
   }
 
-  u8(what: string): number { return this.view.getUint8(this.need(1, what)); }
-  i8(what: string): number { return this.view.getInt8(this.need(1, what)); }
-  u16(what: string): number { return this.view.getUint16(this.need(2, what), true); }
-  i16(what: string): number { return this.view.getInt16(this.need(2, what), true); }
-  u32(what: string): number { return this.view.getUint32(this.need(4, what), true); }
-  i32(what: string): number { return this.view.getInt32(this.need(4, what), true); }
-  f32(what: string): number { return this.view.getFloat32(this.need(4, what), true); }
-  f64(what: string): number { return this.view.getFloat64(this.need(8, what), true); }
-  u64(what: string): bigint { return this.view.getBigUint64(this.need(8, what), true); }
-  i64(what: string): bigint { return this.view.getBigInt64(this.need(8, what), true); }
+  // need() may grow the window and replace view, so it runs before view is read.
+  u8(what: string): number { const at = this.need(1, what); return this.view.getUint8(at); }
+  i8(what: string): number { const at = this.need(1, what); return this.view.getInt8(at); }
+  u16(what: string): number { const at = this.need(2, what); return this.view.getUint16(at, true); }
+  i16(what: string): number { const at = this.need(2, what); return this.view.getInt16(at, true); }
+  u32(what: string): number { const at = this.need(4, what); return this.view.getUint32(at, true); }
+  i32(what: string): number { const at = this.need(4, what); return this.view.getInt32(at, true); }
+  f32(what: string): number { const at = this.need(4, what); return this.view.getFloat32(at, true); }
+  f64(what: string): number { const at = this.need(8, what); return this.view.getFloat64(at, true); }
+  u64(what: string): bigint { const at = this.need(8, what); return this.view.getBigUint64(at, true); }
+  i64(what: string): bigint { const at = this.need(8, what); return this.view.getBigInt64(at, true); }
 
   /** A u64 count or size that must fit in the header: at least minBytesEach bytes per item must remain. */
   count(what: string, minBytesEach: number, where: { key?: string; tensor?: string } = {}): number {
@@ -193,8 +198,8 @@ export function alignUp(n: number, alignment: number): number {
   return Math.ceil(n / alignment) * alignment;
 }
 
-function parseHeader(bytes: Uint8Array, fileSize: number, path: string): GgufFile {
-  const c = new Cursor(bytes, fileSize);
+function parseHeader(bytes: Uint8Array, fileSize: number, path: string, grow?: GrowWindow): GgufFile {
+  const c = new Cursor(bytes, fileSize, grow);
   if (fileSize < 4) throw new GgufError(`not a GGUF file: only ${fileSize} bytes`, { offset: 0 });
   const magic = c.u32("magic");
   if (magic !== GGUF_MAGIC) throw new GgufError(`not a GGUF file: magic is 0x${magic.toString(16).padStart(8, "0")}, expected "GGUF"`, { offset: 0 });
@@ -237,35 +242,34 @@ export async function openGguf(path: string, opts: { validate?: boolean } = {}):
   const handle = await open(path, "r");
   try {
     const fileSize = (await handle.stat()).size;
-    let windowSize = Math.min(fileSize, FIRST_WINDOW);
-    for (;;) {
-      const window = new Uint8Array(windowSize);
-      const { bytesRead } = await handle.read(window, 0, windowSize, 0);
-      if (bytesRead !== windowSize) throw new GgufError(`short read: ${bytesRead} of ${windowSize} bytes`, { offset: bytesRead });
-      try {
-        const file = parseHeader(window, fileSize, path);
-        if (opts.validate !== false) validateGguf(file);
-        return file;
-      } catch (err) {
-        if (!(err instanceof NeedMoreBytes)) throw err;
-        windowSize = Math.min(fileSize, MAX_HEADER_BYTES, Math.max(2 * windowSize, err.upTo + (1 << 16)));
+    const readPrefix = (into: Uint8Array, from: number) => {
+      for (let done = from; done < into.length;) {
+        const n = readSync(handle.fd, into, done, into.length - done, done);
+        if (n === 0) throw new GgufError(`short read: the file ended at ${done} bytes`, { offset: done });
+        done += n;
       }
-    }
+    };
+    const grow: GrowWindow = (window, upTo) => {
+      const bigger = new Uint8Array(Math.min(fileSize, MAX_HEADER_BYTES, Math.max(2 * window.length, upTo + (1 << 16))));
+      bigger.set(window);
+      readPrefix(bigger, window.length);
+      return bigger;
+    };
+    const first = new Uint8Array(Math.min(fileSize, FIRST_WINDOW));
+    readPrefix(first, 0);
+    const file = parseHeader(first, fileSize, path, grow);
+    if (opts.validate !== false) validateGguf(file);
+    return file;
   } finally {
     await handle.close();
   }
 }
 
-/** Parses a header held in memory (the whole file, or at least its header). For tests and fuzzing. */
-export function parseGgufBytes(bytes: Uint8Array, opts: { validate?: boolean; path?: string } = {}): GgufFile {
-  try {
-    const file = parseHeader(bytes, bytes.length, opts.path ?? "<memory>");
-    if (opts.validate !== false) validateGguf(file);
-    return file;
-  } catch (err) {
-    if (err instanceof NeedMoreBytes) throw new GgufError("file truncated", { offset: err.upTo });
-    throw err;
-  }
+/** Parses a header held in memory: the whole file, or (for the header alone) at least its header. */
+export function parseGgufBytes(bytes: Uint8Array, opts: { validate?: boolean; path?: string; fileSize?: number } = {}): GgufFile {
+  const file = parseHeader(bytes, opts.fileSize ?? bytes.length, opts.path ?? "<memory>");
+  if (opts.validate !== false) validateGguf(file);
+  return file;
 }
 
 function findTensor(file: GgufFile, name: string): GgufTensorInfo {
