@@ -155,7 +155,8 @@ export async function doctor(): Promise<DoctorReport> {
   checks.push({ name: "npm packages", ok: absent.length === 0, detail: absent.length ? `missing ${absent.join(", ")}` : packages.join(", "),
     ...(absent.length ? { fix: "run `npm install` in the repository" } : {}) });
   checks.push(await checkZeromq());
-  const jupyter = await findJupyter();
+  // The two slow probes (Python, node-llama-cpp) run side by side.
+  const [jupyter, llama] = await Promise.all([findJupyter(), checkNodeLlamaCpp()]);
   checks.push(jupyter
     ? { name: "Jupyter", ok: true, detail: `${jupyter.python} (${jupyter.jupyterlab ? "jupyterlab" : "notebook"}${jupyter.nbconvert ? ", nbconvert" : ""})` }
     : { name: "Jupyter", ok: false, detail: `no Python with jupyterlab or notebook among ${pythonCandidates().join(", ") || "(no python found)"}`,
@@ -164,7 +165,7 @@ export async function doctor(): Promise<DoctorReport> {
   checks.push({ name: "tslab kernel registered", ok: registered,
     detail: jupyter ? (registered ? `kernel "tslab" in ${jupyter.python}'s Jupyter` : `kernels: ${jupyter.kernels.join(", ") || "none"}`) : "no Jupyter to register with",
     ...(registered ? {} : { fix: "`npx lab jupyter` registers it (or `npx tslab install --python=/usr/bin/python3`)" }) });
-  checks.push(await checkNodeLlamaCpp());
+  checks.push(llama);
   checks.push(checkModels());
   return { ok: checks.every((c) => c.ok), checks };
 }

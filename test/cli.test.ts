@@ -98,3 +98,38 @@ describe("lab CLI", () => {
     expect(r.stderr).toContain("no such file");
   }, CLI_TEST_MS);
 });
+
+describe("lab doctor checks (unit)", async () => {
+  const { checkNode, checkModels, pythonCandidates } = await import("../lab/doctor.ts");
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+
+  it("Node.js must be >= 20.19, with the fix when it is not", () => {
+    expect(checkNode("20.19.0").ok).toBe(true);
+    expect(checkNode("22.3.1").ok).toBe(true);
+    const old = checkNode("20.18.3");
+    expect(old.ok).toBe(false);
+    expect(old.fix).toContain(">= 20.19");
+  });
+
+  it("embedded models: names what is missing and how to get it back", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lab-models-"));
+    try {
+      expect(checkModels(dir)).toMatchObject({ ok: false, detail: "none" });
+      writeFileSync(join(dir, "target.gguf"), Buffer.alloc(1 << 20));
+      const one = checkModels(dir);
+      expect(one.ok).toBe(false);
+      expect(one.detail).toBe("target.gguf 1.0 MiB");
+      expect(one.fix).toMatch(/missing draft\.gguf/);
+      writeFileSync(join(dir, "draft.gguf"), "x");
+      expect(checkModels(dir).ok).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("LAB_PYTHON is tried first when it exists", () => {
+    expect(pythonCandidates({ LAB_PYTHON: process.execPath, PATH: "" })[0]).toBe(process.execPath);
+    expect(pythonCandidates({ LAB_PYTHON: "/no/such/python", PATH: "" })).not.toContain("/no/such/python");
+  });
+});
