@@ -148,7 +148,8 @@ async function saveLossFigure(outDir: string, runs: TrainResult[]): Promise<stri
     ...(h.validLoss !== null ? [{ model: r.settings.name, split: "validation", tokens: h.tokens, loss: h.validLoss }] : []),
   ]));
   const svg = renderFigure({
-    title: "Training loss", width: 640, height: 320, grid: true, color: { legend: true },
+    title: "Training loss", caption: "Lines: training loss (mean over 10 steps). Circles: validation loss.",
+    width: 640, height: 320, grid: true, color: { legend: true },
     x: { label: "tokens seen" }, y: { label: "loss (nats/token)" },
     marks: [
       Plot.line(rows.filter((r) => r.split === "train"), { x: "tokens", y: "loss", stroke: "model" }),
