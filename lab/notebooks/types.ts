@@ -23,7 +23,7 @@ const REPO_ROOT = dirname(LAB_DIR);
 export const TYPES_DIR = join(LAB_DIR, ".types");
 const STAMP = ".stamp";
 
-/** Every TypeScript source and hand-written declaration under lab/ (not the generated ones). */
+/** Every TypeScript source and hand-written declaration under `dir` (not the generated ones). */
 async function labSources(dir = LAB_DIR): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -40,7 +40,7 @@ async function sourcesFingerprint(files: string[]): Promise<string> {
   const hash = createHash("sha256");
   for (const f of files) {
     const s = await stat(f);
-    hash.update(`${relative(LAB_DIR, f)}\0${s.size}\0${s.mtimeMs}\n`);
+    hash.update(`${relative(REPO_ROOT, f)}\0${s.size}\0${s.mtimeMs}\n`);
   }
   return hash.digest("hex");
 }
@@ -54,7 +54,9 @@ export interface TypesResult { regenerated: boolean; seconds: number; dir: strin
  */
 export async function ensureNotebookTypes(opts: { force?: boolean } = {}): Promise<TypesResult> {
   const t0 = performance.now();
-  const files = await labSources();
+  // The declarations cover lab/ and the exercises lab/notebook.ts loads (lab.exercises.*).
+  const exercisesDir = join(REPO_ROOT, "exercises");
+  const files = [...await labSources(), ...(existsSync(exercisesDir) ? await labSources(exercisesDir) : [])];
   const fingerprint = await sourcesFingerprint(files);
   const stampPath = join(TYPES_DIR, STAMP);
   if (!opts.force && existsSync(stampPath) && (await readFile(stampPath, "utf8")) === fingerprint) {
