@@ -11,7 +11,8 @@ import { mulberry32 } from "../lab/engine/sampler.ts";
 import { dequantizeTensor, isSupportedType, quantizeTensor } from "../lab/quant/index.ts";
 import type { GgmlTypeName } from "../lab/ggml-types.ts";
 
-export const TARGET_GGUF = fileURLToPath(new URL("../data/models/target.gguf", import.meta.url));
+/** The committed target model (LAB_TARGET_GGUF overrides, e.g. to try another trained model). */
+export const TARGET_GGUF = process.env.LAB_TARGET_GGUF ?? fileURLToPath(new URL("../data/models/target.gguf", import.meta.url));
 export const hasTarget = existsSync(TARGET_GGUF);
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
