@@ -8,7 +8,8 @@
 // - the residual branches (attn_output, ffn_down) are damped by 1/sqrt(2·nLayer);
 // - the output head is scaled up so next-token distributions are peaked, not flat.
 // The vocabulary is a real SPM vocabulary: <unk> <s> </s>, the 256 <0xNN> byte tokens (byte
-// fallback), then letters, digits, punctuation, common English words and pieces.
+// fallback), then letters, digits, punctuation, and common English words with every prefix
+// ("▁t", "▁th", "▁the") so SPM's pairwise merges can reach them: 512 pieces in all.
 import { kv, type GgufKv } from "../gguf/format.ts";
 import { writeGguf } from "../gguf/writer.ts";
 
