@@ -24,6 +24,7 @@ const rows: StudyRow[] = LEVELS.flatMap(([level, bpw, ppl, acc, kl], i) => (["la
   level, engine, bitsPerWeight: bpw, fileBytes: 1.7e6 * bpw / 8, residentWeightBytes: 1.7e6 * bpw / 8, kvBytesPerToken: 2048,
   perplexity: ppl, pplIncreasePct: 100 * (ppl / 5 - 1), klMean: kl * (engine === "lab" ? 1 : 1.05), klP99: 5 * kl, top1: 1 - kl, positions: 1800,
   tasks: { arithmetic: { accuracy: acc, correct: Math.round(50 * acc), total: 50 }, facts: { accuracy: 0.5 - 0.01 * i, correct: 25 - i, total: 50 } },
+  answerPerplexity: { arithmetic: 2 + (5 - ppl) ** 2, facts: 3 }, answerItemNll: {},
   prefillTokensPerSecond: engine === "lab" ? 300 + 10 * i : 9000 - 300 * i, decodeTokensPerSecond: engine === "lab" ? 150 + 5 * i : 900 + 40 * i,
 })));
 
@@ -35,7 +36,8 @@ const block = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i * 1.3) * 0.
 const rebuilt = block.map((w) => Math.round(w / 0.004) * 0.004);
 
 const cases: [string, () => PlotOptions][] = [
-  [QUANT_FIGURE_NAMES.quality, () => qualityVsBpwFigure(relativeQuality(rows, "llama"), { engine: "llama" })],
+  [QUANT_FIGURE_NAMES.quality, () => qualityVsBpwFigure(relativeQuality(rows, "llama", "answer-perplexity"), { engine: "llama", metric: "answer-perplexity" })],
+  [QUANT_FIGURE_NAMES.accuracy, () => qualityVsBpwFigure(relativeQuality(rows, "llama"), { engine: "llama", metric: "accuracy" })],
   [QUANT_FIGURE_NAMES.kld, () => kldVsBpwFigure(rows)],
   [QUANT_FIGURE_NAMES.speed, () => decodeSpeedFigure(rows, { caption: "fixed rows" })],
   [QUANT_FIGURE_NAMES.memory, () => memoryFigure(memory, { contextLength: 2048, concurrentSequences: 4, kvBytesPerElement: 2 })],

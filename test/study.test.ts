@@ -71,6 +71,9 @@ describe("runQuantizationStudy on a tiny synthetic model", () => {
         expect(r.decodeTokensPerSecond).toBeGreaterThan(0);
         expect(r.prefillTokensPerSecond).toBeGreaterThan(0);
         expect(Object.keys(r.tasks).sort()).toEqual(["arithmetic", "code", "facts"]);
+        expect(Object.keys(r.answerPerplexity).sort()).toEqual(["arithmetic", "code", "facts"]);
+        for (const p of Object.values(r.answerPerplexity)) expect(p).toBeGreaterThan(1);
+        for (const items of Object.values(r.answerItemNll)) expect(items).toHaveLength(2);
       }
     }
   });
@@ -89,7 +92,8 @@ describe("runQuantizationStudy on a tiny synthetic model", () => {
     const table = studyTable(study.rows);
     expect(Object.keys(table[0])).toEqual([
       "level", "engine", "bits_per_weight", "file_mib", "resident_weights_mib", "kv_bytes_per_token", "perplexity",
-      "ppl_increase_pct", "kl_mean", "kl_p99", "same_top1", "arithmetic_acc", "code_acc", "facts_acc", "prefill_tok_s", "decode_tok_s",
+      "ppl_increase_pct", "kl_mean", "kl_p99", "same_top1", "arithmetic_acc", "code_acc", "facts_acc",
+      "arithmetic_answer_ppl", "code_answer_ppl", "facts_answer_ppl", "prefill_tok_s", "decode_tok_s",
     ]);
   });
 
@@ -127,23 +131,25 @@ describe("quantizeLevels: the cache", () => {
 
 // ─── analysis on fixed rows ──────────────────────────────────────────────────────────────────────
 
-function row(level: string, bpw: number, ppl: number, acc: Record<string, number>, total = 100): StudyRow {
+function row(level: string, bpw: number, ppl: number, acc: Record<string, number>, total = 100, answerPerplexity: Record<string, number> = {}): StudyRow {
   return {
     level, engine: "llama", bitsPerWeight: bpw, fileBytes: 0, residentWeightBytes: 0, kvBytesPerToken: 0,
     perplexity: ppl, pplIncreasePct: 100 * (ppl / 10 - 1), klMean: 0, klP99: 0, top1: 1, positions: 100,
     tasks: Object.fromEntries(Object.entries(acc).map(([t, a]) => [t, { accuracy: a, correct: Math.round(a * total), total }])),
-    prefillTokensPerSecond: 1, decodeTokensPerSecond: 1,
+    answerPerplexity, answerItemNll: {}, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1,
   };
 }
 
 /** F32 ppl 10; math collapses at low bits, prose barely moves. */
+/** Answer perplexities: arithmetic climbs fastest, code a little slower than prose. */
+const answers = (k: number) => ({ arithmetic: 2 * k ** 3, code: 3 * k ** 0.5, facts: 4 * k });
 const fixed: StudyRow[] = [
-  row("F32", 32, 10, { arithmetic: 0.8, code: 0.6, facts: 0.5 }),
-  row("Q8_0", 8.5, 10.001, { arithmetic: 0.8, code: 0.6, facts: 0.5 }),
-  row("Q4_K_M", 4.9, 10.2, { arithmetic: 0.5, code: 0.4, facts: 0.5 }),
-  row("Q4_0", 4.7, 10.5, { arithmetic: 0.45, code: 0.35, facts: 0.49 }),
-  row("Q3_K_M", 4.1, 11, { arithmetic: 0.3, code: 0.3, facts: 0.48 }),
-  row("Q2_K", 3.3, 20, { arithmetic: 0.1, code: 0.1, facts: 0.4 }),
+  row("F32", 32, 10, { arithmetic: 0.8, code: 0.6, facts: 0.5 }, 100, answers(1)),
+  row("Q8_0", 8.5, 10.001, { arithmetic: 0.8, code: 0.6, facts: 0.5 }, 100, answers(1.0001)),
+  row("Q4_K_M", 4.9, 10.2, { arithmetic: 0.5, code: 0.4, facts: 0.5 }, 100, answers(1.02)),
+  row("Q4_0", 4.7, 10.5, { arithmetic: 0.45, code: 0.35, facts: 0.49 }, 100, answers(1.05)),
+  row("Q3_K_M", 4.1, 11, { arithmetic: 0.3, code: 0.3, facts: 0.48 }, 100, answers(1.1)),
+  row("Q2_K", 3.3, 20, { arithmetic: 0.1, code: 0.1, facts: 0.4 }, 100, answers(2)),
 ];
 
 describe("analysis", () => {
@@ -156,15 +162,35 @@ describe("analysis", () => {
     expect(() => relativeQuality(fixed.slice(1), "llama")).toThrow(/no F32 row/);
   });
 
+  it("answer perplexity: F32 answer ppl / answer ppl, for every task", () => {
+    const pts = relativeQuality(fixed, "llama", "answer-perplexity");
+    expect(pts.find((p) => p.level === "Q2_K" && p.task === "arithmetic")!.relative).toBeCloseTo(1 / 8, 12);
+    expect(pts.find((p) => p.level === "Q2_K" && p.task === "facts")!.relative).toBeCloseTo(0.5, 12);
+    expect(pts.filter((p) => p.level === "F32").every((p) => p.relative === 1)).toBe(true);
+  });
+
+  it("answer perplexity error bars come from the paired per-item differences", () => {
+    const f32 = { ...row("F32", 32, 10, {}, 100, { code: Math.E }), answerItemNll: { code: [1, 1, 1, 1] } }; // 4 answer tokens
+    const q = { ...row("Q4_0", 4.5, 10, {}, 100, { code: Math.E }), answerItemNll: { code: [1.5, 0.5, 1.5, 0.5] } };
+    const p = relativeQuality([f32, q], "llama", "answer-perplexity").find((x) => x.level === "Q4_0" && x.task === "code")!;
+    expect(p.relative).toBe(1);
+    expect(p.stdError).toBeCloseTo((Math.sqrt(4) * Math.sqrt(1 / 3)) / 4, 12); // sqrt(n)·sd(d)/T
+    const same = { ...q, answerItemNll: { code: [1, 1, 1, 1] } };
+    expect(relativeQuality([f32, same], "llama", "answer-perplexity")[3].stdError).toBe(0);
+  });
+
   it("a task F32 never gets right has no ratio (left out, not 'infinitely better')", () => {
     const rows = [row("F32", 32, 10, { arithmetic: 0 }), row("Q4_0", 4.5, 11, { arithmetic: 0.1 })];
     expect(relativeQuality(rows, "llama").map((p) => p.task)).toEqual(["prose", "prose"]);
-    expect(claimsCheck(rows, "llama").at(-1)!.verdict).toBe("not measured");
+    expect(claimsCheck(rows, "llama", { metric: "accuracy" }).at(-1)!.verdict).toBe("not measured");
   });
 
   it("claims verdicts are computed from the numbers", () => {
     const claims = claimsCheck(fixed, "llama");
-    expect(claims.map((c) => c.verdict)).toEqual(["holds", "smaller than claimed", "larger than claimed", "holds"]);
+    // By answer perplexity only arithmetic outpaces prose (code's answers degrade as sqrt of prose's); by accuracy both do.
+    expect(claims.map((c) => c.verdict)).toEqual(["holds", "smaller than claimed", "larger than claimed", "partly holds", "holds"]);
+    expect(claims[3].claim).toContain("answer perplexity");
+    expect(claims[4].claim).toContain("exact-match accuracy");
     expect(claims[1].ours).toContain("+2.00%"); // Q4_K_M: ppl 10.2 vs 10
     expect(claims[0].published).toContain("+0.040%");
     // "< 1%" has no lower end: a level that happens to score better than F32 agrees with it.
@@ -172,9 +198,9 @@ describe("analysis", () => {
     expect(claimsCheck(better, "llama")[0].verdict).toBe("holds");
     // Same levels with prose hit hardest instead: the degradation claim turns around.
     const proseHit = fixed.map((r) => r.level === "F32" ? r : { ...r, perplexity: r.perplexity * 3, pplIncreasePct: 100 * (r.perplexity * 3 / 10 - 1),
-      tasks: fixed[0].tasks });
+      tasks: fixed[0].tasks, answerPerplexity: fixed[0].answerPerplexity });
     const turned = claimsCheck(proseHit, "llama");
-    expect(turned.map((c) => c.verdict)).toEqual(["larger than claimed", "larger than claimed", "larger than claimed", "does not hold"]);
+    expect(turned.map((c) => c.verdict)).toEqual(["larger than claimed", "larger than claimed", "larger than claimed", "does not hold", "does not hold"]);
   });
 
   it("differences smaller than the sampling noise are called noise", () => {
@@ -192,6 +218,9 @@ describe("analysis", () => {
     expect(roomy).toMatchObject({ ok: true, level: "Q8_0" }); // only Q8_0 keeps arithmetic >= 95%
     const proseOnly = chooseLevel(table, 10e6, 0.95, ["prose"]);
     expect(proseOnly).toMatchObject({ ok: true, level: "Q4_0" }); // Q3_K_M: 10/11 = 0.91 < 0.95
+    const byAnswers = levelTable(result, "llama", serving, "answer-perplexity");
+    expect(chooseLevel(byAnswers, 10e6, 0.95, ["facts"])).toMatchObject({ ok: true, level: "Q4_0" }); // 1/1.05 ok, 1/1.1 not
+    expect(chooseLevel(byAnswers, 10e6, 0.95, ["arithmetic"])).toMatchObject({ ok: true, level: "Q8_0" }); // 1/1.02³ < 0.95
     expect(chooseLevel(table, 0.5e6, 0.95)).toMatchObject({ ok: false, reason: expect.stringMatching(/memory budget/) });
   });
 });

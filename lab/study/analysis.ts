@@ -13,19 +13,27 @@ import type { StudyResult, StudyRow } from "./quantization.ts";
 // =============================================================================================
 // Relative quality: 1.0 = as good as F32 on the same engine
 
-/** The prose "task": perplexity. The other tasks: exact-match accuracy. */
+/** The prose "task": perplexity. */
 export const PROSE = "prose";
+
+/**
+ * How a task's quality is read: "accuracy" = greedy exact match (what users feel, but coarse and
+ * noisy when few answers are right); "answer-perplexity" = perplexity of the reference answer given
+ * the prompt (continuous: it moves before accuracy does, and works for a model that rarely gets an
+ * answer exactly right). Prose is always perplexity.
+ */
+export type TaskMetric = "accuracy" | "answer-perplexity";
 
 export interface QualityPoint {
   level: string;
   engine: EngineName;
   bitsPerWeight: number;
   task: string;
-  /** prose: F32 perplexity / perplexity; tasks: accuracy / F32 accuracy */
+  /** prose: F32 perplexity / perplexity; tasks: accuracy / F32 accuracy, or F32 answer perplexity / answer perplexity */
   relative: number;
-  /** one standard error of `relative` from the finite number of items (0 for prose) */
+  /** one standard error of `relative` from the finite number of items (0 for prose and for F32 itself) */
   stdError: number;
-  /** the raw figure: perplexity, or accuracy */
+  /** the raw figure: perplexity, accuracy or answer perplexity */
   value: number;
 }
 
@@ -38,15 +46,24 @@ function rowsOf(rows: readonly StudyRow[], engine: EngineName): { f32: StudyRow;
 }
 
 /**
- * Quality of every level relative to F32, one point per (level, task). A task whose F32 accuracy is
- * 0 is left out: "x% of nothing" means nothing. The standard error of an accuracy ratio is the
- * binomial one of the level's accuracy, divided by F32's accuracy.
+ * Quality of every level relative to F32, one point per (level, task). With "accuracy", a task whose
+ * F32 accuracy is 0 is left out ("x% of nothing" means nothing) and the standard error of a ratio is
+ * the binomial one of the level's accuracy divided by F32's accuracy.
  */
-export function relativeQuality(rows: readonly StudyRow[], engine: EngineName): QualityPoint[] {
+export function relativeQuality(rows: readonly StudyRow[], engine: EngineName, metric: TaskMetric = "accuracy"): QualityPoint[] {
   const { f32, rows: mine } = rowsOf(rows, engine);
   const points: QualityPoint[] = [];
   for (const r of mine) {
     points.push({ level: r.level, engine, bitsPerWeight: r.bitsPerWeight, task: PROSE, relative: f32.perplexity / r.perplexity, stdError: 0, value: r.perplexity });
+    if (metric === "answer-perplexity") {
+      for (const [task, ppl] of Object.entries(r.answerPerplexity ?? {})) {
+        const ref = f32.answerPerplexity?.[task];
+        if (ref === undefined || !Number.isFinite(ref) || !Number.isFinite(ppl)) continue;
+        const relative = ref / ppl;
+        points.push({ level: r.level, engine, bitsPerWeight: r.bitsPerWeight, task, relative, stdError: relative * pairedLogError(f32, r, task, ref), value: ppl });
+      }
+      continue;
+    }
     for (const [task, score] of Object.entries(r.tasks)) {
       const ref = f32.tasks[task];
       if (!ref || ref.accuracy === 0 || score.total === 0) continue;
@@ -55,6 +72,21 @@ export function relativeQuality(rows: readonly StudyRow[], engine: EngineName): 
     }
   }
   return points;
+}
+
+/**
+ * Standard error of log(relative answer perplexity) from the items, paired: relative = exp(−Σd/T)
+ * with d_i = item i's answer NLL at this level minus at F32 and T the answer tokens (recovered from
+ * F32's perplexity: T = Σ nll_F32 / log ppl_F32), so SE ≈ sqrt(n) · sd(d) / T. 0 without item data.
+ */
+function pairedLogError(f32: StudyRow, r: StudyRow, task: string, f32Ppl: number): number {
+  const a = f32.answerItemNll?.[task], b = r.answerItemNll?.[task];
+  if (!a || !b || a.length !== b.length || a.length < 2 || !(Math.log(f32Ppl) > 0)) return 0;
+  const tokens = a.reduce((s, x) => s + x, 0) / Math.log(f32Ppl);
+  const d = b.map((x, i) => x - a[i]);
+  const mean = d.reduce((s, x) => s + x, 0) / d.length;
+  const sd = Math.sqrt(d.reduce((s, x) => s + (x - mean) ** 2, 0) / (d.length - 1));
+  return (Math.sqrt(d.length) * sd) / tokens;
 }
 
 // =============================================================================================
@@ -102,9 +134,9 @@ export interface LevelTableRow {
 }
 
 /** Memory at `shape` and relative quality on every task of `engine`'s rows, one entry per level. */
-export function levelTable(result: StudyResult, engine: EngineName, shape: ServingShape): LevelTableRow[] {
+export function levelTable(result: StudyResult, engine: EngineName, shape: ServingShape, metric: TaskMetric = "accuracy"): LevelTableRow[] {
   const memory = new Map(memoryRows(result, shape, engine).map((m) => [m.level, m]));
-  const quality = relativeQuality(result.rows, engine);
+  const quality = relativeQuality(result.rows, engine, metric);
   return [...memory.values()].map((m) => ({
     level: m.level,
     bitsPerWeight: m.bitsPerWeight,
@@ -154,6 +186,8 @@ function rangeVerdict(x: number, low: number, high: number): Verdict {
 const pct = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(x !== 0 && Math.abs(x) < 0.1 ? 3 : 2)}%`;
 
 export interface DegradationOptions {
+  /** how task quality is read (default "accuracy") */
+  metric?: TaskMetric;
   /** levels whose drops are averaged: the low-bit end where differences show (default Q4_K_M and below) */
   levels?: readonly string[];
   /** standard errors a difference must exceed to count (default 2) */
@@ -178,8 +212,9 @@ export interface TaskDegradation {
 export function degradationByTask(rows: readonly StudyRow[], engine: EngineName, opts: DegradationOptions = {}): TaskDegradation[] {
   const levels = opts.levels ?? ["Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"];
   const sigmas = opts.sigmas ?? 2;
-  const points = relativeQuality(rows, engine).filter((p) => levels.includes(p.level));
-  const allTasks = [...new Set(rows.filter((r) => r.engine === engine).flatMap((r) => [PROSE, ...Object.keys(r.tasks)]))];
+  const points = relativeQuality(rows, engine, opts.metric).filter((p) => levels.includes(p.level));
+  const allTasks = [...new Set(rows.filter((r) => r.engine === engine)
+    .flatMap((r) => [PROSE, ...Object.keys(opts.metric === "answer-perplexity" ? r.answerPerplexity ?? {} : r.tasks)]))];
   const drop = (task: string) => {
     const ps = points.filter((p) => p.task === task);
     if (ps.length === 0) return undefined;
@@ -214,6 +249,12 @@ export function claimsCheck(rows: readonly StudyRow[], engine: EngineName, opts:
       verdict: r ? rangeVerdict(r.pplIncreasePct, seed.low, seed.high) : "not measured",
     });
   }
+  for (const metric of opts.metric ? [opts.metric] : (["answer-perplexity", "accuracy"] as const)) out.push(degradationClaim(rows, engine, { ...opts, metric }));
+  return out;
+}
+
+/** "math and code degrade faster than prose", judged with one task metric. */
+function degradationClaim(rows: readonly StudyRow[], engine: EngineName, opts: DegradationOptions & { metric: TaskMetric }): ClaimRow {
   const degr = degradationByTask(rows, engine, opts);
   const prose = degr.find((d) => d.task === PROSE);
   const wanted = ["arithmetic", "code"];
@@ -227,13 +268,14 @@ export function claimsCheck(rows: readonly StudyRow[], engine: EngineName, opts:
   else verdict = "does not hold";
   const words = (d: TaskDegradation | undefined) => d && Number.isFinite(d.meanDrop)
     ? `${d.task} ${d.meanDrop > 0 ? "−" : "+"}${Math.abs(100 * d.meanDrop).toFixed(1)}%${d.stdError > 0 ? ` ± ${(100 * d.stdError).toFixed(1)}` : ""}` : "n/a";
-  out.push({
-    claim: "math and code degrade faster than prose",
+  const missing = wanted.filter((t) => !measured.some((m) => m.task === t));
+  const how = opts.metric === "accuracy" ? "exact-match accuracy" : "answer perplexity";
+  return {
+    claim: `math and code degrade faster than prose (by ${how})`,
     claimed: "arithmetic and code lose more (relative to F32) than prose at low bits",
     ours: `mean quality change at ${(opts.levels ?? ["Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]).join("/")}: ${[prose, ...found].map(words).join(", ")}` +
-      (measured.length < wanted.length ? ` (F32 scores 0 on ${wanted.filter((t) => !measured.some((m) => m.task === t)).join(" and ")}: no ratio)` : ""),
+      (missing.length ? ` (no ratio for ${missing.join(" and ")}: ${opts.metric === "accuracy" ? "F32 scores 0" : "not measured"})` : ""),
     published: "reported for 7B+ models in several papers (math/code most sensitive); llama.cpp publishes perplexity only",
     verdict,
-  });
-  return out;
+  };
 }

@@ -3,7 +3,7 @@
 // snapshots each one on FIXED rows, never on live measurements.
 import { Plot, type PlotOptions } from "../plot/index.ts";
 import type { StudyRow } from "./quantization.ts";
-import type { MemoryRow, QualityPoint, ServingShape } from "./analysis.ts";
+import type { MemoryRow, QualityPoint, ServingShape, TaskMetric } from "./analysis.ts";
 
 const MIB = 2 ** 20;
 
@@ -11,14 +11,16 @@ const MIB = 2 ** 20;
 const bpwAxis = { type: "log", base: 2, label: "bits per weight →", ticks: [3, 4, 5, 6, 8, 16, 32], tickFormat: (d: number) => String(d) } as const;
 
 /** Quality relative to F32 (%) against bits per weight, one line per task. */
-export function qualityVsBpwFigure(points: readonly QualityPoint[], opts: { threshold?: number; engine?: string } = {}): PlotOptions {
+export function qualityVsBpwFigure(points: readonly QualityPoint[], opts: { threshold?: number; engine?: string; metric?: TaskMetric } = {}): PlotOptions {
   const threshold = opts.threshold ?? 0.95;
   const data = points.map((p) => ({ ...p, percent: 100 * p.relative, low: 100 * (p.relative - p.stdError), high: 100 * (p.relative + p.stdError) }));
   const levels = [...new Map(points.map((p) => [p.level, p])).values()];
   return {
-    title: "Quality vs bits per weight, per task",
-    subtitle: `relative to F32${opts.engine ? ` (${opts.engine} engine)` : ""}: prose = F32 perplexity ÷ perplexity; tasks = accuracy ÷ F32 accuracy`,
-    caption: `Bars: ±1 standard error from the finite number of task items. Dashed: the ${Math.round(100 * threshold)}% threshold of the decision rule.`,
+    title: `Quality vs bits per weight, per task${opts.metric === "answer-perplexity" ? " (answer perplexity)" : ""}`,
+    subtitle: `relative to F32${opts.engine ? ` (${opts.engine} engine)` : ""}: prose = F32 perplexity ÷ perplexity; tasks = ` +
+      (opts.metric === "answer-perplexity" ? "F32 answer perplexity ÷ answer perplexity" : "exact-match accuracy ÷ F32 accuracy"),
+    caption: `Bars: ±1 standard error from the finite number of task items${opts.metric === "answer-perplexity" ? " (paired item by item with F32)" : ""}. ` +
+      `Dashed: the ${Math.round(100 * threshold)}% threshold of the decision rule.`,
     width: 640,
     height: 360,
     x: bpwAxis,
@@ -125,6 +127,7 @@ export function blockFigure(type: string, original: Float32Array, rebuilt: Float
 /** The names the notebook saves the figures under (notebooks/figures/NAME.svg/.png). */
 export const QUANT_FIGURE_NAMES = {
   quality: "quant-quality-vs-bpw",
+  accuracy: "quant-accuracy-vs-bpw",
   kld: "quant-kld-vs-bpw",
   speed: "quant-decode-speed",
   memory: "quant-memory",

@@ -49,7 +49,7 @@ export interface StudyOptions {
   evalDir?: string;
   /** Prose texts for perplexity and KL (~200 tokens each). Default 8. */
   proseTexts?: number;
-  /** Items per task set. Default 50. */
+  /** Items per task set. Default 100. */
   taskItems?: number;
   /** Engines task accuracy is measured on (greedy generation is the slow part: LabEngine decodes ~5x slower). Default: all of `engines`. */
   taskEngines?: readonly EngineName[];
@@ -186,6 +186,14 @@ export interface StudyRow {
   positions: number;
   /** task name → exact-match score; empty when tasks were not measured on this engine */
   tasks: Record<string, TaskScore>;
+  /**
+   * task name → perplexity of the reference ANSWER tokens given the prompt (teacher forcing), on
+   * every engine. Unlike exact match it is continuous, so a small model that rarely gets a whole
+   * answer right still shows how much each level hurts each task.
+   */
+  answerPerplexity: Record<string, number>;
+  /** task → NLL (nats) of each item's answer tokens, in item order: paired across levels for error bars */
+  answerItemNll: Record<string, number[]>;
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
 }
@@ -221,6 +229,31 @@ async function measureQuality(engine: Engine, reference: Reference): Promise<Pic
     perplexity, pplIncreasePct: 100 * (perplexity / f32Ppl - 1),
     klMean: kl.kl.mean, klP99: kl.kl.p99, top1: kl.top1, positions: kl.positions,
   };
+}
+
+/**
+ * exp(mean NLL of the answer tokens): the prompt and " " + answer are tokenized together, and the
+ * positions after the prompt's own tokens are scored (where the two tokenizations part, from there).
+ */
+async function answerNll(engine: Engine, items: TaskItem[]): Promise<{ perplexity: number; itemNll: number[] }> {
+  let nll = 0;
+  let count = 0;
+  const itemNll: number[] = [];
+  for (const item of items) {
+    const prompt = engine.tokenizer.encode(item.prompt, { bos: true });
+    const full = engine.tokenizer.encode(`${item.prompt} ${item.answer}`, { bos: true }).slice(0, engine.contextSize);
+    let start = 0;
+    while (start < prompt.length && start < full.length && prompt[start] === full[start]) start++;
+    start = Math.max(1, start);
+    if (start >= full.length) { itemNll.push(0); continue; }
+    const rows = await nextTokenDistributions(engine, full);
+    let mine = 0;
+    for (let i = start; i < full.length; i++) mine -= rows[i - 1][full[i]];
+    itemNll.push(mine);
+    nll += mine;
+    count += full.length - start;
+  }
+  return { perplexity: count > 0 ? Math.exp(nll / count) : NaN, itemNll };
 }
 
 async function measureTasks(engine: Engine, taskSets: Map<string, TaskItem[]>, report: (step: string) => void): Promise<Record<string, TaskScore>> {
@@ -265,7 +298,7 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
   const bench = { promptTokens: 64, decodeTokens: 16, repeats: 5, warmup: 1, ...opts.bench };
   const texts = await loadProse(opts.evalDir, opts.proseTexts ?? 8);
   if (texts.length === 0) throw new Error(`no prose texts in ${opts.evalDir ?? "data/eval"} (prose.jsonl)`);
-  const taskSets = await loadTaskSets(opts.evalDir, opts.taskItems ?? 50);
+  const taskSets = await loadTaskSets(opts.evalDir, opts.taskItems ?? 100);
 
   const sourceFile = await openGguf(opts.source);
   const model = { ...llamaHparams(sourceFile), parameters: sourceFile.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0) };
@@ -295,11 +328,18 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
         const quality = await measureQuality(engine, reference);
         done++;
         const tasks = taskEngines.has(engine.name) ? await measureTasks(engine, taskSets, (step) => report(engine.name, step)) : {};
+        const answers: Record<string, number> = {};
+        const answerItems: Record<string, number[]> = {};
+        for (const [name, items] of taskSets) {
+          const a = await answerNll(engine, items);
+          answers[name] = a.perplexity;
+          answerItems[name] = a.itemNll;
+        }
         done++;
         const mem = engine.memory();
         partial.push({
           level: file.level, engine: engine.name, bitsPerWeight: mem.bitsPerWeight, fileBytes: mem.fileBytes,
-          residentWeightBytes: mem.weightBytes, kvBytesPerToken: mem.kvBytesPerToken, ...quality, tasks,
+          residentWeightBytes: mem.weightBytes, kvBytesPerToken: mem.kvBytesPerToken, ...quality, tasks, answerPerplexity: answers, answerItemNll: answerItems,
         });
       }
       // Speed: the engines take turns run by run, so a busy machine slows both alike.
@@ -330,7 +370,7 @@ export type FlatRow = Record<string, string | number | null>;
 
 /** One flat record per row: task accuracies become `<task>_acc` columns (null when not measured). */
 export function studyTable(rows: readonly StudyRow[]): FlatRow[] {
-  const taskNames = [...new Set(rows.flatMap((r) => Object.keys(r.tasks)))].sort();
+  const taskNames = [...new Set(rows.flatMap((r) => [...Object.keys(r.tasks), ...Object.keys(r.answerPerplexity)]))].sort();
   return rows.map((r) => {
     const flat: FlatRow = {
       level: r.level, engine: r.engine,
@@ -345,6 +385,7 @@ export function studyTable(rows: readonly StudyRow[]): FlatRow[] {
       same_top1: r.top1,
     };
     for (const t of taskNames) flat[`${t}_acc`] = r.tasks[t]?.accuracy ?? null;
+    for (const t of taskNames) flat[`${t}_answer_ppl`] = r.answerPerplexity[t] ?? null;
     flat.prefill_tok_s = r.prefillTokensPerSecond;
     flat.decode_tok_s = r.decodeTokensPerSecond;
     return flat;
