@@ -114,6 +114,16 @@ describe("lab notebooks run (real tslab kernel)", () => {
     ]);
     expect(first.endsWith("}\n")).toBe(true);
   }, KERNEL_TEST_MS);
+  it("reports a kernel that dies mid-cell against that cell", async () => {
+    const path = writeFixture("dies", notebook([["code", "1"], ["code", "process.exit(3);"], ["code", "2"]]));
+    const r = await runNotebook(path);
+    expect(r).toMatchObject({ status: "failed", failedCell: 1 });
+    expect(r.error).toMatch(/tslab kernel died while running a cell \(exit code 3\)/);
+    const nb = JSON.parse(readFileSync(path, "utf8"));
+    expect(nb.cells[1].outputs[0]).toMatchObject({ output_type: "error", ename: "KernelError" });
+    expect(nb.cells[2].execution_count).toBe(null);
+  }, KERNEL_TEST_MS);
+
   it("does not overwrite a notebook that was edited while it ran", async () => {
     const path = writeFixture("edited", notebook([["code", "await new Promise((r) => setTimeout(r, 1500));"]]));
     const edited = JSON.stringify(notebook([["markdown", "# saved from Jupyter mid-run"]]));

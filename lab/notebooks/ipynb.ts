@@ -37,11 +37,22 @@ export class NotebookFormatError extends Error {
 // ---------------------------------------------------------------------------------------------
 
 export async function readNotebook(path: string): Promise<Notebook> {
-  let doc: any;
+  let text: string;
   try {
-    doc = JSON.parse(await readFile(path, "utf8"));
+    text = await readFile(path, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new NotebookFormatError(path, "no such notebook");
+    throw err;
+  }
+  return parseNotebook(path, text);
+}
+
+/** Parses and checks the text of an .ipynb (`path` only names it in errors). */
+export function parseNotebook(path: string, text: string): Notebook {
+  let doc: any;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
     throw new NotebookFormatError(path, `not valid JSON (${(err as Error).message})`);
   }
   if (doc?.nbformat !== 4 || !Array.isArray(doc.cells)) {

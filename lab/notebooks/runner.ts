@@ -11,7 +11,9 @@ import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CellTimeoutError, TslabKernel, type CellOutput } from "./kernel.ts";
-import { cellSource, normalizeNotebook, readNotebook, writeNotebook, type Notebook } from "./ipynb.ts";
+import {
+  cellSource, normalizeNotebook, NotebookFormatError, parseNotebook, readNotebook, writeNotebook, type Notebook,
+} from "./ipynb.ts";
 import { ensureNotebookTypes } from "./types.ts";
 
 /** The repository root (this file is lab/notebooks/runner.ts). */
@@ -133,8 +135,10 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
   const name = notebookName(path);
   const timeoutS = opts.cellTimeoutS ?? DEFAULT_CELL_TIMEOUT_S;
   const say = opts.onProgress ?? (() => {});
-  const nb = await readNotebook(path);
-  const original = await readFile(path, "utf8");
+  const original = await readFile(path, "utf8").catch((err) => {
+    throw err.code === "ENOENT" ? new NotebookFormatError(path, "no such notebook") : err;
+  });
+  const nb = parseNotebook(path, original);
   const codeCells = nb.cells.map((c, i) => ({ c, i })).filter(({ c }) => c.cell_type === "code");
   const result: NotebookRunResult = {
     name, path: relative(REPO_ROOT, path), status: "passed", seconds: 0, cells: nb.cells.length, executed: 0,
@@ -187,7 +191,11 @@ export async function runNotebook(path: string, opts: RunOptions = {}): Promise<
     result.status = "failed";
     result.error = (err as Error).message;
     const running = codeCells.filter(({ c }) => c.execution_count === null && cellSource(c).trim() !== "")[0];
-    if (result.executed > 0 && running) result.failedCell = running.i;
+    if (result.executed > 0 && running) {
+      result.failedCell = running.i;
+      running.c.execution_count = result.executed;
+      running.c.outputs = [{ output_type: "error", ename: (err as Error).name, evalue: (err as Error).message, traceback: [] }];
+    }
   } finally {
     await kernel?.shutdown();
   }
