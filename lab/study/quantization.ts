@@ -51,7 +51,7 @@ export interface StudyOptions {
   proseTexts?: number;
   /** Items per task set. Default 100. */
   taskItems?: number;
-  /** Engines task accuracy is measured on (greedy generation is the slow part: LabEngine decodes ~5x slower). Default: all of `engines`. */
+  /** Engines task accuracy and answer perplexity are measured on (LabEngine is several times slower). Default: all of `engines`. */
   taskEngines?: readonly EngineName[];
   /** Speed: prompt tokens, decoded tokens, timed repeats, warm-up runs. Default 64 / 16 / 5 / 1. */
   bench?: { promptTokens?: number; decodeTokens?: number; repeats?: number; warmup?: number };
@@ -187,8 +187,8 @@ export interface StudyRow {
   /** task name → exact-match score; empty when tasks were not measured on this engine */
   tasks: Record<string, TaskScore>;
   /**
-   * task name → perplexity of the reference ANSWER tokens given the prompt (teacher forcing), on
-   * every engine. Unlike exact match it is continuous, so a small model that rarely gets a whole
+   * task name → perplexity of the reference ANSWER tokens given the prompt (teacher forcing), on the
+   * task engines (empty elsewhere). Unlike exact match it is continuous, so a small model that rarely gets a whole
    * answer right still shows how much each level hurts each task.
    */
   answerPerplexity: Record<string, number>;
@@ -330,7 +330,7 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
         const tasks = taskEngines.has(engine.name) ? await measureTasks(engine, taskSets, (step) => report(engine.name, step)) : {};
         const answers: Record<string, number> = {};
         const answerItems: Record<string, number[]> = {};
-        for (const [name, items] of taskSets) {
+        for (const [name, items] of taskEngines.has(engine.name) ? taskSets : new Map<string, TaskItem[]>()) {
           const a = await answerNll(engine, items);
           answers[name] = a.perplexity;
           answerItems[name] = a.itemNll;
