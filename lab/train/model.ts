@@ -206,11 +206,16 @@ export class Workspace {
     const half = s.headDim / 2;
     this.ropeCos = new Float(maxT * half);
     this.ropeSin = new Float(maxT * half);
+    // θ_i = pos·base^(−2i/headDim), computed the way ggml's CPU rope cache does: in float32, the
+    // frequency advanced by repeated multiplication. Exact angles would differ from llama.cpp's by
+    // ~1e-6 relative, enough to move log-probabilities of a trained model by ~1e-4.
+    const f = Math.fround, thetaScale = f(Math.pow(f(s.ropeFreqBase), f(-2 / s.headDim)));
     for (let pos = 0; pos < maxT; pos++) {
+      let theta = f(pos);
       for (let i = 0; i < half; i++) {
-        const angle = pos * Math.pow(s.ropeFreqBase, (-2 * i) / s.headDim);
-        this.ropeCos[pos * half + i] = Math.cos(angle);
-        this.ropeSin[pos * half + i] = Math.sin(angle);
+        this.ropeCos[pos * half + i] = f(Math.cos(theta));
+        this.ropeSin[pos * half + i] = f(Math.sin(theta));
+        theta = f(theta * thetaScale);
       }
     }
     this.weightsTOffset = new Map();
