@@ -30,6 +30,11 @@ export interface EngineOptions {
   /** LabEngine only: "simd" runs F32 and Q8_0 products in WebAssembly SIMD (default where
    *  available); "js" keeps every product in plain TypeScript (the readable baseline). */
   kernels?: "simd" | "js";
+  /** LabEngine only: "f32" (default) keeps activations in F32, so a quantized file gives exactly
+   *  its dequantized weights' results; "llama" rounds each matrix's input the way llama.cpp's CPU
+   *  backend does first (fp16 for F16 weights, bf16 for BF16, 8-bit blocks of 32 for Q4_0…Q8_0,
+   *  8-bit blocks of 256 (Q8_K) for k-quants), to show what that rounding costs. */
+  activations?: "f32" | "llama";
 }
 
 // ---------------------------------------------------------------------------------------------

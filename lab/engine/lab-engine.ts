@@ -21,7 +21,7 @@
 import { stat } from "node:fs/promises";
 import { openGguf, readTensorBytes, llamaHparams, type GgufFile, type LlamaHparams } from "../gguf/index.ts";
 import { quantFormat, type QuantFormat } from "../quant/index.ts";
-import { FP16_TO_F32 } from "../quant/float.ts";
+import { FP16_TO_F32, bf16ToFp32, fp16ToFp32, fp32ToBf16, fp32ToFp16 } from "../quant/float.ts";
 import { rowBytes, type GgmlTypeName } from "../ggml-types.ts";
 import { SpmTokenizer } from "../tokenizer.ts";
 import {
@@ -360,6 +360,59 @@ function rope(x: Float32Array, offset: number, nHeads: number, headDim: number, 
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// llama.cpp-style activation rounding (activations: "llama"). ggml's CPU backend converts a
+// matmul's input to the weight type's "vec_dot_type" before its dot products; these functions give
+// the values it then works with (x86 build: Q8_0 rounds half to even with id = 127/amax and an fp16
+// scale; Q8_K uses iscale = −127/max, nearest int, scale 1/iscale).
+
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** dst[i] = x[i] rounded as llama.cpp's CPU backend rounds a matmul input for `type` weights. */
+function roundLikeLlamaCpp(type: GgmlTypeName, x: Float32Array, dst: Float32Array, n: number): void {
+  const f = Math.fround;
+  if (type === "F16") {
+    for (let i = 0; i < n; i++) dst[i] = fp16ToFp32(fp32ToFp16(x[i]));
+  } else if (type === "BF16") {
+    for (let i = 0; i < n; i++) dst[i] = bf16ToFp32(fp32ToBf16(x[i]));
+  } else if (type === "Q4_0" || type === "Q4_1" || type === "Q5_0" || type === "Q5_1" || type === "Q8_0") {
+    for (let b = 0; b < n; b += 32) {
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]));
+      const id = amax > 0 ? f(127 / amax) : 0;
+      const d = fp16ToFp32(fp32ToFp16(f(amax / 127)));
+      for (let j = 0; j < 32; j++) dst[b + j] = roundHalfEven(f(x[b + j] * id)) * d;
+    }
+  } else if (type === "Q2_K" || type === "Q3_K" || type === "Q4_K" || type === "Q5_K" || type === "Q6_K") {
+    for (let b = 0; b < n; b += 256) {
+      let amax = 0;
+      let max = 0;
+      for (let j = 0; j < 256; j++) if (Math.abs(x[b + j]) > amax) { amax = Math.abs(x[b + j]); max = x[b + j]; }
+      if (amax === 0) { dst.fill(0, b, b + 256); continue; }
+      const iscale = f(-127 / max);
+      const d = f(1 / iscale);
+      for (let j = 0; j < 256; j++) dst[b + j] = Math.min(127, roundHalfEven(f(iscale * x[b + j]))) * d;
+    }
+  } else {
+    dst.set(x.subarray(0, n));
+  }
+}
+
+/** matmul, with the input first rounded like llama.cpp when the model asks for it. */
+function project(m: LabModel, w: Matrix, x: Float32Array, nRows: number, out: Float32Array): void {
+  if (m.llamaActivations && w.type !== "F32") {
+    const rounded = m.scratch.rounded.subarray(0, nRows * w.nIn);
+    for (let t = 0; t < nRows; t++) {
+      roundLikeLlamaCpp(w.type, x.subarray(t * w.nIn, (t + 1) * w.nIn), rounded.subarray(t * w.nIn, (t + 1) * w.nIn), w.nIn);
+    }
+    x = rounded;
+  }
+  matmul(w, x, nRows, out, m.scratch.row);
+}
+
 // =============================================================================================
 // 4. Forward pass over a batch of rows
 
@@ -381,6 +434,7 @@ class Scratch {
   att = new Float32Array(0); // [T][nHead*headDim] f32 attention output before wo
   gate = new Float32Array(0); // [T][nFf] f32
   up = new Float32Array(0); // [T][nFf] f32
+  rounded = new Float32Array(0); // [T][max nIn] f32 matmul input rounded like llama.cpp (activations "llama")
   scores: Float32Array; // [nCtx] f32 attention weights of one head
   row: Float32Array; // [max nIn] f32 one decoded weight row
 
@@ -401,6 +455,7 @@ class Scratch {
     this.att = new Float32Array(t * nHead * headDim);
     this.gate = new Float32Array(t * nFf);
     this.up = new Float32Array(t * nFf);
+    this.rounded = new Float32Array(t * Math.max(nEmbd, nFf, nHead * headDim));
   }
 }
 
@@ -430,9 +485,9 @@ function forward(m: LabModel, rows: BatchRow[], wantRow: boolean[]): Float32Arra
     const L = w.layers[l];
     // Attention: norm, projections, RoPE, cache write.
     rmsNorm(s.xb, s.x, L.attnNorm, nEmbd, T, rmsEps);
-    matmul(L.wq, s.xb, T, s.q, s.row);
-    matmul(L.wk, s.xb, T, s.k, s.row);
-    matmul(L.wv, s.xb, T, s.v, s.row);
+    project(m, L.wq, s.xb, T, s.q);
+    project(m, L.wk, s.xb, T, s.k);
+    project(m, L.wv, s.xb, T, s.v);
     for (let t = 0; t < T; t++) {
       const { slot, pos } = rows[t];
       rope(s.q, t * qDim, nHead, headDim, pos, rp.cos, rp.sin);
@@ -473,18 +528,18 @@ function forward(m: LabModel, rows: BatchRow[], wantRow: boolean[]): Float32Arra
         }
       }
     }
-    matmul(L.wo, s.att, T, s.xb, s.row);
+    project(m, L.wo, s.att, T, s.xb);
     for (let i = 0; i < T * nEmbd; i++) s.x[i] += s.xb[i];
 
     // Feed-forward: SwiGLU.
     rmsNorm(s.xb, s.x, L.ffnNorm, nEmbd, T, rmsEps);
-    matmul(L.wGate, s.xb, T, s.gate, s.row);
-    matmul(L.wUp, s.xb, T, s.up, s.row);
+    project(m, L.wGate, s.xb, T, s.gate);
+    project(m, L.wUp, s.xb, T, s.up);
     for (let i = 0; i < T * nFf; i++) {
       const g = s.gate[i];
       s.gate[i] = (g / (1 + Math.exp(-g))) * s.up[i];
     }
-    matmul(L.wDown, s.gate, T, s.xb, s.row);
+    project(m, L.wDown, s.gate, T, s.xb);
     for (let i = 0; i < T * nEmbd; i++) s.x[i] += s.xb[i];
   }
 
@@ -497,13 +552,15 @@ function forward(m: LabModel, rows: BatchRow[], wantRow: boolean[]): Float32Arra
   rmsNorm(normed, normed, w.outputNorm, nEmbd, picked.length, rmsEps);
   const nVocab = hp.nVocab;
   const logits = new Float32Array(picked.length * nVocab); // [P][nVocab] f32
-  matmul(w.output, normed, picked.length, logits, s.row);
+  project(m, w.output, normed, picked.length, logits);
   const out: Float32Array[] = [];
   for (let r = 0; r < picked.length; r++) out.push(logSoftmaxInPlace(logits.subarray(r * nVocab, (r + 1) * nVocab)));
   return out;
 }
 
 interface LabModel {
+  /** Round each matmul input like llama.cpp's CPU backend (EngineOptions.activations "llama"). */
+  llamaActivations: boolean;
   hp: LlamaHparams;
   weights: ModelWeights;
   scratch: Scratch;
@@ -552,8 +609,10 @@ export class LabEngine implements Engine {
       const arena = moveWeightsToSimdArena(weights, Math.max(PREFILL_CHUNK, maxSequences), hp);
       if (!arena && opts.kernels === "simd") throw new EngineError("kernels: \"simd\" asked for, but the weights exceed what one wasm memory holds");
     }
+    const activations = opts.activations ?? "f32";
+    if (activations !== "f32" && activations !== "llama") throw new EngineError(`activations must be "f32" or "llama", got "${activations}"`);
     const model: LabModel = {
-      hp, weights, nCtx: contextSize, scratch: new Scratch(hp, contextSize),
+      llamaActivations: activations === "llama", hp, weights, nCtx: contextSize, scratch: new Scratch(hp, contextSize),
       rope: ropeTables(contextSize, hp.headDim, hp.ropeFreqBase),
     };
     const fileFacts = {
