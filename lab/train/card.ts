@@ -189,6 +189,8 @@ export function renderModelCard(c: CardData, extra: { lossFigure?: string; comma
   }
   lines.push("## Loss curves", "");
   if (extra.lossFigure) lines.push(`![loss curves](${extra.lossFigure})`, "");
-  lines.push("Per-step values: `target-loss.csv`, `draft-loss.csv` (step, tokens, lr, train_loss, valid_loss, grad_norm, seconds).", "");
+  lines.push("Per-step values: `target-loss.csv`, `draft-loss.csv` (step, tokens, lr, train_loss, valid_loss, grad_norm, seconds).",
+    "Training loss sits above validation loss because the training mix repeats the fact documents 6× (their answer",
+    "tokens are memorised, hence hard) while the validation split keeps the natural mix (lab/train/configs.ts DATA_MIX).", "");
   return lines.join("\n");
 }

@@ -150,7 +150,7 @@ async function saveLossFigure(outDir: string, runs: TrainResult[]): Promise<stri
   const svg = renderFigure({
     title: "Training loss", caption: "Lines: training loss (mean over 10 steps). Circles: validation loss.",
     width: 640, height: 320, grid: true, color: { legend: true },
-    x: { label: "tokens seen" }, y: { label: "loss (nats/token)" },
+    x: { label: "tokens seen" }, y: { label: "loss (nats/token, log scale)", type: "log" },
     marks: [
       Plot.line(rows.filter((r) => r.split === "train"), { x: "tokens", y: "loss", stroke: "model" }),
       Plot.dot(rows.filter((r) => r.split === "validation"), { x: "tokens", y: "loss", stroke: "model", symbol: "circle" }),
