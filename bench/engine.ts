@@ -11,6 +11,10 @@
 // Writes everything to data/results/engine-bench.json (or --out). The model defaults to
 // data/models/target.gguf, else a synthetic llama (lab/model/synthetic.ts, seed 1).
 //
+//   npx tsx bench/engine.ts --agreement [--all | --mixes …]
+// compares LabEngine (F32 activations, and activations "llama") with llama.cpp on each mix of the same
+// file: top-1 agreement, KL(llama ‖ lab), max |Δ log p|; writes data/results/engine-agreement.json.
+//
 //   npx tsx bench/engine.ts --quality [--all | --mixes …] [--quality-engine llama|lab] [--texts 32] [--items 50]
 // instead measures what each mix costs in quality on data/eval/: perplexity, KL(F32 ‖ mix) per position
 // (mean, median, p99, max), same-top-1 rate, exact-match accuracy per task; writes
@@ -36,7 +40,7 @@ const { values } = parseArgs({
     model: { type: "string" }, mixes: { type: "string" }, all: { type: "boolean" }, threads: { type: "string" },
     repeats: { type: "string" }, warmup: { type: "string" }, "prompt-tokens": { type: "string" },
     "decode-tokens": { type: "string" }, batch: { type: "string" }, out: { type: "string" },
-    quality: { type: "boolean" }, "quality-engine": { type: "string" }, texts: { type: "string" }, items: { type: "string" },
+    quality: { type: "boolean" }, agreement: { type: "boolean" }, "quality-engine": { type: "string" }, texts: { type: "string" }, items: { type: "string" },
   },
 });
 const threads = Number(values.threads ?? 1);
@@ -46,7 +50,8 @@ const promptTokens = Number(values["prompt-tokens"] ?? 64);
 const decodeTokens = Number(values["decode-tokens"] ?? 64);
 const batch = Number(values.batch ?? 4);
 const mixes = values.all ? MIXES.map((m) => m.name) : (values.mixes ?? "F32,Q8_0").split(",");
-const out = values.out ?? join(root, values.quality ? "data/results/engine-quality.json" : "data/results/engine-bench.json");
+const out = values.out ?? join(root, values.quality ? "data/results/engine-quality.json"
+  : values.agreement ? "data/results/engine-agreement.json" : "data/results/engine-bench.json");
 
 const work = mkdtempSync(join(tmpdir(), "bench-engine-"));
 try {
@@ -58,6 +63,7 @@ try {
     console.error("data/models/target.gguf not found: using the synthetic llama (seed 1)");
   }
   if (values.quality) await measureQuality(model, work);
+  else if (values.agreement) await measureAgreement(model, work);
   else await measureSpeed(model, work);
 } finally {
   rmSync(work, { recursive: true, force: true });
@@ -102,6 +108,43 @@ async function measureSpeed(model: string, work: string): Promise<void> {
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(report, null, 2) + "\n");
   console.log(JSON.stringify(goals));
+  console.error(`wrote ${out}`);
+}
+
+/** LabEngine (both activation modes) against llama.cpp on the same file, per mix. */
+async function measureAgreement(model: string, dir: string): Promise<void> {
+  const texts = await loadProse(undefined, Number(values.texts ?? 3));
+  const rows: Record<string, unknown>[] = [];
+  for (const mix of mixes) {
+    const path = mix === "F32" ? model : join(dir, `${mix}.gguf`);
+    if (mix !== "F32") await quantizeGgufFile(model, path, mix);
+    const opts = { threads, maxSequences: 1, contextSize: 512 };
+    const engines = [
+      await openEngine("lab", path, opts), await openEngine("lab", path, { ...opts, activations: "llama" }), await openEngine("llama", path, opts),
+    ];
+    try {
+      const dists: Float32Array[][] = [[], [], []];
+      for (const text of texts) {
+        const ids = tokensForScoring(engines[0], text);
+        for (const [k, e] of engines.entries()) dists[k].push(...(await nextTokenDistributions(e, ids)));
+      }
+      const summarize = (r: ReturnType<typeof compareDistributions>) => ({ top1: r.top1, kl: r.kl, maxAbsLogProbDiff: r.maxAbsLogProbDiff });
+      const f32 = compareDistributions(dists[0], dists[2]);
+      const mimic = compareDistributions(dists[1], dists[2]);
+      rows.push({ mix, positions: f32.positions, labF32Activations: summarize(f32), labLlamaActivations: summarize(mimic) });
+      console.error(`${mix.padEnd(7)} F32 activations: top-1 ${(100 * f32.top1).toFixed(1)}% KL ${f32.kl.mean.toExponential(2)}  ` +
+        `llama-style: top-1 ${(100 * mimic.top1).toFixed(1)}% KL ${mimic.kl.mean.toExponential(2)}`);
+    } finally {
+      for (const e of engines) await e.dispose();
+    }
+  }
+  const report = {
+    model: model.startsWith(root) ? model.slice(root.length) : "synthetic llama (seed 1)", date: new Date().toISOString(), texts: texts.length,
+    note: "KL(llama.cpp ‖ LabEngine) per position on the same file; labLlamaActivations rounds matmul inputs like ggml-cpu",
+    rows,
+  };
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, JSON.stringify(report, null, 2) + "\n");
   console.error(`wrote ${out}`);
 }
 
