@@ -12,3 +12,19 @@ require("tsx/cjs/api").register();
 require(join(dirname(require.resolve("tsx/package.json")), "dist", "esm", "api", "index.mjs")).register();
 
 module.exports = require("./notebook.ts");
+
+// Keep the declarations cells are type-checked against current. `lab jupyter` and the headless
+// runner refresh them before a kernel starts; this catches Jupyter started some other way, or lab
+// sources edited since. tslab reads them when the kernel starts, so a refresh needs a restart.
+const { existsSync } = require("node:fs");
+if (!existsSync(join(__dirname, ".types", "lab", "notebook.d.ts"))) {
+  process.stderr.write("lab: generating the type declarations notebook cells need (lab/.types, about 20 s)...\n");
+}
+require("./notebooks/types.ts").ensureNotebookTypes().then(
+  (r) => {
+    if (r.regenerated) {
+      process.stderr.write("lab: type declarations for cells are up to date now. Restart the kernel (Kernel > Restart) and run the cells again.\n");
+    }
+  },
+  (err) => process.stderr.write(`lab: could not generate type declarations for cells: ${err.message}\n`),
+);
