@@ -45,7 +45,7 @@ export function kldVsBpwFigure(rows: readonly StudyRow[]): PlotOptions {
     width: 640,
     height: 340,
     x: bpwAxis,
-    y: { type: "log", label: "↑ mean KL (nats, log scale)", grid: true },
+    y: { type: "log", label: "↑ mean KL (nats, log scale)", grid: true, tickFormat: "~e" },
     color: { legend: true },
     marks: [
       Plot.line(data, { x: "bitsPerWeight", y: "klMean", stroke: "engine", sort: "bitsPerWeight" }),

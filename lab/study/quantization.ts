@@ -47,7 +47,7 @@ export interface StudyOptions {
   cacheDir?: string;
   /** Folder with prose.jsonl and the {prompt, answer} task sets. Default data/eval. */
   evalDir?: string;
-  /** Prose texts for perplexity and KL (~200 tokens each). Default 8. */
+  /** Prose texts for perplexity and KL (~90 tokens each). Default 32. */
   proseTexts?: number;
   /** Items per task set. Default 100. */
   taskItems?: number;
@@ -296,7 +296,7 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
   const levels = ["F32", ...(opts.levels ?? STUDY_LEVELS).map((l) => findMix(l)?.name ?? l).filter((l) => l !== "F32")];
   const threads = opts.threads ?? 1;
   const bench = { promptTokens: 64, decodeTokens: 16, repeats: 5, warmup: 1, ...opts.bench };
-  const texts = await loadProse(opts.evalDir, opts.proseTexts ?? 8);
+  const texts = await loadProse(opts.evalDir, opts.proseTexts ?? 32);
   if (texts.length === 0) throw new Error(`no prose texts in ${opts.evalDir ?? "data/eval"} (prose.jsonl)`);
   const taskSets = await loadTaskSets(opts.evalDir, opts.taskItems ?? 100);
 
