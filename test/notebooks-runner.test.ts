@@ -3,7 +3,7 @@
 // reported with notebook, cell and error and exits 1; a hung cell times out and its kernel is gone;
 // outputs are normalized so a second run gives a byte-identical file. Plus the .ipynb format unit
 // tests, which need no kernel.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,12 +40,17 @@ function labCli(args: string[], timeoutMs = 120_000) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Running (a zombie — killed, waiting for its parent to reap it — counts as gone). */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true; // no /proc (macOS): signal 0 said it exists
   }
 }
 
@@ -122,6 +127,26 @@ describe("lab notebooks run (real tslab kernel)", () => {
     const nb = JSON.parse(readFileSync(path, "utf8"));
     expect(nb.cells[1].outputs[0]).toMatchObject({ output_type: "error", ename: "KernelError" });
     expect(nb.cells[2].execution_count).toBe(null);
+  }, KERNEL_TEST_MS);
+
+  it("Ctrl-C on `lab notebooks run` takes the kernel down with it", async () => {
+    const path = writeFixture("interrupted", notebook([["code", "await new Promise((r) => setTimeout(r, 120_000));"]]));
+    const child = spawn(process.execPath, [BIN, "notebooks", "run", path], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        const m = /kernel started \(pid (\d+)\)/.exec(stderr);
+        if (m) resolve(Number(m[1]));
+      });
+      child.on("exit", () => reject(new Error(`exited before starting a kernel:\n${stderr}`)));
+    });
+    expect(isAlive(pid)).toBe(true);
+    const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
+    child.kill("SIGINT");
+    expect(await exited).toBe("SIGINT");
+    for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(isAlive(pid)).toBe(false);
   }, KERNEL_TEST_MS);
 
   it("does not overwrite a notebook that was edited while it ran", async () => {
