@@ -3,7 +3,7 @@
 // node-llama-cpp's native binary) runs in a child process with a time limit, so the doctor itself
 // always finishes and reports.
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -76,35 +76,63 @@ if mods["jupyter_client"]:
 print(json.dumps({"mods": mods, "kernels": kernels}))
 `;
 
-/** Pythons worth trying, in order: $LAB_PYTHON, the system Python (Debian's jupyter lives there), PATH. */
-export function pythonCandidates(env = process.env): string[] {
-  const out: string[] = [];
-  if (env.LAB_PYTHON) out.push(env.LAB_PYTHON);
-  out.push("/usr/bin/python3", "/usr/local/bin/python3");
-  for (const dir of (env.PATH ?? "").split(delimiter)) {
-    for (const name of ["python3", "python"]) {
-      const p = join(dir, name);
-      if (dir && existsSync(p)) out.push(p);
-    }
+/** The interpreter named by a script's "#!" line (e.g. the `jupyter` launcher's Python). */
+function shebangPython(script: string): string | undefined {
+  try {
+    const first = readFileSync(script, "utf8").slice(0, 256).split("\n")[0];
+    const m = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(first);
+    if (!m) return undefined;
+    return m[1].endsWith("/env") ? m[2] : m[1];
+  } catch {
+    return undefined;
   }
-  return [...new Set(out)].filter((p) => existsSync(p));
 }
 
-/** The first Python that can run Jupyter (jupyterlab or notebook), or undefined. */
+/**
+ * Pythons worth trying, in order: $LAB_PYTHON; the Python behind a `jupyter` command on PATH (a
+ * pip/venv install); the system Pythons (Debian's jupyter packages live there); python3/python on PATH.
+ */
+export function pythonCandidates(env = process.env): string[] {
+  const out: string[] = [];
+  const onPath = (name: string) => (env.PATH ?? "").split(delimiter).filter(Boolean).map((d) => join(d, name)).filter((p) => existsSync(p));
+  if (env.LAB_PYTHON) out.push(env.LAB_PYTHON);
+  for (const launcher of onPath("jupyter")) {
+    const py = shebangPython(launcher);
+    if (py?.startsWith("/")) out.push(py);
+  }
+  out.push("/usr/bin/python3", "/usr/local/bin/python3", ...onPath("python3"), ...onPath("python"));
+  // One probe per interpreter: /bin/python3 and /usr/bin/python3 are often the same file.
+  const seen = new Set<string>();
+  return out.filter((p) => {
+    if (!existsSync(p)) return false;
+    const real = realpathSync(p);
+    if (seen.has(real)) return false;
+    seen.add(real);
+    return true;
+  });
+}
+
+/**
+ * The Python to run Jupyter with, or undefined. All candidates are probed (in parallel); the first
+ * one with JupyterLab wins, else the first with the classic notebook. $LAB_PYTHON, when it has
+ * Jupyter at all, always wins.
+ */
 export async function findJupyter(env = process.env): Promise<JupyterInstall | undefined> {
-  for (const python of pythonCandidates(env)) {
+  const candidates = pythonCandidates(env);
+  const probes = await Promise.all(candidates.map(async (python): Promise<JupyterInstall | undefined> => {
     const r = await run(python, ["-c", PROBE], 20_000);
-    if (r.code !== 0) continue;
+    if (r.code !== 0) return undefined;
     try {
       const { mods, kernels } = JSON.parse(r.stdout.trim().split("\n").pop()!);
-      if (mods.jupyter_core && (mods.jupyterlab || mods.notebook)) {
-        return { python, jupyterlab: mods.jupyterlab, notebook: mods.notebook, nbconvert: mods.nbconvert, kernels };
-      }
+      if (!mods.jupyter_core || !(mods.jupyterlab || mods.notebook)) return undefined;
+      return { python, jupyterlab: mods.jupyterlab, notebook: mods.notebook, nbconvert: mods.nbconvert, kernels };
     } catch {
-      // not our JSON: try the next Python
+      return undefined; // not our JSON: not a usable Python
     }
-  }
-  return undefined;
+  }));
+  const found = probes.filter((p): p is JupyterInstall => p !== undefined);
+  if (env.LAB_PYTHON && found[0]?.python === env.LAB_PYTHON) return found[0];
+  return found.find((j) => j.jupyterlab) ?? found[0];
 }
 
 // ---------------------------------------------------------------------------------------------

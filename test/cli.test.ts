@@ -128,6 +128,16 @@ describe("lab doctor checks (unit)", async () => {
     }
   });
 
+  it("the Python behind a `jupyter` command on PATH comes before the system Python", () => {
+    const bin = mkdtempSync(join(tmpdir(), "lab-bin-"));
+    try {
+      writeFileSync(join(bin, "jupyter"), `#!${process.execPath}\n`);
+      expect(pythonCandidates({ PATH: bin })[0]).toBe(process.execPath);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   it("LAB_PYTHON is tried first when it exists", () => {
     expect(pythonCandidates({ LAB_PYTHON: process.execPath, PATH: "" })[0]).toBe(process.execPath);
     expect(pythonCandidates({ LAB_PYTHON: "/no/such/python", PATH: "" })).not.toContain("/no/such/python");
