@@ -9,7 +9,7 @@ export const doctorCommand: Command = {
 
 Checks, each with the fix when it fails:
   Node.js >= 20.19, the npm packages, zeromq (used to talk to kernels), a Python with Jupyter
-  (jupyterlab or notebook; $LAB_PYTHON, /usr/bin/python3, then PATH), the tslab kernel registered
+  (jupyterlab or notebook; $LAB_PYTHON, else the best of jupyter's Python, /usr/bin/python3, PATH), the tslab kernel registered
   with that Jupyter, node-llama-cpp's prebuilt CPU binary loading (and its build type), and the
   embedded models data/models/target.gguf and draft.gguf.
 

@@ -26,8 +26,9 @@ export const jupyterCommand: Command = {
   summary: "Register the tslab kernel and start JupyterLab (or Jupyter Notebook) on the kit",
   help: `Usage: lab jupyter [--python PATH] [--dry-run] [-- JUPYTER_ARGS…]
 
-Finds a Python that has Jupyter ($LAB_PYTHON, /usr/bin/python3, /usr/local/bin/python3, then
-python3/python on PATH; --python overrides), registers the tslab TypeScript kernel with it
+Finds a Python that has Jupyter (--python or $LAB_PYTHON if given; else the Python behind a
+\`jupyter\` command on PATH, /usr/bin/python3, /usr/local/bin/python3, python3/python on PATH,
+preferring one with JupyterLab), registers the tslab TypeScript kernel with it
 (\`tslab install --python=…\`), and starts \`jupyter lab\` if JupyterLab is installed, else
 \`jupyter notebook\`, in the repository root with node_modules/.bin on PATH so Jupyter finds
 \`tslab\`. Arguments after -- go to Jupyter (e.g. -- --no-browser --port 8899).
