@@ -140,23 +140,39 @@ export function normalizeNotebook(nb: Notebook, languageInfo?: Record<string, un
   return { nbformat: 4, nbformat_minor: Math.max(nb.nbformat_minor ?? 5, 5), metadata, cells };
 }
 
-/** JSON with sorted keys, 1-space indent, and multi-line strings split into line arrays. */
+/** Objects with their keys sorted, recursively (Python's json.dump(sort_keys=True), as nbformat writes). */
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) out[k] = sortKeys((value as Record<string, unknown>)[k]);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * The file text: sorted keys, 1-space indent, trailing newline, and the strings nbformat stores
+ * as arrays of lines (cell sources, stream text, text-like output data) split into lines.
+ */
 export function serializeNotebook(nb: Notebook): string {
-  const lines = (value: unknown, key: string | undefined, parentKey: string | undefined): unknown => {
-    if (typeof value === "string") {
-      const splitHere = key === "source" || key === "text" || (parentKey === "data" && key !== undefined && isMultilineMime(key));
-      return splitHere ? splitLines(value) : value;
-    }
-    if (Array.isArray(value)) return value.map((v) => lines(v, undefined, key));
-    if (value && typeof value === "object") {
-      const out: Record<string, unknown> = {};
-      for (const k of Object.keys(value).sort()) out[k] = lines((value as Record<string, unknown>)[k], k, key);
-      return out;
-    }
-    return value;
-  };
-  // "text" is a key of stream outputs only; data["text/plain"] etc. are handled by parentKey "data".
-  return JSON.stringify(lines(nb, undefined, undefined), null, 1) + "\n";
+  const asLines = (v: unknown) => (typeof v === "string" ? splitLines(v) : v);
+  const cells = nb.cells.map((cell) => ({
+    ...cell,
+    source: asLines(cellSource(cell)),
+    ...(cell.outputs ? {
+      outputs: cell.outputs.map((o): unknown => {
+        if (o.output_type === "stream") return { ...o, text: asLines(o.text) };
+        if (o.output_type === "display_data" || o.output_type === "execute_result") {
+          const data: Record<string, unknown> = {};
+          for (const [mime, v] of Object.entries(o.data)) data[mime] = isMultilineMime(mime) ? asLines(v) : v;
+          return { ...o, data };
+        }
+        return o;
+      }),
+    } : {}),
+  }));
+  return JSON.stringify(sortKeys({ ...nb, cells }), null, 1) + "\n";
 }
 
 /** Atomic write (temp file + rename): an interrupted run never leaves half a notebook. */
