@@ -33,10 +33,10 @@ export function notebookName(path: string): string {
   return basename(path).replace(/\.ipynb$/, "");
 }
 
-/** All notebooks under notebooks/ (top level), sorted by name. */
+/** All notebooks under notebooks/ (top level, hidden files skipped), sorted by name. */
 export async function allNotebooks(dir = NOTEBOOKS_DIR): Promise<string[]> {
   if (!existsSync(dir)) return [];
-  return (await readdir(dir)).filter((f) => f.endsWith(".ipynb")).sort().map((f) => join(dir, f));
+  return (await readdir(dir)).filter((f) => f.endsWith(".ipynb") && !f.startsWith(".")).sort().map((f) => join(dir, f));
 }
 
 /**
