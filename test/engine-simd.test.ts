@@ -48,11 +48,11 @@ describe.runIf(hasSimd)("SIMD kernels", () => {
     expect(Array.from(one)).toEqual(Array.from(outQ.subarray((T - 1) * nOut)));
   });
 
-  it.each([["Q4_K", 256, 8], ["Q4_K", 512, 37], ["Q6_K", 256, 8], ["Q6_K", 512, 37]] as const)("%s one vector, nIn=%i nOut=%i, matches dotRow", (type, nIn, nOut) => {
+  it.each([["Q4_K", 256, 8], ["Q4_K", 512, 37], ["Q6_K", 256, 8], ["Q6_K", 512, 37], ["F16", 96, 20], ["Q4_0", 256, 36]] as const)("%s one vector, nIn=%i nOut=%i, matches dotRow", (type, nIn, nOut) => {
     const w = randoms(nIn * nOut, 7 * nIn + nOut).map((v, i) => v * (1 + (i % 5)));
     const x = randoms(nIn, 11);
     const q4 = quantFormat(type);
-    const rb = (nIn / 256) * q4.typeSize;
+    const rb = (nIn / q4.blockSize) * q4.typeSize;
     const q = new Uint8Array(rb * nOut);
     for (let o = 0; o < nOut; o++) q4.quantizeRow(w.subarray(o * nIn, (o + 1) * nIn), q, o * rb);
     const arena = new SimdArena(q.byteLength + 16, 3, nIn, nOut);
@@ -81,9 +81,11 @@ describe.runIf(hasSimd)("SIMD kernels", () => {
     expect(simdSupports("Q4_K", 128, 8)).toBe(false);
     expect(simdSupports("Q6_K", 256, 8)).toBe(true);
     expect(simdSupports("Q5_K", 256, 8)).toBe(false);
+    expect(simdSupports("F16", 8, 12)).toBe(true);
+    expect(simdSupports("Q4_0", 64, 6)).toBe(false);
   });
 
-  it.each(["F32", "Q8_0", "Q4_K", "Q6_K"] as const)("LabEngine %s: kernels simd and js give the same distributions (≤ 1e-4)", async (type) => {
+  it.each(["F32", "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const)("LabEngine %s: kernels simd and js give the same distributions (≤ 1e-4)", async (type) => {
     const tmp = tempDir("engine-simd-");
     try {
       const path = await writeSyntheticVariant(join(tmp.dir, "m.gguf"), type);

@@ -25,9 +25,9 @@ const OP = {
 } as const;
 // SIMD instructions follow the 0xfd prefix as a LEB128 sub-opcode.
 const SIMD = {
-  v128Load: 0x00, v128Load8x8S: 0x01, v128Store: 0x0b, v128Const: 0x0c,
-  i8x16Splat: 0x0f, f32x4Splat: 0x13, f32x4ExtractLane: 0x1f, v128And: 0x4e, v128Or: 0x50,
-  i8x16Shl: 0x6b, i8x16ShrU: 0x6d, i8x16Sub: 0x71,
+  v128Load: 0x00, v128Load8x8S: 0x01, v128Load16x4U: 0x04, v128Store: 0x0b, v128Const: 0x0c,
+  i8x16Splat: 0x0f, i32x4Splat: 0x11, f32x4Splat: 0x13, f32x4ExtractLane: 0x1f, v128And: 0x4e, v128Or: 0x50,
+  i8x16Shl: 0x6b, i8x16ShrU: 0x6d, i8x16Sub: 0x71, i32x4Shl: 0xab,
   i16x8ExtendLowI8x16S: 0x87, i16x8ExtendHighI8x16S: 0x88, i16x8ExtendLowI8x16U: 0x89, i16x8ExtendHighI8x16U: 0x8a,
   i32x4ExtendLowI16x8S: 0xa7, i32x4ExtendHighI16x8S: 0xa8, i32x4ExtendLowI16x8U: 0xa9, i32x4ExtendHighI16x8U: 0xaa,
   f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4ConvertI32x4S: 0xfa,
@@ -421,8 +421,58 @@ function decodeQ6K() {
   ]);
 }
 
+/**
+ * decode_f16(w, nIn, nRows, dst, table): nRows consecutive F16 rows → F32 rows. Four halves at a
+ * time: zero-extend to 32 bits, move exponent+mantissa up 13 bits and multiply by 2^112 (rebiasing
+ * the exponent from 15 to 127; subnormals and zero come out exact), then put the sign back.
+ * Infinities and NaNs (never in trained weights) come out as large finite numbers.
+ */
+function decodeF16() {
+  const [w, nIn, nRows, dst] = [0, 1, 2, 3];
+  const [i, n] = [5, 6];
+  const h = 7; // v128
+  const splat32 = (k: number) => [...i32(k), ...simd(SIMD.i32x4Splat)];
+  const body = [
+    // h = 4 halves at w + 2i, as u32 lanes
+    ...get(w), ...get(i), ...i32(1), OP.i32Shl, ...add, ...simd(SIMD.v128Load16x4U, 1, 0), ...set(h),
+    ...get(dst), ...get(i), ...i32(2), OP.i32Shl, ...add,
+    ...get(h), ...splat32(0x7fff), ...simd(SIMD.v128And), ...i32(13), ...simd(SIMD.i32x4Shl),
+    ...splat32(0x77800000), ...fmul, // × 2^112 (the f32 whose bits are 0x77800000)
+    ...get(h), ...splat32(0x8000), ...simd(SIMD.v128And), ...i32(16), ...simd(SIMD.i32x4Shl), ...simd(SIMD.v128Or),
+    ...store(),
+  ];
+  return fn(5, [[2, I32], [1, V128]], [
+    ...get(nIn), ...get(nRows), ...mul, ...set(n),
+    ...i32(0), ...set(i),
+    ...loopWhile(body, i, i32(4), get(n)),
+  ]);
+}
+
+/** decode_q4_0(w, nIn, nRows, dst, table): Q4_0 rows (18-byte blocks: fp16 d, 16 bytes of nibbles;
+ *  weight j = (low nibble of byte j − 8)·d, weight 16 + j = (high nibble − 8)·d) → F32 rows. */
+function decodeQ4_0() {
+  const [w, nIn, nRows, dst, table] = [0, 1, 2, 3, 4];
+  const [k, n, p, db] = [5, 6, 7, 8];
+  const [q, v, e, vs] = [9, 10, 11, 12]; // v128
+  const splat8 = (x: number) => [...i32(x), ...simd(SIMD.i8x16Splat)];
+  const body = [
+    // block k: p = w + 18k ; db = dst + 128k
+    ...get(w), ...get(k), ...i32(18), ...mul, ...add, ...set(p),
+    ...get(dst), ...get(k), ...i32(7), OP.i32Shl, ...add, ...set(db),
+    ...get(table), ...get(p), OP.i32Load16U, 1, 0, ...i32(2), OP.i32Shl, ...add, OP.f32Load, 2, 0, ...simd(SIMD.f32x4Splat), ...set(vs),
+    ...get(p), ...load(2), ...set(q),
+    ...get(q), ...splat8(0x0f), ...simd(SIMD.v128And), ...splat8(8), ...simd(SIMD.i8x16Sub), ...set(v), ...store16(v, e, db, 0, vs, true),
+    ...get(q), ...i32(4), ...simd(SIMD.i8x16ShrU), ...splat8(8), ...simd(SIMD.i8x16Sub), ...set(v), ...store16(v, e, db, 16, vs, true),
+  ];
+  return fn(5, [[4, I32], [4, V128]], [
+    ...get(nIn), ...get(nRows), ...mul, ...i32(5), OP.i32ShrU, ...set(n),
+    ...i32(0), ...set(k),
+    ...loopWhile(body, k, i32(1), get(n)),
+  ]);
+}
+
 function assemble(): Uint8Array<ArrayBuffer> {
-  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K(), matvecQ6K(), decodeQ4K(), decodeQ6K()];
+  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K(), matvecQ6K(), decodeQ4K(), decodeQ6K(), decodeF16(), decodeQ4_0()];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(kernels.map((k) => k.type))),
@@ -430,7 +480,8 @@ function assemble(): Uint8Array<ArrayBuffer> {
     ...section(3, vec(kernels.map((_, i) => uleb(i)))),
     ...section(7, vec([[...utf8("matmul_f32"), 0x00, ...uleb(0)], [...utf8("matmul_q8_0"), 0x00, ...uleb(1)],
       [...utf8("matvec_q4_k"), 0x00, ...uleb(2)], [...utf8("matvec_q6_k"), 0x00, ...uleb(3)],
-      [...utf8("decode_q4_k"), 0x00, ...uleb(4)], [...utf8("decode_q6_k"), 0x00, ...uleb(5)]])),
+      [...utf8("decode_q4_k"), 0x00, ...uleb(4)], [...utf8("decode_q6_k"), 0x00, ...uleb(5)],
+      [...utf8("decode_f16"), 0x00, ...uleb(6)], [...utf8("decode_q4_0"), 0x00, ...uleb(7)]])),
     ...section(10, vec(kernels.map((k) => k.code))),
   ]);
 }
@@ -462,7 +513,7 @@ export class SimdArena {
   private readonly q8Kernel: Kernel;
   private readonly q4kKernel: Kernel;
   private readonly q6kKernel: Kernel;
-  private readonly decodeKernels: Record<"Q4_K" | "Q6_K", Kernel>;
+  private readonly decodeKernels: Record<"Q4_K" | "Q6_K" | "F16" | "Q4_0", Kernel>;
   private readonly xsumsPtr: number;
   private readonly xsums: Float32Array; // [maxIn/32] f32 Σx per 32-float chunk of one vector
   private readonly table: number;
@@ -489,7 +540,10 @@ export class SimdArena {
     this.q8Kernel = instance.exports.matmul_q8_0 as Kernel;
     this.q4kKernel = instance.exports.matvec_q4_k as Kernel;
     this.q6kKernel = instance.exports.matvec_q6_k as Kernel;
-    this.decodeKernels = { Q4_K: instance.exports.decode_q4_k as Kernel, Q6_K: instance.exports.decode_q6_k as Kernel };
+    this.decodeKernels = {
+      Q4_K: instance.exports.decode_q4_k as Kernel, Q6_K: instance.exports.decode_q6_k as Kernel,
+      F16: instance.exports.decode_f16 as Kernel, Q4_0: instance.exports.decode_q4_0 as Kernel,
+    };
     const buffer = this.memory.buffer;
     this.table = 0;
     fillFp16Table(new Float32Array(buffer, 0, 65536));
@@ -521,11 +575,11 @@ export class SimdArena {
     this.xBuffer.set(x.subarray(0, T * nIn));
     if (type === "F32") this.f32Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, nOut);
     else if (type === "Q8_0") this.q8Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, this.table, this.accPtr);
-    else if (T !== 1) {
-      // Several vectors: TILE_ROWS rows at a time are decoded ONCE (in wasm) into the F32 tile,
-      // which the F32 kernel multiplies with all T vectors.
+    else if (T !== 1 || type === "F16" || type === "Q4_0") {
+      // Several vectors (and F16 / Q4_0, which have no one-vector kernel): TILE_ROWS rows at a time
+      // are decoded ONCE (in wasm) into the F32 tile, which the F32 kernel multiplies with all T vectors.
       if (nOut % 4 !== 0) throw new RangeError(`SimdArena: ${type} with several vectors needs nOut % 4 == 0`);
-      const rowBytes = (nIn / 256) * (type === "Q4_K" ? 144 : 210);
+      const rowBytes = type === "F16" ? 2 * nIn : type === "Q4_0" ? (nIn / 32) * 18 : (nIn / 256) * (type === "Q4_K" ? 144 : 210);
       for (let o0 = 0; o0 < nOut; o0 += TILE_ROWS) {
         const rows = Math.min(TILE_ROWS, nOut - o0);
         this.decodeKernels[type](wPtr + o0 * rowBytes, nIn, rows, this.tilePtr, this.table);
@@ -564,14 +618,17 @@ export class SimdArena {
 /** Weight rows decoded per tile in matmulDecoded (a multiple of 4; 16 rows × 1024 floats = 64 KiB). */
 const TILE_ROWS = 16;
 
-/** Weight types with a SIMD kernel (Q4_K, Q6_K: one vector at a time; several go through matmulDecoded). */
-export type SimdType = "F32" | "Q8_0" | "Q4_K" | "Q6_K";
+/** Weight types with SIMD kernels (F32, Q8_0: any number of vectors; Q4_K, Q6_K: a one-vector kernel
+ *  and decoded tiles for several; F16, Q4_0: decoded tiles always). */
+export type SimdType = "F32" | "Q8_0" | "Q4_K" | "Q6_K" | "F16" | "Q4_0";
 
 /** Whether the SIMD kernels can run a product of this shape for this weight type. */
 export function simdSupports(type: string, nIn: number, nOut: number): type is SimdType {
   if (type === "F32") return nIn % 4 === 0 && nOut % 4 === 0;
   if (type === "Q8_0") return nIn % 32 === 0;
   if (type === "Q4_K" || type === "Q6_K") return nIn % 256 === 0;
+  if (type === "F16") return nIn % 4 === 0 && nOut % 4 === 0;
+  if (type === "Q4_0") return nIn % 32 === 0 && nOut % 4 === 0;
   return false;
 }
 
