@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeSyntheticLlama } from "../lab/model/synthetic.ts";
 import { openGguf } from "../lab/gguf/index.ts";
 import { quantFormat } from "../lab/quant/index.ts";
+import { readCsv } from "../lab/table.ts";
 import {
   claimsCheck, degradationByTask, levelTable, memoryRows, q4_0Anatomy, q4_KAnatomy, quantizeLevels, relativeQuality,
-  runQuantizationStudy, studyTable, tensorWeights, type StudyResult, type StudyRow,
+  runQuantizationStudy, studyTable, tensorWeights, writeStudyCsv, type StudyResult, type StudyRow,
 } from "../lab/study/index.ts";
 import { chooseLevel, planMemory } from "../solutions/quantization/memory.ts";
 
@@ -95,6 +96,21 @@ describe("runQuantizationStudy on a tiny synthetic model", () => {
       "ppl_increase_pct", "kl_mean", "kl_p99", "same_top1", "arithmetic_acc", "code_acc", "facts_acc",
       "arithmetic_answer_ppl", "code_answer_ppl", "facts_answer_ppl", "prefill_tok_s", "decode_tok_s",
     ]);
+  });
+
+  it("results are written by notebook runs, never by the test suite", async () => {
+    const csv = join(tmp, "q.csv");
+    expect(writeStudyCsv(studyTable(study.rows), csv)).toBe(false); // vitest sets VITEST
+    const saved = process.env.VITEST;
+    delete process.env.VITEST;
+    try {
+      expect(writeStudyCsv(studyTable(study.rows), csv)).toBe(true);
+    } finally {
+      process.env.VITEST = saved;
+    }
+    const back = readCsv(csv);
+    expect(back).toHaveLength(study.rows.length);
+    expect(back[0]).toMatchObject({ level: "F32", engine: "lab", bits_per_weight: 32 });
   });
 
   it("memory rows agree with the reference planMemory (task 1.3) for the same configuration", () => {

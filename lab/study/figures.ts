@@ -1,7 +1,9 @@
 // The quantization study's figures, each a function of rows → Plot options (lab/plot renders them,
 // shows them inline and saves notebooks/figures/quant-*.svg/png). test/study-figures.test.ts
 // snapshots each one on FIXED rows, never on live measurements.
-import { Plot, type PlotOptions } from "../plot/index.ts";
+import { join } from "node:path";
+import { Plot, saveFigure, type PlotOptions } from "../plot/index.ts";
+import { REPO_ROOT, writingResults } from "./quantization.ts";
 import type { StudyRow } from "./quantization.ts";
 import type { MemoryRow, QualityPoint, ServingShape, TaskMetric } from "./analysis.ts";
 
@@ -134,3 +136,14 @@ export const QUANT_FIGURE_NAMES = {
   q4_0Block: "quant-q4_0-block",
   q4_KBlock: "quant-q4_k-block",
 } as const;
+
+/**
+ * Saves a study figure into notebooks/figures/ (SVG + PNG) — except under vitest: the notebook test
+ * runs every notebook without saving it, and a test must not rewrite committed files with fresh
+ * (timing-dependent) numbers. Returns whether it wrote.
+ */
+export function saveStudyFigure(name: string, svg: string): boolean {
+  if (!writingResults()) return false;
+  saveFigure(name, svg, { dir: join(REPO_ROOT, "notebooks", "figures") });
+  return true;
+}

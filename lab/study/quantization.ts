@@ -26,6 +26,7 @@ import { loadProse, loadTaskSets } from "../measure/evalsets.ts";
 import { measureLatency } from "../measure/latency.ts";
 import { quantizeGgufFile } from "../quant/file.ts";
 import { findMix } from "../quant/mixes.ts";
+import { writeCsv } from "../table.ts";
 
 // =============================================================================================
 // 1. The levels and the settings
@@ -395,4 +396,18 @@ export function studyTable(rows: readonly StudyRow[]): FlatRow[] {
 /** File size of a path in bytes (for cells that want to show the cache). */
 export async function fileBytes(path: string): Promise<number> {
   return (await stat(path)).size;
+}
+
+/** False under vitest (the notebook test must not rewrite committed results with fresh timings). */
+export function writingResults(): boolean {
+  return process.env.VITEST === undefined;
+}
+
+export const RESULTS_CSV = join(REPO_ROOT, "data", "results", "quantization.csv");
+
+/** Writes the flat table to data/results/quantization.csv (atomically), except under vitest. Returns whether it wrote. */
+export function writeStudyCsv(rows: readonly FlatRow[], path = RESULTS_CSV): boolean {
+  if (!writingResults()) return false;
+  writeCsv(path, rows);
+  return true;
 }
