@@ -8,7 +8,7 @@ import {
 
 const generate: Command = {
   name: "data generate",
-  summary: "generate the corpus, eval sets and tokenizer under data/ (deterministic per seed)",
+  summary: "Generate the corpus, eval sets and tokenizer under data/ (deterministic per seed)",
   help: `Usage: lab data generate [--seed N] [--vocab-size N] [--out DIR] [--json]
 
 Writes DIR/corpus/<task>.{train,val}.txt for the task families prose, arithmetic, facts, code and chat
@@ -45,7 +45,7 @@ The same seed and vocabulary size give the same bytes on every machine.
 
 const check: Command = {
   name: "data check",
-  summary: "regenerate data/ in memory and verify every file's sha256 matches",
+  summary: "Regenerate data/ in memory and verify every file's sha256 matches",
   help: `Usage: lab data check [--dir DIR] [--llama] [--json]
 
 Reads DIR/corpus/manifest.json (default DIR: the checkout's data/), regenerates the corpus, eval sets

@@ -4,7 +4,7 @@ import { checkKit, formatTable, gradeTasks, selectTasks, type Target } from "../
 
 export const grade: Command = {
   name: "grade",
-  summary: "grade the exercises (or the solutions) task by task",
+  summary: "Grade the exercises (or the solutions) task by task",
   help: `Usage: lab grade [TASK…] [--target exercises|solutions] [--timeout SECONDS] [--json]
        lab grade --check-kit
 
