@@ -48,7 +48,7 @@ describe.runIf(hasSimd)("SIMD kernels", () => {
     expect(Array.from(one)).toEqual(Array.from(outQ.subarray((T - 1) * nOut)));
   });
 
-  it.each([["Q4_K", 256, 8], ["Q4_K", 512, 37], ["Q6_K", 256, 8], ["Q6_K", 512, 37], ["F16", 96, 20], ["Q4_0", 256, 36]] as const)("%s one vector, nIn=%i nOut=%i, matches dotRow", (type, nIn, nOut) => {
+  it.each([["Q4_K", 256, 8], ["Q4_K", 512, 37], ["Q6_K", 256, 8], ["Q6_K", 512, 37], ["F16", 96, 20], ["BF16", 64, 8], ["Q4_0", 256, 36], ["Q4_1", 64, 12]] as const)("%s one vector, nIn=%i nOut=%i, matches dotRow", (type, nIn, nOut) => {
     const w = randoms(nIn * nOut, 7 * nIn + nOut).map((v, i) => v * (1 + (i % 5)));
     const x = randoms(nIn, 11);
     const q4 = quantFormat(type);
@@ -85,7 +85,7 @@ describe.runIf(hasSimd)("SIMD kernels", () => {
     expect(simdSupports("Q4_0", 64, 6)).toBe(false);
   });
 
-  it.each(["F32", "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"] as const)("LabEngine %s: kernels simd and js give the same distributions (≤ 1e-4)", async (type) => {
+  it.each(["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K"] as const)("LabEngine %s: kernels simd and js give the same distributions (≤ 1e-4)", async (type) => {
     const tmp = tempDir("engine-simd-");
     try {
       const path = await writeSyntheticVariant(join(tmp.dir, "m.gguf"), type);

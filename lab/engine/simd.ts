@@ -471,8 +471,54 @@ function decodeQ4_0() {
   ]);
 }
 
+/** decode_bf16(w, nIn, nRows, dst, table): BF16 rows → F32 rows (a bf16 is the top half of an f32). */
+function decodeBF16() {
+  const [w, nIn, nRows, dst] = [0, 1, 2, 3];
+  const [i, n] = [5, 6];
+  const body = [
+    ...get(dst), ...get(i), ...i32(2), OP.i32Shl, ...add,
+    ...get(w), ...get(i), ...i32(1), OP.i32Shl, ...add, ...simd(SIMD.v128Load16x4U, 1, 0), ...i32(16), ...simd(SIMD.i32x4Shl),
+    ...store(),
+  ];
+  return fn(5, [[2, I32]], [
+    ...get(nIn), ...get(nRows), ...mul, ...set(n),
+    ...i32(0), ...set(i),
+    ...loopWhile(body, i, i32(4), get(n)),
+  ]);
+}
+
+/** decode_q4_1(w, nIn, nRows, dst, table): Q4_1 rows (20-byte blocks: fp16 d, fp16 m, 16 bytes of
+ *  nibbles; weight j = low nibble of byte j·d + m, weight 16 + j = high nibble·d + m) → F32 rows. */
+function decodeQ4_1() {
+  const [w, nIn, nRows, dst, table] = [0, 1, 2, 3, 4];
+  const [k, n, p, db] = [5, 6, 7, 8];
+  const [q, v, e, vs, vm] = [9, 10, 11, 12, 13]; // v128
+  const splat8 = (x: number) => [...i32(x), ...simd(SIMD.i8x16Splat)];
+  const half = (off: number) => [...get(table), ...get(p), OP.i32Load16U, 1, ...uleb(off), ...i32(2), OP.i32Shl, ...add, OP.f32Load, 2, 0];
+  const body = [
+    ...get(w), ...get(k), ...i32(20), ...mul, ...add, ...set(p),
+    ...get(dst), ...get(k), ...i32(7), OP.i32Shl, ...add, ...set(db),
+    ...half(0), ...simd(SIMD.f32x4Splat), ...set(vs),
+    // store16 subtracts vm: keep −m there
+    ...f32Neg(half(2)), ...simd(SIMD.f32x4Splat), ...set(vm),
+    ...get(p), ...load(4), ...set(q),
+    ...get(q), ...splat8(0x0f), ...simd(SIMD.v128And), ...set(v), ...store16(v, e, db, 0, vs, false, vm),
+    ...get(q), ...i32(4), ...simd(SIMD.i8x16ShrU), ...set(v), ...store16(v, e, db, 16, vs, false, vm),
+  ];
+  return fn(5, [[4, I32], [5, V128]], [
+    ...get(nIn), ...get(nRows), ...mul, ...i32(5), OP.i32ShrU, ...set(n),
+    ...i32(0), ...set(k),
+    ...loopWhile(body, k, i32(1), get(n)),
+  ]);
+}
+
+/** −x for an f32 computed by `x` (0 − x). */
+function f32Neg(x: number[]): number[] {
+  return [OP.f32Const, 0, 0, 0, 0, ...x, OP.f32Sub];
+}
+
 function assemble(): Uint8Array<ArrayBuffer> {
-  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K(), matvecQ6K(), decodeQ4K(), decodeQ6K(), decodeF16(), decodeQ4_0()];
+  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K(), matvecQ6K(), decodeQ4K(), decodeQ6K(), decodeF16(), decodeQ4_0(), decodeBF16(), decodeQ4_1()];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(kernels.map((k) => k.type))),
@@ -481,7 +527,8 @@ function assemble(): Uint8Array<ArrayBuffer> {
     ...section(7, vec([[...utf8("matmul_f32"), 0x00, ...uleb(0)], [...utf8("matmul_q8_0"), 0x00, ...uleb(1)],
       [...utf8("matvec_q4_k"), 0x00, ...uleb(2)], [...utf8("matvec_q6_k"), 0x00, ...uleb(3)],
       [...utf8("decode_q4_k"), 0x00, ...uleb(4)], [...utf8("decode_q6_k"), 0x00, ...uleb(5)],
-      [...utf8("decode_f16"), 0x00, ...uleb(6)], [...utf8("decode_q4_0"), 0x00, ...uleb(7)]])),
+      [...utf8("decode_f16"), 0x00, ...uleb(6)], [...utf8("decode_q4_0"), 0x00, ...uleb(7)],
+      [...utf8("decode_bf16"), 0x00, ...uleb(8)], [...utf8("decode_q4_1"), 0x00, ...uleb(9)]])),
     ...section(10, vec(kernels.map((k) => k.code))),
   ]);
 }
@@ -513,7 +560,7 @@ export class SimdArena {
   private readonly q8Kernel: Kernel;
   private readonly q4kKernel: Kernel;
   private readonly q6kKernel: Kernel;
-  private readonly decodeKernels: Record<"Q4_K" | "Q6_K" | "F16" | "Q4_0", Kernel>;
+  private readonly decodeKernels: Record<"Q4_K" | "Q6_K" | "F16" | "Q4_0" | "BF16" | "Q4_1", Kernel>;
   private readonly xsumsPtr: number;
   private readonly xsums: Float32Array; // [maxIn/32] f32 Σx per 32-float chunk of one vector
   private readonly table: number;
@@ -543,6 +590,7 @@ export class SimdArena {
     this.decodeKernels = {
       Q4_K: instance.exports.decode_q4_k as Kernel, Q6_K: instance.exports.decode_q6_k as Kernel,
       F16: instance.exports.decode_f16 as Kernel, Q4_0: instance.exports.decode_q4_0 as Kernel,
+      BF16: instance.exports.decode_bf16 as Kernel, Q4_1: instance.exports.decode_q4_1 as Kernel,
     };
     const buffer = this.memory.buffer;
     this.table = 0;
@@ -575,11 +623,11 @@ export class SimdArena {
     this.xBuffer.set(x.subarray(0, T * nIn));
     if (type === "F32") this.f32Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, nOut);
     else if (type === "Q8_0") this.q8Kernel(wPtr, this.xPtr, this.outPtr, nIn, nOut, T, this.table, this.accPtr);
-    else if (T !== 1 || type === "F16" || type === "Q4_0") {
+    else if (T !== 1 || TILE_ONLY.has(type)) {
       // Several vectors (and F16 / Q4_0, which have no one-vector kernel): TILE_ROWS rows at a time
       // are decoded ONCE (in wasm) into the F32 tile, which the F32 kernel multiplies with all T vectors.
       if (nOut % 4 !== 0) throw new RangeError(`SimdArena: ${type} with several vectors needs nOut % 4 == 0`);
-      const rowBytes = type === "F16" ? 2 * nIn : type === "Q4_0" ? (nIn / 32) * 18 : (nIn / 256) * (type === "Q4_K" ? 144 : 210);
+      const rowBytes = ROW_BYTES[type](nIn);
       for (let o0 = 0; o0 < nOut; o0 += TILE_ROWS) {
         const rows = Math.min(TILE_ROWS, nOut - o0);
         this.decodeKernels[type](wPtr + o0 * rowBytes, nIn, rows, this.tilePtr, this.table);
@@ -619,16 +667,21 @@ export class SimdArena {
 const TILE_ROWS = 16;
 
 /** Weight types with SIMD kernels (F32, Q8_0: any number of vectors; Q4_K, Q6_K: a one-vector kernel
- *  and decoded tiles for several; F16, Q4_0: decoded tiles always). */
-export type SimdType = "F32" | "Q8_0" | "Q4_K" | "Q6_K" | "F16" | "Q4_0";
+ *  and decoded tiles for several; F16, BF16, Q4_0, Q4_1: decoded tiles always). */
+export type SimdType = "F32" | "Q8_0" | "Q4_K" | "Q6_K" | "F16" | "BF16" | "Q4_0" | "Q4_1";
+const TILE_ONLY = new Set<SimdType>(["F16", "BF16", "Q4_0", "Q4_1"]);
+const ROW_BYTES: Record<Exclude<SimdType, "F32" | "Q8_0">, (nIn: number) => number> = {
+  Q4_K: (n) => (n / 256) * 144, Q6_K: (n) => (n / 256) * 210, F16: (n) => 2 * n, BF16: (n) => 2 * n,
+  Q4_0: (n) => (n / 32) * 18, Q4_1: (n) => (n / 32) * 20,
+};
 
 /** Whether the SIMD kernels can run a product of this shape for this weight type. */
 export function simdSupports(type: string, nIn: number, nOut: number): type is SimdType {
   if (type === "F32") return nIn % 4 === 0 && nOut % 4 === 0;
   if (type === "Q8_0") return nIn % 32 === 0;
   if (type === "Q4_K" || type === "Q6_K") return nIn % 256 === 0;
-  if (type === "F16") return nIn % 4 === 0 && nOut % 4 === 0;
-  if (type === "Q4_0") return nIn % 32 === 0 && nOut % 4 === 0;
+  if (type === "F16" || type === "BF16") return nIn % 4 === 0 && nOut % 4 === 0;
+  if (type === "Q4_0" || type === "Q4_1") return nIn % 32 === 0 && nOut % 4 === 0;
   return false;
 }
 
