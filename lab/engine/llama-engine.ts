@@ -221,10 +221,18 @@ class LlamaSequence implements Sequence {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** node-llama-cpp's token → probability map as a dense row of natural-log probabilities. */
+/**
+ * node-llama-cpp's token → probability map as a dense row of natural-log probabilities. The addon
+ * normalises with a float32 running sum, which over a 32,000-token vocabulary is off by up to ~5e-4
+ * (the same factor for every token of the row); summing the probabilities again in float64 removes
+ * that offset, leaving llama.cpp's logits as they were.
+ */
 function logProbRow(probabilities: Map<number, number>, nVocab: number): Float32Array {
   const row = new Float32Array(nVocab).fill(-Infinity);
-  for (const [token, p] of probabilities) row[token] = Math.log(p);
+  let total = 0;
+  for (const p of probabilities.values()) total += p;
+  const logTotal = Math.log(total);
+  for (const [token, p] of probabilities) row[token] = Math.log(p) - logTotal;
   return row;
 }
 
