@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { syntheticLlama, type SyntheticLlamaOptions } from "../lab/model/synthetic.ts";
 import { kv, openGguf, readTensorBytes, writeGguf } from "../lab/gguf/index.ts";
-import { mulberry32 } from "../lab/engine/sampler.ts";
+import { mulberry32 } from "../lab/random.ts";
 import { dequantizeTensor, isSupportedType, quantizeTensor } from "../lab/quant/index.ts";
 import type { GgmlTypeName } from "../lab/ggml-types.ts";
 

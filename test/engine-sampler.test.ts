@@ -1,7 +1,8 @@
 // The shared sampler: greedy is argmax, seeded draws repeat, top-k / top-p cut where they should,
 // and temperature-1 draws follow the distribution.
 import { describe, expect, it } from "vitest";
-import { Sampler, argmax, logSoftmaxInPlace, mulberry32 } from "../lab/engine/sampler.ts";
+import { Sampler, argmax, logSoftmaxInPlace } from "../lab/engine/sampler.ts";
+import { mulberry32 } from "../lab/random.ts";
 
 function logRow(probs: number[]): Float32Array {
   return Float32Array.from(probs, (p) => Math.log(p));

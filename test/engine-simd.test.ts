@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { SimdArena, simdModule, simdSupports } from "../lab/engine/simd.ts";
 import { openEngine } from "../lab/engine/engine.ts";
-import { mulberry32 } from "../lab/engine/sampler.ts";
+import { mulberry32 } from "../lab/random.ts";
 import { quantFormat } from "../lab/quant/index.ts";
 import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
 

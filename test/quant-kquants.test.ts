@@ -9,24 +9,11 @@ import { K_QUANT_FORMATS, nearestInt, QK_K } from "../lab/quant/kquants.ts";
 import { quantFormat, quantizeTensor, dequantizeTensor, type QuantFormat } from "../lab/quant/index.ts";
 import { syntheticLlama } from "../lab/model/synthetic.ts";
 import { ggmlDequantize, ggmlQuantize, ggmlRowSize } from "./oracle/ggml.ts";
+import { gaussian, mulberry32 } from "../lab/random.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic data
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussian(rng: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
-}
 
 function gaussianRow(seed: number, n: number, sigma = 1): Float32Array {
   const rng = mulberry32(seed);

@@ -6,20 +6,12 @@ import { bitsPerWeight, BLOCK_GEOMETRY, type GgmlTypeName } from "../lab/ggml-ty
 import { bf16ToFp32, fp16ToFp32, fp32ToBf16, fp32ToFp16 } from "../lab/quant/float.ts";
 import { dequantizeTensor, quantFormat, quantizeTensor, UnsupportedTypeError } from "../lab/quant/index.ts";
 import { ggmlDequantize, ggmlQuantize, ggmlRowSize } from "./oracle/ggml.ts";
+import { mulberry32 } from "../lab/random.ts";
 
 const OURS: GgmlTypeName[] = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"];
 
 /** A seeded PRNG (mulberry32) so every run sees the same "random" data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** llama.cpp tests/test-quantize-fns.cpp's generator: 0.1 + 2·cos(i + offset). */
 function ggmlTestData(n: number, offset = 0): Float32Array {

@@ -16,13 +16,14 @@
 // ---------------------------------------------------------------------------------------------------
 // 1. Seeded randomness
 // ---------------------------------------------------------------------------------------------------
+import { mulberry32 } from "../random.ts";
 
 /** A small, fast, well-mixed PRNG (mulberry32). Streams are derived per task so that changing one
  *  generator does not reshuffle the others. */
 export class Rng {
-  private state: number; // u32
+  private readonly draw: () => number;
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.draw = mulberry32(seed);
   }
   /** Derives an independent stream from a seed and a label (FNV-1a of the label mixed into the seed). */
   static stream(seed: number, label: string): Rng {
@@ -32,10 +33,7 @@ export class Rng {
   }
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.draw();
   }
   /** Uniform integer in [lo, hi] (inclusive). */
   int(lo: number, hi: number): number {

@@ -5,6 +5,7 @@
 // Order of operations (as in llama.cpp's common sampler chain): top-k, then temperature, then
 // top-p (nucleus) on the tempered distribution, then a draw. temperature 0 means greedy (argmax;
 // ties go to the lowest id).
+import { mulberry32 } from "../random.ts";
 
 export interface SamplerOptions {
   /** 0 = greedy. Default 0. */
@@ -15,20 +16,6 @@ export interface SamplerOptions {
   topP?: number;
   /** RNG seed; the same seed gives the same draws. Default 0. */
   seed?: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Seeded RNG: mulberry32, 32 bits of state, uniform in [0, 1).
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

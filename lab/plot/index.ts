@@ -20,6 +20,7 @@ import type { JSDOM as JSDOMClass } from "jsdom";
 import * as Plot from "@observablehq/plot";
 import { Resvg } from "@resvg/resvg-js";
 import { displayInNotebook } from "./display.ts";
+import { mulberry32 } from "../random.ts";
 
 export { Plot };
 export type PlotOptions = Plot.PlotOptions;
@@ -40,21 +41,13 @@ export class FigureError extends Error {
  */
 export function seededRandom(seed: number): () => number {
   if (!Number.isFinite(seed)) throw new FigureError(`seededRandom: seed must be a finite number, got ${seed}`);
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** A standard normal sample from two uniforms of `random` (Box–Muller). */
-export function gaussian(random: () => number): number {
-  const u = 1 - random(); // (0, 1]: log(0) never happens
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-}
+
+/** A standard normal draw from a uniform generator (Box–Muller); see lab/random.ts. */
+export { gaussian } from "../random.ts";
 
 // ─── 2. renderFigure ─────────────────────────────────────────────────────────────────────────────
 

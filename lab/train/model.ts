@@ -13,6 +13,7 @@
 // Every kernel is generic over Float32Array (training) and Float64Array (gradient checks).
 import { matmulNT, transpose, type Floats } from "./matmul.ts";
 import { SimdArena } from "./simd.ts";
+import { mulberry32 } from "../random.ts";
 
 // ─── Shapes and parameter layout ─────────────────────────────────────────────────────────────────
 
@@ -82,17 +83,8 @@ export function macsPerToken(s: ModelShape, ctx: number): number {
 
 // ─── Initialisation ──────────────────────────────────────────────────────────────────────────────
 
-/** mulberry32: a tiny seeded generator; every random number in training comes from one of these. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (lab/random.ts): every random number in training comes from one of these. */
+export const seededRandom = mulberry32;
 
 /** GPT-2 style: N(0, 0.02) matrices and embeddings, residual-output projections shrunk by
  *  1/√(2·nLayer) so the residual stream does not grow with depth, norms at 1. */

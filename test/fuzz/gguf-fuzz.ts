@@ -17,19 +17,13 @@ import { join } from "node:path";
 import { GgufError, GgufValueType, openGguf, parseGgufBytes, readTensorBytes, type GgufFile } from "../../lab/gguf/index.ts";
 import { encodeGgufHeader, type GgufDocument } from "../../lab/gguf/writer.ts";
 import { tinyLlamaDocument } from "./gguf-fixtures.ts";
+import { mulberry32 } from "../../lab/random.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness (mulberry32)
 
 export function makeRng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
   return { next, int, pick };

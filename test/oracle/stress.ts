@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import type { GgmlTypeName } from "../../lab/ggml-types.ts";
 import { dequantizeTensor, quantFormat, quantizeTensor, supportedTypes } from "../../lab/quant/index.ts";
 import { ggmlDequantize, ggmlQuantize } from "./ggml.ts";
+import { mulberry32 } from "../../lab/random.ts";
 
 const { values } = parseArgs({
   options: { weights: { type: "string", default: String(1 << 22) }, seed: { type: "string", default: "1" }, types: { type: "string" } },
@@ -16,15 +17,7 @@ const ROW = 4096;
 const nRows = Math.max(1, Math.floor(Number(values.weights) / ROW));
 const types = (values.types?.split(",") ?? supportedTypes()) as GgmlTypeName[];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** Rows drawn from a different distribution each: gaussian, uniform, heavy-tailed, one-signed, tiny, huge, sparse. */
 function data(seed: number): Float32Array {
