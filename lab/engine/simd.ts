@@ -4,66 +4,18 @@
 // far behind llama.cpp's AVX kernels. The module is assembled below from its opcodes (a few hundred
 // bytes, nothing binary committed) so every instruction can be read.
 //
-// Sections: 1. a tiny assembler · 2. the two kernels · 3. the arena (one WebAssembly.Memory holding
+// Sections: 1. instruction helpers · 2. the two kernels · 3. the arena (one WebAssembly.Memory holding
 // the fp16 table, every weight matrix, and the activation buffers).
 //
 // Both kernels compute each (row, token) dot product with the same instruction sequence whatever T
 // is, so a batched decode gives bit-identical results to one-at-a-time decode.
 
 // =============================================================================================
-// 1. A tiny assembler: opcodes, LEB128, sections.
+// 1. Instruction helpers (the assembler, shared with the trainer, is lab/wasm.ts).
 
-const I32 = 0x7f, V128 = 0x7b;
-const OP = {
-  loop: 0x03, end: 0x0b, brIf: 0x0d,
-  localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Load: 0x28, f32Load: 0x2a, i32Load8S: 0x2c, i32Load8U: 0x2d, i32Load16U: 0x2f, f32Store: 0x38,
-  i32Const: 0x41, f32Const: 0x43, i32LtU: 0x49,
-  i32Add: 0x6a, i32Mul: 0x6c, i32And: 0x71, i32Or: 0x72, i32Shl: 0x74, i32ShrU: 0x76,
-  f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32ConvertI32S: 0xb2, f32ConvertI32U: 0xb3,
-  simd: 0xfd,
-} as const;
-// SIMD instructions follow the 0xfd prefix as a LEB128 sub-opcode.
-const SIMD = {
-  v128Load: 0x00, v128Load8x8S: 0x01, v128Load16x4U: 0x04, v128Store: 0x0b, v128Const: 0x0c,
-  i8x16Splat: 0x0f, i32x4Splat: 0x11, f32x4Splat: 0x13, f32x4ExtractLane: 0x1f, v128And: 0x4e, v128Or: 0x50,
-  i8x16Shl: 0x6b, i8x16ShrU: 0x6d, i8x16Sub: 0x71, i32x4Shl: 0xab,
-  i16x8ExtendLowI8x16S: 0x87, i16x8ExtendHighI8x16S: 0x88, i16x8ExtendLowI8x16U: 0x89, i16x8ExtendHighI8x16U: 0x8a,
-  i32x4ExtendLowI16x8S: 0xa7, i32x4ExtendHighI16x8S: 0xa8, i32x4ExtendLowI16x8U: 0xa9, i32x4ExtendHighI16x8U: 0xaa,
-  f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4ConvertI32x4S: 0xfa,
-} as const;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) { out.push(byte); return out; }
-    out.push(byte | 0x80);
-  }
-}
-
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const utf8 = (s: string) => vec([...Buffer.from(s, "utf8")].map((b) => [b]));
+import { I32, OP, SIMD, V128, assembleModule, compileModule, get, i32, set, simd, tee, uleb, wasmFunction as fn } from "../wasm.ts";
 
 // Instruction helpers (each returns bytes).
-const get = (l: number) => [OP.localGet, ...uleb(l)];
-const set = (l: number) => [OP.localSet, ...uleb(l)];
-const tee = (l: number) => [OP.localTee, ...uleb(l)];
-const i32 = (n: number) => [OP.i32Const, ...sleb(n)];
-const simd = (sub: number, ...imm: number[]) => [OP.simd, ...uleb(sub), ...imm];
 const add = [OP.i32Add];
 const mul = [OP.i32Mul];
 /** memarg: alignment hint (log2) 0 = unaligned is fine, offset bytes */
@@ -82,12 +34,6 @@ const hsum = (v: number) => [
 const loopWhile = (body: number[], counter: number, step: number[], limit: number[]) => [
   OP.loop, 0x40, ...body, ...get(counter), ...step, OP.i32Add, ...tee(counter), ...limit, OP.i32LtU, OP.brIf, 0, OP.end,
 ];
-
-function fn(params: number, locals: [count: number, type: number][], body: number[]): { type: number[]; code: number[] } {
-  const type = [0x60, ...vec(new Array(params).fill([I32])), ...vec([])];
-  const code = [...vec(locals.map(([n, t]) => [...uleb(n), t])), ...body, OP.end];
-  return { type, code: [...uleb(code.length), ...code] };
-}
 
 // =============================================================================================
 // 2. The kernels
@@ -518,19 +464,11 @@ function f32Neg(x: number[]): number[] {
 }
 
 function assemble(): Uint8Array<ArrayBuffer> {
-  const kernels = [matmulF32(), matmulQ8_0(), matvecQ4K(), matvecQ6K(), decodeQ4K(), decodeQ6K(), decodeF16(), decodeQ4_0(), decodeBF16(), decodeQ4_1()];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec(kernels.map((k) => k.type))),
-    ...section(2, vec([[...utf8("env"), ...utf8("memory"), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec(kernels.map((_, i) => uleb(i)))),
-    ...section(7, vec([[...utf8("matmul_f32"), 0x00, ...uleb(0)], [...utf8("matmul_q8_0"), 0x00, ...uleb(1)],
-      [...utf8("matvec_q4_k"), 0x00, ...uleb(2)], [...utf8("matvec_q6_k"), 0x00, ...uleb(3)],
-      [...utf8("decode_q4_k"), 0x00, ...uleb(4)], [...utf8("decode_q6_k"), 0x00, ...uleb(5)],
-      [...utf8("decode_f16"), 0x00, ...uleb(6)], [...utf8("decode_q4_0"), 0x00, ...uleb(7)],
-      [...utf8("decode_bf16"), 0x00, ...uleb(8)], [...utf8("decode_q4_1"), 0x00, ...uleb(9)]])),
-    ...section(10, vec(kernels.map((k) => k.code))),
-  ]);
+  return assembleModule({
+    matmul_f32: matmulF32(), matmul_q8_0: matmulQ8_0(), matvec_q4_k: matvecQ4K(), matvec_q6_k: matvecQ6K(),
+    decode_q4_k: decodeQ4K(), decode_q6_k: decodeQ6K(), decode_f16: decodeF16(), decode_q4_0: decodeQ4_0(),
+    decode_bf16: decodeBF16(), decode_q4_1: decodeQ4_1(),
+  });
 }
 
 let compiled: WebAssembly.Module | null | undefined;
@@ -538,8 +476,7 @@ let compiled: WebAssembly.Module | null | undefined;
 /** The compiled module, or null where WebAssembly SIMD is unavailable (then LabEngine uses JS). */
 export function simdModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
-    const bytes = assemble();
-    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    compiled = compileModule(assemble());
   }
   return compiled;
 }
