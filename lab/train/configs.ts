@@ -39,7 +39,7 @@ export function trainSettings(name: ConfigName, nVocab: number): TrainSettings {
     case "target": {
       const shape: ModelShape = { ...common, nVocab, nEmbd: 256, nFf: 512, nHead: 4, nKvHead: 2, nLayer: 2, headDim: 64 };
       return {
-        name, shape, batch: 8, seqLen: 128, steps: 2600, seed: 3, evalEvery: 200, evalWindows: 48, checkpointEvery: 50,
+        name, shape, batch: 8, seqLen: 128, steps: 4800, seed: 3, evalEvery: 200, evalWindows: 48, checkpointEvery: 50,
         optimizer: { ...optimizer, lr: 4e-3, minLr: 4e-4, warmupSteps: 100, weightDecay: 0.01 },
       };
     }
