@@ -14,22 +14,14 @@
 import { matmulNT, transpose, type Floats } from "./matmul.ts";
 import { SimdArena } from "./simd.ts";
 import { mulberry32 } from "../random.ts";
+import type { LlamaHparams } from "../gguf/index.ts";
 
 // ─── Shapes and parameter layout ─────────────────────────────────────────────────────────────────
 
-/** The architecture's hyperparameters; the same fields as lab/gguf's LlamaHparams. */
-export interface ModelShape {
-  nVocab: number;
-  nCtxTrain: number; // written as llama.context_length; training windows are shorter
-  nEmbd: number;
-  nFf: number;
-  nHead: number;
-  nKvHead: number;
-  nLayer: number;
-  headDim: number;
-  rmsEps: number;
-  ropeFreqBase: number;
-}
+/** The architecture's hyperparameters: exactly lab/gguf's LlamaHparams, so a trained model's shape is
+ *  what llamaHparams() reads back from its GGUF (nCtxTrain is written as llama.context_length;
+ *  training windows are shorter). */
+export type ModelShape = LlamaHparams;
 
 /** One parameter tensor inside the flat parameter vector. Matrices are row-major [out][in]. */
 export interface ParamSlot {
