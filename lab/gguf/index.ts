@@ -6,5 +6,5 @@ export {
   type GgufValueTypeName,
 } from "./format.ts";
 export { alignUp, openGguf, parseGgufBytes, readTensorBytes } from "./reader.ts";
-export { llamaHparams, validateGguf, type LlamaHparams } from "./validate.ts";
+export { llamaHparams, llamaMetadata, validateGguf, type LlamaHparams } from "./validate.ts";
 export { encodeGgufHeader, writeGguf, type GgufDocument, type GgufTensorToWrite } from "./writer.ts";

@@ -21,7 +21,7 @@
 // type in every role): 1-D weights (norms, biases) must be F32; matrices may be any float or
 // quant format except F64, the integer types and Q8_1/Q8_K.
 import { BLOCK_GEOMETRY } from "../ggml-types.ts";
-import { GgufError, GgufValueType, valueTypeName, type GgufFile, type GgufKv, type GgufTensorInfo } from "./format.ts";
+import { GgufError, GgufValueType, kv, valueTypeName, type GgufFile, type GgufKv, type GgufTensorInfo } from "./format.ts";
 
 const GGML_MAX_NAME = 64; // tensor names are stored in char[64] with a terminator
 const GGML_MAX_DIMS = 4;
@@ -250,6 +250,29 @@ export function llamaHparams(file: GgufFile): LlamaHparams {
     nKvHead: uniform(s.nKvHead, "attention.head_count_kv"), nLayer: s.nLayer, headDim: s.headDim,
     rmsEps: s.rmsEps, ropeFreqBase: s.ropeFreqBase,
   };
+}
+
+/**
+ * The inverse of llamaHparams: the general.* and llama.* entries a llama file needs, with the exact
+ * value types llama.cpp checks (u32 counts, f32 epsilon and RoPE base). The tokenizer's entries
+ * come from SpmTokenizer.toGgufMetadata().
+ */
+export function llamaMetadata(hp: LlamaHparams, name: string): GgufKv[] {
+  return [
+    kv.str("general.architecture", "llama"),
+    kv.str("general.name", name),
+    kv.u32("general.file_type", 0), // LLAMA_FTYPE_ALL_F32
+    kv.u32("llama.context_length", hp.nCtxTrain),
+    kv.u32("llama.embedding_length", hp.nEmbd),
+    kv.u32("llama.block_count", hp.nLayer),
+    kv.u32("llama.feed_forward_length", hp.nFf),
+    kv.u32("llama.attention.head_count", hp.nHead),
+    kv.u32("llama.attention.head_count_kv", hp.nKvHead),
+    kv.u32("llama.rope.dimension_count", hp.headDim),
+    kv.f32("llama.rope.freq_base", hp.ropeFreqBase),
+    kv.f32("llama.attention.layer_norm_rms_epsilon", hp.rmsEps),
+    kv.u32("llama.vocab_size", hp.nVocab),
+  ];
 }
 
 function getArch(file: GgufFile): string | undefined {

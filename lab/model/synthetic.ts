@@ -11,6 +11,7 @@
 // fallback), then letters, digits, punctuation, and common English words with every prefix
 // ("▁t", "▁th", "▁the") so SPM's pairwise merges can reach them: 512 pieces in all.
 import { kv, type GgufKv } from "../gguf/format.ts";
+import { llamaMetadata } from "../gguf/validate.ts";
 import { writeGguf } from "../gguf/writer.ts";
 
 export interface SyntheticLlamaOptions {
@@ -169,19 +170,9 @@ export function syntheticLlama(opts: SyntheticLlamaOptions): SyntheticLlama {
   push("output.weight", [nEmbd, nVocab], matrix(nEmbd, nVocab, 4));
 
   const metadata: GgufKv[] = [
-    kv.str("general.architecture", "llama"),
-    kv.str("general.name", `synthetic-llama-seed${opts.seed}`),
-    kv.u32("general.file_type", 0), // LLAMA_FTYPE_ALL_F32
+    ...llamaMetadata({ nVocab, nCtxTrain: nCtx, nEmbd, nFf, nHead, nKvHead, nLayer, headDim, rmsEps: 1e-5, ropeFreqBase: 10000 },
+      `synthetic-llama-seed${opts.seed}`),
     kv.u32("general.alignment", 32),
-    kv.u32("llama.context_length", nCtx),
-    kv.u32("llama.embedding_length", nEmbd),
-    kv.u32("llama.block_count", nLayer),
-    kv.u32("llama.feed_forward_length", nFf),
-    kv.u32("llama.attention.head_count", nHead),
-    kv.u32("llama.attention.head_count_kv", nKvHead),
-    kv.u32("llama.rope.dimension_count", headDim),
-    kv.f32("llama.rope.freq_base", 10000),
-    kv.f32("llama.attention.layer_norm_rms_epsilon", 1e-5),
     kv.str("tokenizer.ggml.model", "llama"),
     kv.strings("tokenizer.ggml.tokens", vocab.tokens),
     kv.f32s("tokenizer.ggml.scores", vocab.scores),

@@ -1,28 +1,9 @@
 // From the trainer's flat parameter vector to a GGUF file llama.cpp loads, and back. The trainer's
 // layout already is llama.cpp's: matrices row-major [out][in] (ggml ne = [in, out]) and RoPE on
 // adjacent pairs, so tensors are written as they are, in F32, with no permutation.
-import { GgufError, kv, llamaHparams, openGguf, readTensorBytes, writeGguf, type GgufKv } from "../gguf/index.ts";
+import { GgufError, llamaHparams, llamaMetadata, openGguf, readTensorBytes, writeGguf, type GgufKv } from "../gguf/index.ts";
 import type { SpmTokenizer } from "../tokenizer.ts";
 import { paramLayout, type ModelShape } from "./model.ts";
-
-/** The llama.* hyperparameter entries, with the exact value types llama.cpp checks. */
-export function llamaMetadata(shape: ModelShape, name: string): GgufKv[] {
-  return [
-    kv.str("general.architecture", "llama"),
-    kv.str("general.name", name),
-    kv.u32("general.file_type", 0), // LLAMA_FTYPE_ALL_F32
-    kv.u32("llama.context_length", shape.nCtxTrain),
-    kv.u32("llama.embedding_length", shape.nEmbd),
-    kv.u32("llama.block_count", shape.nLayer),
-    kv.u32("llama.feed_forward_length", shape.nFf),
-    kv.u32("llama.attention.head_count", shape.nHead),
-    kv.u32("llama.attention.head_count_kv", shape.nKvHead),
-    kv.u32("llama.rope.dimension_count", shape.headDim),
-    kv.f32("llama.rope.freq_base", shape.ropeFreqBase),
-    kv.f32("llama.attention.layer_norm_rms_epsilon", shape.rmsEps),
-    kv.u32("llama.vocab_size", shape.nVocab),
-  ];
-}
 
 /** Writes params (layout paramLayout(shape)) as an F32 GGUF with the tokenizer embedded. */
 export async function exportGguf(path: string, shape: ModelShape, params: Float32Array, tokenizer: SpmTokenizer,
