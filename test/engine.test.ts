@@ -303,15 +303,16 @@ describe("the committed target model", () => {
   // On the same quantized file: LabEngine as it is (F32 activations) and LabEngine rounding its
   // matmul inputs like llama.cpp (activations "llama"). The issue's requirement — top-1 ≥ 99% and a
   // named mean-KL bound — is asserted on the llama-style engine, which computes what llama.cpp
-  // computes, over every text: top-1 ≥ 99.5% and mean KL ≤ 6e-5 on every mix (≤ 3e-6 except
-  // Q4_1/Q5_1, whose Q8_1 inputs also carry an fp16-rounded block sum LabEngine does not mimic).
+  // computes, over every text: on the committed target top-1 100% and mean KL ≤ 8.3e-6 on these
+  // mixes (Q2_K; Q5_1 2.3e-6 since LabEngine also mimics the fp16-rounded block sum of Q8_1 inputs,
+  // which alone had put Q5_1 at 2.2e-4).
   // With F32 activations the remaining gap is llama.cpp's 8-bit rounding of activations, and how much
   // that moves the output depends on the model and the text: on the out-of-distribution prompts the
   // retrained target is so confident that one rounding flips a position (Q3_K_M: KL up to 3.1 on the
   // counting prompt, 5e-9…1e-6 with llama-style activations). So the F32-activation check runs on
   // in-distribution prose (3 eval stories, 308 positions): over all 17 mixes the 2600-step target
-  // measured top-1 97.4–100% and mean KL ≤ 6e-4, the committed 4800-step target 98.7–100% and
-  // ≤ 1.1e-3 (data/results/engine-agreement.json).
+  // measured top-1 97.4–100% and mean KL ≤ 6e-4, a 4800-step one 98.7–100% and ≤ 1.1e-3, the
+  // committed 7000-step target 98.0–100% and ≤ 2.5e-3 (data/results/engine-agreement.json).
   it.each(["Q8_0", "Q6_K", "Q5_1", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"])("%s from lab quantize: agreement with llama.cpp on the same file", async (mix) => {
     const path = join(tmp.dir, `target-${mix}.gguf`);
     await quantizeGgufFile(TARGET_GGUF, path, mix);
@@ -335,7 +336,7 @@ describe("the committed target model", () => {
       expect(f32.top1).toBeGreaterThanOrEqual(0.97);
       expect(f32.kl.mean).toBeLessThan(KL_BOUND[base]!);
       expect(mimic.top1).toBeGreaterThanOrEqual(0.99);
-      expect(mimic.kl.mean).toBeLessThan(mix.endsWith("_1") ? 2e-4 : 3e-5);
+      expect(mimic.kl.mean).toBeLessThan(3e-5);
     } finally {
       for (const e of engines) await e.dispose();
     }

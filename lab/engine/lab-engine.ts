@@ -401,6 +401,33 @@ function roundLikeLlamaCpp(type: GgmlTypeName, x: Float32Array, dst: Float32Arra
   }
 }
 
+/** ggml's Q4_1/Q5_1 dot products add m·s for each block, where s, the Q8_1 input block's Σq·d, is
+ *  stored as fp16: not quite the m·d_fp16·Σq that the rounded inputs give. Adds the difference to
+ *  out ([nRows][nOut]), x being the unrounded input ([nRows][nIn] f32). */
+function addQ8_1BlockSumRounding(w: Matrix, x: Float32Array, nRows: number, out: Float32Array): void {
+  const f = Math.fround, nBlocks = w.nIn / 32, blockBytes = w.rowBytes / nBlocks;
+  const delta = new Float64Array(nBlocks); // [nBlocks] fp16(d·Σq) − fp16(d)·Σq of one input row
+  for (let t = 0; t < nRows; t++) {
+    for (let b = 0; b < nBlocks; b++) {
+      const start = t * w.nIn + b * 32;
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[start + j]));
+      const d = f(amax / 127), id = amax > 0 ? f(127 / amax) : 0;
+      let sum = 0;
+      for (let j = 0; j < 32; j++) sum += roundHalfEven(f(x[start + j] * id));
+      delta[b] = fp16ToFp32(fp32ToFp16(f(d * sum))) - fp16ToFp32(fp32ToFp16(d)) * sum;
+    }
+    for (let r = 0; r < w.nOut; r++) {
+      let correction = 0;
+      for (let b = 0; b < nBlocks; b++) {
+        const o = r * w.rowBytes + b * blockBytes + 2; // m follows the fp16 d in both layouts
+        correction += FP16_TO_F32[w.bytes[o] | (w.bytes[o + 1] << 8)] * delta[b];
+      }
+      out[t * w.nOut + r] += correction;
+    }
+  }
+}
+
 /** matmul, with the input first rounded like llama.cpp when the model asks for it. */
 function project(m: LabModel, w: Matrix, x: Float32Array, nRows: number, out: Float32Array): void {
   if (m.llamaActivations && w.type !== "F32") {
@@ -408,7 +435,9 @@ function project(m: LabModel, w: Matrix, x: Float32Array, nRows: number, out: Fl
     for (let t = 0; t < nRows; t++) {
       roundLikeLlamaCpp(w.type, x.subarray(t * w.nIn, (t + 1) * w.nIn), rounded.subarray(t * w.nIn, (t + 1) * w.nIn), w.nIn);
     }
-    x = rounded;
+    matmul(w, rounded, nRows, out, m.scratch.row);
+    if (w.type === "Q4_1" || w.type === "Q5_1") addQ8_1BlockSumRounding(w, x, nRows, out);
+    return;
   }
   matmul(w, x, nRows, out, m.scratch.row);
 }
