@@ -4,6 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../lab/data/index.ts";
+import { aims, renderModelCard, type CardData, type ModelReport } from "../lab/train/card.ts";
 import { BigramModel, greedyBatch, isExactMatch, windowLoss } from "../lab/train/evaluate.ts";
 import { initParams, paramLayout, seededRandom, type ModelShape } from "../lab/train/model.ts";
 import { GradientPool } from "../lab/train/parallel.ts";
@@ -76,6 +77,38 @@ describe("bigram baseline", () => {
     expect(m.next(0)).toBe(1);
     expect(Math.exp(m.logProb(0, 1))).toBeGreaterThan(0.6);
     expect(Number.isFinite(m.logProb(2, 0))).toBe(true);
+  });
+});
+
+describe("model card aims", () => {
+  const report = (name: string, acc: [number, number, number], twoDigit: number, proseLoss: number, minutes: number): ModelReport => ({
+    name, shape, parameters: 1, macsPerToken: 1, tokensSeen: 1, steps: 1, seqLen: 128, batch: 8, wallSeconds: minutes * 60,
+    finalTrainLoss: 1, validLoss: 1, validPerplexity: Math.E,
+    exactMatch: { arithmetic: { accuracy: acc[0], correct: 0, total: 300 }, facts: { accuracy: acc[1], correct: 0, total: 300 }, code: { accuracy: acc[2], correct: 0, total: 300 } },
+    twoDigitAddition: { accuracy: twoDigit, total: 18 }, arithmeticByAnswerDigits: [{ digits: 1, accuracy: acc[0], total: 300 }], proseLoss,
+  });
+  const card = (target: ModelReport, agreement: number): CardData => ({
+    target, draft: report("draft", [0.1, 0.2, 0.3], 0, 1.0, 2),
+    bigram: { validLoss: 2, validPerplexity: Math.exp(2), exactMatch: { arithmetic: 0, facts: 0, code: 0.05 }, proseLoss: 2 },
+    draftTargetAgreement: agreement, samples: [], evalLimit: null,
+  });
+  const met = (c: CardData) => Object.fromEntries(aims(c).map((a) => [a.aim, a.met]));
+
+  it("marks each aim met or not from the measured numbers, and the card prints every one", () => {
+    const good = card(report("target", [0.6, 0.9, 0.5], 0.5, 0.5, 40), 0.7);
+    expect(Object.values(met(good))).toEqual([true, true, true, true, true, true]);
+    const bad = card(report("target", [0.6, 0.79, 0.25], 0.45, 0.5, 44), 0.59);
+    expect(met(bad)).toEqual({
+      "target beats the draft on every task": false, // code 25% < draft 30%
+      "target beats the bigram baseline on every task": true,
+      "fact recall ≥ 80%": false,
+      "2-digit addition ≥ 50%": false,
+      "draft–target greedy agreement ≥ 0.6": false,
+      "both models trained in ≤ 45 min on 2 cores": false, // 44 + 2 min
+    });
+    const md = renderModelCard(bad, { command: "lab train", machine: "test" });
+    for (const a of aims(bad)) expect(md).toContain(`| ${a.aim} | ${a.measured} | ${a.met ? "yes" : "**no**"} |`);
+    expect(md).toContain("| answer digits | 1 (300 items) |");
   });
 });
 

@@ -40,7 +40,11 @@ describe("lab train --config smoke", () => {
     const tokens = tokenizer.encode("Q: What pet does Mira have? A: cat\nCode: x = 3; print(x + 4) Output: 7", { bos: true });
     const cmp = await compareWithLlamaCpp(join(out, "smoke.gguf"), shape, params, tokens);
     expect(cmp.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    expect(cmp.positionsOverTolerance).toBe(0);
     expect(cmp.argmaxAgreement).toBe(1);
+    // Both float32 forwards sit within float32 rounding of a float64 forward of the same weights.
+    expect(cmp.float64Reference.ours).toBeLessThan(1e-4);
+    expect(cmp.float64Reference.llamaCpp).toBeLessThan(1e-4);
   });
 });
 

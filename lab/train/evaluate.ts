@@ -56,15 +56,17 @@ export interface ExactMatchResult {
   correct: number;
   total: number;
   examples: { prompt: string; answer: string; got: string }[]; // first few, for the model card
+  hits: boolean[]; // [items] whether each item was answered exactly
 }
 
 export function exactMatchAccuracy(model: Model, tokenizer: SpmTokenizer, items: { prompt: string; answer: string }[],
   maxNew = 10): ExactMatchResult {
   const prompts = items.map((it) => tokenizer.encode(it.prompt, { bos: true }));
   const got = greedyBatch(model, tokenizer, prompts, maxNew);
-  const correct = items.filter((it, i) => isExactMatch(got[i], it.answer)).length;
+  const hits = items.map((it, i) => isExactMatch(got[i], it.answer));
+  const correct = hits.filter(Boolean).length;
   return {
-    accuracy: correct / Math.max(1, items.length), correct, total: items.length,
+    accuracy: correct / Math.max(1, items.length), correct, total: items.length, hits,
     examples: items.slice(0, 3).map((it, i) => ({ prompt: it.prompt, answer: it.answer, got: got[i].split("\n", 1)[0].trim() })),
   };
 }

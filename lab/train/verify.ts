@@ -4,15 +4,22 @@
 import { cpuLlama } from "../engine/node-llama.mjs";
 import { Workspace, type ModelShape } from "./model.ts";
 
+/** The agreement the trainer's tests require of an exported F32 GGUF: max |Δ log p| at every position. */
+export const LOG_PROB_TOLERANCE = 1e-4;
+
 export interface LlamaCppComparison {
   positions: number;
   maxAbsDiff: number; // max over positions and vocabulary of |log p_ours − log p_llama.cpp|
+  positionsOverTolerance: number; // positions whose max |Δ log p| exceeds LOG_PROB_TOLERANCE
   argmaxAgreement: number; // fraction of positions where both pick the same next token
+  /** How far each float32 forward is from a float64 forward of the same weights (max |Δ log p|):
+   *  the rounding both sides carry, against which maxAbsDiff should be read. */
+  float64Reference: { ours: number; llamaCpp: number };
 }
 
-/** The trainer's log-softmax rows for one sequence: [T][nVocab]. */
-export function ownLogProbs(shape: ModelShape, params: Float32Array, tokens: number[]): Float32Array[] {
-  const ws = new Workspace(shape, 1, tokens.length);
+/** The trainer's log-softmax rows for one sequence: [T][nVocab] (float64: the same forward in doubles). */
+export function ownLogProbs(shape: ModelShape, params: Float32Array, tokens: number[], float64 = false): Float32Array[] {
+  const ws = new Workspace(shape, 1, tokens.length, float64 ? Float64Array : Float32Array);
   ws.params.set(params);
   const logits = ws.forward(tokens, 1, tokens.length);
   const V = shape.nVocab, rows: Float32Array[] = [];
@@ -58,16 +65,24 @@ export async function llamaCppLogProbs(ggufPath: string, tokens: number[], nVoca
 
 export async function compareWithLlamaCpp(ggufPath: string, shape: ModelShape, params: Float32Array, tokens: number[]): Promise<LlamaCppComparison> {
   const ours = ownLogProbs(shape, params, tokens);
+  const exact = ownLogProbs(shape, params, tokens, true);
   const theirs = await llamaCppLogProbs(ggufPath, tokens, shape.nVocab);
-  let maxAbsDiff = 0, agree = 0;
+  const distance = (x: Float32Array[], y: Float32Array[]) =>
+    x.reduce((m, row, t) => row.reduce((mm, v, i) => Math.max(mm, Math.abs(v - y[t][i])), m), 0);
+  let maxAbsDiff = 0, agree = 0, over = 0;
   for (let t = 0; t < tokens.length; t++) {
-    let a = 0, b = 0;
+    let a = 0, b = 0, rowMax = 0;
     for (let i = 0; i < shape.nVocab; i++) {
-      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(ours[t][i] - theirs[t][i]));
+      rowMax = Math.max(rowMax, Math.abs(ours[t][i] - theirs[t][i]));
       if (ours[t][i] > ours[t][a]) a = i;
       if (theirs[t][i] > theirs[t][b]) b = i;
     }
+    maxAbsDiff = Math.max(maxAbsDiff, rowMax);
+    if (rowMax > LOG_PROB_TOLERANCE) over++;
     if (a === b) agree++;
   }
-  return { positions: tokens.length, maxAbsDiff, argmaxAgreement: agree / tokens.length };
+  return {
+    positions: tokens.length, maxAbsDiff, positionsOverTolerance: over, argmaxAgreement: agree / tokens.length,
+    float64Reference: { ours: distance(ours, exact), llamaCpp: distance(theirs, exact) },
+  };
 }

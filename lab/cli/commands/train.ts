@@ -9,7 +9,7 @@ import { buildCard, renderModelCard } from "../../train/card.ts";
 import { CONFIG_NAMES, tokenStreams, trainSettings, type ConfigName } from "../../train/configs.ts";
 import { exportGguf } from "../../train/export.ts";
 import { resultFromCheckpoint, train, type Progress, type TrainResult, type TrainSettings } from "../../train/trainer.ts";
-import { compareWithLlamaCpp } from "../../train/verify.ts";
+import { compareWithLlamaCpp, type LlamaCppComparison } from "../../train/verify.ts";
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
 
 const help = `Usage: lab train [--config all|target|draft|smoke] [--out DIR] [--resume] [--workers N]
@@ -35,7 +35,7 @@ Options:
 
 Examples:
   lab train --config smoke
-  lab train                       # both embedded models + model card, ~45 min on 2 cores
+  lab train                       # both embedded models + model card, ~30 min on 2 cores
   lab train --resume              # pick up where an interrupted run stopped`;
 
 function progressPrinter(): (p: Progress) => void {
@@ -82,14 +82,14 @@ export const trainCommand: Command = {
     say(`lab train: ${streams.train.length.toLocaleString("en-US")} training tokens, ${streams.valid.length.toLocaleString("en-US")} validation tokens (${((performance.now() - t0) / 1000).toFixed(1)} s to tokenize)`);
 
     const names: ConfigName[] = config === "all" ? ["draft", "target"] : [config as ConfigName];
-    const results = new Map<ConfigName, TrainResult & { gguf: string; llamaCpp: { maxAbsDiff: number; positions: number } }>();
+    const results = new Map<ConfigName, TrainResult & { gguf: string; llamaCpp: LlamaCppComparison }>();
     for (const name of values["card-only"] ? names : []) {
       const result = await resultFromCheckpoint(join(outDir, "checkpoints", `${name}.ckpt`));
       const gguf = join(outDir, `${name}.gguf`);
       await exportGguf(gguf, result.settings.shape, result.params, tokenizer, `inference-lab-${name}`);
       const check = await compareWithLlamaCpp(gguf, result.settings.shape, result.params, Array.from(streams.valid.subarray(0, 64)));
       say(`lab train: ${name}: from its checkpoint (${result.history.at(-1)?.step ?? 0}/${result.settings.steps} steps); llama.cpp max |Δ log p| ${check.maxAbsDiff.toExponential(2)}`);
-      results.set(name, { ...result, gguf, llamaCpp: { maxAbsDiff: check.maxAbsDiff, positions: check.positions } });
+      results.set(name, { ...result, gguf, llamaCpp: check });
     }
     for (const name of values["card-only"] ? [] : names) {
       const base = trainSettings(name, tokenizer.vocabSize);
@@ -104,7 +104,7 @@ export const trainCommand: Command = {
       const check = await compareWithLlamaCpp(gguf, settings.shape, result.params, probe);
       say(`lab train: ${name}: wrote ${relative(process.cwd(), gguf)}; valid loss ${result.finalValidLoss.toFixed(3)}; ` +
         `llama.cpp max |Δ log p| ${check.maxAbsDiff.toExponential(2)} over ${check.positions} positions; ${(result.seconds / 60).toFixed(1)} min`);
-      results.set(name, { ...result, gguf, llamaCpp: { maxAbsDiff: check.maxAbsDiff, positions: check.positions } });
+      results.set(name, { ...result, gguf, llamaCpp: check });
     }
 
     let card: ReturnType<typeof buildCard> | undefined;
