@@ -137,14 +137,16 @@ describe("the committed tokenizer (data/tokenizer.json) against llama.cpp", () =
     expect(tok.encode("x\uD800y")).toEqual(tok.encode("x\uFFFDy"));
   });
 
-  it("learned a vocabulary that fits the corpus: digits stay single tokens, templates are few tokens", () => {
+  it("learned a vocabulary that fits the corpus: one token per digit, the first carrying the space", () => {
     expect(tok.vocabSize).toBe(1024);
     const pieces = (s: string) => tok.encode(s).map((id) => tok.piece(id));
-    expect(pieces("Q: 47 + 385 = ? A: 432")).toEqual(["▁Q:", "▁", "4", "7", "▁+", "▁", "3", "8", "5", "▁=", "▁?", "▁A:", "▁", "4", "3", "2"]);
+    expect(pieces("Q: 47 + 385 = ? A: 432")).toEqual(["▁Q:", "▁4", "7", "▁+", "▁3", "8", "5", "▁=", "▁?", "▁A:", "▁4", "3", "2"]);
+    const withDigits: string[] = [];
     for (let i = 0; i < tok.vocabSize; i++) {
       const t = tok.piece(i);
-      if (tok.vocab.types[i] === TokenType.NORMAL && [...t].length > 1) expect(/[0-9]/.test(t)).toBe(false);
+      if (tok.vocab.types[i] === TokenType.NORMAL && [...t].length > 1 && /[0-9]/.test(t)) withDigits.push(t);
     }
+    expect(withDigits.sort()).toEqual([..."0123456789"].map((d) => "▁" + d));
   });
 });
 

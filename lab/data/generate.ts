@@ -5,7 +5,7 @@
 //   prose       short stories about the world's people            -> perplexity (eval: prose.jsonl {text})
 //   arithmetic  "Q: 47 + 385 = ? A: 432"                          -> exact match, eval items held out
 //   facts       "Q: Where does Mira live? A: Tolven"              -> exact match, every fact in training
-//   code        "Code: x = 3; y = x * 2; print(y + 1) Output: 7"  -> exact match, eval programs held out
+//   code        "Code: x = 3; y = 5; x = 7; print(x + 2) Output: 9" -> exact match, eval programs held out
 //   chat        transcripts that all open with one long system prompt (for prefix-caching experiments)
 //
 // Reading order: 1. seeded randomness  2. the world (knowledge base)  3. one generator per task family
@@ -254,45 +254,32 @@ const VARS = ["a", "b", "c", "n", "x", "y", "z"] as const;
 
 export interface CodeItem { program: string; output: number }
 
-/** A straight-line program of 2–4 statements ending in print(expr); every value stays in [0, 999]. */
+/** A straight-line program: 2–4 assignments of digits to variables (a later one may overwrite an
+ *  earlier variable: the last assignment wins), then print of a variable, or of a variable plus or
+ *  minus a digit. What it measures is variable tracking — find the binding that is live at the print —
+ *  with one small sum, which a 2-layer model can learn; programs whose values flow through several
+ *  assignments need more layers than the embedded models have (measured: 7–9% exact match for 2 or 4
+ *  layers, the level of guessing the most common output). */
+export const CODE_MAX = 18;
 export function codeItem(rng: Rng): CodeItem {
-  for (;;) {
-    const env = new Map<string, number>();
-    const statements: string[] = [];
-    const term = (): [string, number] => {
-      if (env.size > 0 && rng.chance(0.65)) {
-        const name = rng.pick([...env.keys()]);
-        return [name, env.get(name)!];
-      }
-      const v = rng.int(1, 9);
-      return [String(v), v];
-    };
-    const expr = (): [string, number] => {
-      const [l, lv] = term();
-      let [r, rv] = term();
-      while (r === l && /[a-z]/.test(l)) [r, rv] = term(); // "x - x" teaches nothing
-      const op = rng.pick(["+", "-", "*"] as const);
-      return [`${l} ${op} ${r}`, op === "+" ? lv + rv : op === "-" ? lv - rv : lv * rv];
-    };
-    const first = rng.pick(VARS);
-    const v0 = rng.int(0, 9);
-    env.set(first, v0);
-    statements.push(`${first} = ${v0}`);
-    const assigns = rng.int(1, 3);
-    let ok = true;
-    for (let i = 0; i < assigns; i++) {
-      const target = rng.chance(0.25) ? rng.pick([...env.keys()]) : rng.pick(VARS);
-      const [text, value] = expr();
-      if (value < 0 || value > 999) { ok = false; break; }
-      env.set(target, value);
-      statements.push(`${target} = ${text}`);
-    }
-    if (!ok) continue;
-    const [text, value] = rng.chance(0.3) ? term() : expr();
-    if (value < 0 || value > 999 || !/[a-z]/.test(text)) continue;
-    statements.push(`print(${text})`);
+  const env = new Map<string, number>();
+  const statements: string[] = [];
+  const assigns = rng.int(2, 4);
+  for (let i = 0; i < assigns; i++) {
+    const target = env.size > 0 && rng.chance(0.25) ? rng.pick([...env.keys()]) : rng.pick(VARS);
+    const v = rng.int(0, 9);
+    env.set(target, v);
+    statements.push(`${target} = ${v}`);
+  }
+  const name = rng.pick([...env.keys()]), value = env.get(name)!;
+  if (rng.chance(0.4)) {
+    statements.push(`print(${name})`);
     return { program: statements.join("; "), output: value };
   }
+  const d = rng.int(1, 9);
+  const op = value - d >= 0 && rng.chance(0.5) ? "-" : "+";
+  statements.push(`print(${name} ${op} ${d})`);
+  return { program: statements.join("; "), output: op === "+" ? value + d : value - d };
 }
 
 export function codePrompt(it: CodeItem): string {
@@ -318,8 +305,8 @@ export function systemPrompt(world: World): string {
     "twelve plus seven is written as 12 + 7 = 19. Check each digit from right to left, and carry the one",
     "when a column is ten or more. When you subtract, borrow from the next column when you need to.",
     "Rule four: when you read a program, read it from left to right, one statement at a time. A statement",
-    "like x = 3 puts the number three into the name x. A statement like y = x * 2 reads x, multiplies it by",
-    "two and puts the result into y. When the program says print, say the number that it prints.",
+    "like x = 3 puts the number three into the name x, and a new number put into x replaces the old one.",
+    "print(x + 2) prints the number in x plus two. When the program says print, say the number that it prints.",
     "Rule five: speak plainly. Use short words. Do not use words that the people of the valley would not know.",
     "Rule six: if the user greets you, greet the user back and ask how you can help today.",
     "Rule seven: if the user says thank you, say that you are glad to help.",
@@ -425,9 +412,9 @@ export type EvalSetName = (typeof EVAL_SETS)[number];
 /** How much of each family to generate. Documents are separated by one blank line in corpus files. */
 export const SIZES = {
   prose: { train: 3000, val: 150, eval: 200 },          // stories
-  arithmetic: { train: 6000, val: 250, eval: 300 },     // train/val: documents of 8 lines
+  arithmetic: { train: 12000, val: 250, eval: 300 },    // train/val: documents of 8 lines
   facts: { train: 6, val: 60, eval: 300 },              // train: each fact asked 6 times; val: documents
-  code: { train: 3000, val: 125, eval: 300 },           // train/val: documents of 8 lines
+  code: { train: 4500, val: 125, eval: 300 },           // train/val: documents of 8 lines
   chat: { train: 300, val: 30 },                        // transcripts
 } as const;
 
