@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  DataError, EVAL_SETS, RELATIONS, TASKS, buildDataset, checkDataset, defaultDataDir, exactMatch,
+  CODE_MAX, DataError, EVAL_SETS, RELATIONS, TASKS, buildDataset, checkDataset, defaultDataDir, exactMatch,
   factAnswer, factQuestion, generateCorpus, loadCorpus, loadEvalSet, loadTokenizer, splitDocuments,
   updateReadme, writeDataset,
 } from "../lab/data/index.ts";
@@ -73,6 +73,8 @@ describe("generateCorpus", () => {
     for (const e of corpus.eval.code) {
       const program = /^Code: (.*) Output:$/.exec(e.prompt)![1];
       expect(e.answer).toBe(String(runProgram(program)));
+      expect(Number(e.answer)).toBeGreaterThanOrEqual(0);
+      expect(Number(e.answer)).toBeLessThanOrEqual(CODE_MAX);
     }
     // The training lines too (a sample of each file).
     for (const line of corpus.text.arithmetic.train.split("\n").filter(Boolean).slice(0, 2000)) {
