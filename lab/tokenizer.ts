@@ -143,7 +143,7 @@ function learnPieces(texts: string[], opts: Required<TrainOptions>, reserved: Se
 
   // "▁" + digit is a piece, so " 47" is ▁4 7 rather than ▁ 4 7. A lone "▁" token before every number
   // is a position whose query cannot tell an answer from an operand: in a probe (2 layers, 300 steps)
-  // a model learned to copy an operand after "A:" 100% of the time without that token and 0% with it.
+  // a model learned to copy a one-digit operand after "A:" 100% of the time without it and 0% with it.
   const pieces: string[] = chars.includes(SPACE) ? chars.filter(isDigit).sort().map((d) => SPACE + d) : [];
   const known = new Set<string>([...reserved, ...chars, ...pieces]);
   const pairCounts = new Map<number, number>();
