@@ -371,8 +371,10 @@ function roundHalfEven(x: number): number {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** dst[i] = x[i] rounded as llama.cpp's CPU backend rounds a matmul input for `type` weights. */
-function roundLikeLlamaCpp(type: GgmlTypeName, x: Float32Array, dst: Float32Array, n: number): void {
+/** dst[i] = x[i] rounded as llama.cpp's CPU backend rounds a matmul input for `type` weights.
+ *  For Q4_1/Q5_1 weights (Q8_1 inputs) blockSumError[b] also receives, per 32-value block,
+ *  fp16(d·Σq) − fp16(d)·Σq: the block sum ggml stores rounded, minus the one dst implies. */
+function roundLikeLlamaCpp(type: GgmlTypeName, x: Float32Array, dst: Float32Array, n: number, blockSumError?: Float64Array): void {
   const f = Math.fround;
   if (type === "F16") {
     for (let i = 0; i < n; i++) dst[i] = fp16ToFp32(fp32ToFp16(x[i]));
@@ -383,8 +385,14 @@ function roundLikeLlamaCpp(type: GgmlTypeName, x: Float32Array, dst: Float32Arra
       let amax = 0;
       for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]));
       const id = amax > 0 ? f(127 / amax) : 0;
-      const d = fp16ToFp32(fp32ToFp16(f(amax / 127)));
-      for (let j = 0; j < 32; j++) dst[b + j] = roundHalfEven(f(x[b + j] * id)) * d;
+      const d32 = f(amax / 127), d = fp16ToFp32(fp32ToFp16(d32));
+      let sum = 0;
+      for (let j = 0; j < 32; j++) {
+        const q = roundHalfEven(f(x[b + j] * id));
+        dst[b + j] = q * d;
+        sum += q;
+      }
+      if (blockSumError) blockSumError[b / 32] = fp16ToFp32(fp32ToFp16(f(d32 * sum))) - d * sum;
     }
   } else if (type === "Q2_K" || type === "Q3_K" || type === "Q4_K" || type === "Q5_K" || type === "Q6_K") {
     for (let b = 0; b < n; b += 256) {
@@ -402,26 +410,16 @@ function roundLikeLlamaCpp(type: GgmlTypeName, x: Float32Array, dst: Float32Arra
 }
 
 /** ggml's Q4_1/Q5_1 dot products add m·s for each block, where s, the Q8_1 input block's Σq·d, is
- *  stored as fp16: not quite the m·d_fp16·Σq that the rounded inputs give. Adds the difference to
- *  out ([nRows][nOut]), x being the unrounded input ([nRows][nIn] f32). */
-function addQ8_1BlockSumRounding(w: Matrix, x: Float32Array, nRows: number, out: Float32Array): void {
-  const f = Math.fround, nBlocks = w.nIn / 32, blockBytes = w.rowBytes / nBlocks;
-  const delta = new Float64Array(nBlocks); // [nBlocks] fp16(d·Σq) − fp16(d)·Σq of one input row
+ *  stored as fp16: not quite the m·d_fp16·Σq that the rounded inputs give. Adds m·blockSumError to
+ *  out ([nRows][nOut]); blockSumError is [nRows][nIn/32] from roundLikeLlamaCpp. */
+function addQ8_1BlockSumRounding(w: Matrix, blockSumError: Float64Array, nRows: number, out: Float32Array): void {
+  const nBlocks = w.nIn / 32, blockBytes = w.rowBytes / nBlocks;
   for (let t = 0; t < nRows; t++) {
-    for (let b = 0; b < nBlocks; b++) {
-      const start = t * w.nIn + b * 32;
-      let amax = 0;
-      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[start + j]));
-      const d = f(amax / 127), id = amax > 0 ? f(127 / amax) : 0;
-      let sum = 0;
-      for (let j = 0; j < 32; j++) sum += roundHalfEven(f(x[start + j] * id));
-      delta[b] = fp16ToFp32(fp32ToFp16(f(d * sum))) - fp16ToFp32(fp32ToFp16(d)) * sum;
-    }
     for (let r = 0; r < w.nOut; r++) {
       let correction = 0;
       for (let b = 0; b < nBlocks; b++) {
         const o = r * w.rowBytes + b * blockBytes + 2; // m follows the fp16 d in both layouts
-        correction += FP16_TO_F32[w.bytes[o] | (w.bytes[o + 1] << 8)] * delta[b];
+        correction += FP16_TO_F32[w.bytes[o] | (w.bytes[o + 1] << 8)] * blockSumError[t * nBlocks + b];
       }
       out[t * w.nOut + r] += correction;
     }
@@ -432,11 +430,14 @@ function addQ8_1BlockSumRounding(w: Matrix, x: Float32Array, nRows: number, out:
 function project(m: LabModel, w: Matrix, x: Float32Array, nRows: number, out: Float32Array): void {
   if (m.llamaActivations && w.type !== "F32") {
     const rounded = m.scratch.rounded.subarray(0, nRows * w.nIn);
+    const nBlocks = w.nIn / 32;
+    const sumError = w.type === "Q4_1" || w.type === "Q5_1" ? new Float64Array(nRows * nBlocks) : undefined;
     for (let t = 0; t < nRows; t++) {
-      roundLikeLlamaCpp(w.type, x.subarray(t * w.nIn, (t + 1) * w.nIn), rounded.subarray(t * w.nIn, (t + 1) * w.nIn), w.nIn);
+      roundLikeLlamaCpp(w.type, x.subarray(t * w.nIn, (t + 1) * w.nIn), rounded.subarray(t * w.nIn, (t + 1) * w.nIn), w.nIn,
+        sumError?.subarray(t * nBlocks, (t + 1) * nBlocks));
     }
     matmul(w, rounded, nRows, out, m.scratch.row);
-    if (w.type === "Q4_1" || w.type === "Q5_1") addQ8_1BlockSumRounding(w, x, nRows, out);
+    if (sumError) addQ8_1BlockSumRounding(w, sumError, nRows, out);
     return;
   }
   matmul(w, x, nRows, out, m.scratch.row);
