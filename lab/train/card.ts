@@ -58,25 +58,22 @@ function proseWindows(tokenizer: SpmTokenizer, T: number, limit?: number): Int32
 export function reportModel(result: TrainResult, tokenizer: SpmTokenizer, valid: Int32Array, limit?: number): ModelReport {
   const s = result.settings, model: Model = { shape: s.shape, params: result.params };
   const exactMatch: ModelReport["exactMatch"] = {};
-  let arithmeticByAnswerDigits: ModelReport["arithmeticByAnswerDigits"] = [];
+  let arithmetic: { items: { prompt: string; answer: string }[]; hits: boolean[] } = { items: [], hits: [] };
   for (const name of EXACT_MATCH_SETS) {
     const items = evalItems(name, limit);
     const r = exactMatchAccuracy(model, tokenizer, items);
     exactMatch[name] = { accuracy: r.accuracy, correct: r.correct, total: r.total };
-    if (name === "arithmetic") {
-      const groups = new Map<number, { correct: number; total: number }>();
-      items.forEach((it, i) => {
-        const g = groups.get(it.answer.length) ?? { correct: 0, total: 0 };
-        g.correct += Number(r.hits[i]);
-        g.total++;
-        groups.set(it.answer.length, g);
-      });
-      arithmeticByAnswerDigits = [...groups].sort((a, b) => a[0] - b[0])
-        .map(([digits, g]) => ({ digits, accuracy: g.correct / g.total, total: g.total }));
-    }
+    if (name === "arithmetic") arithmetic = { items, hits: r.hits };
   }
-  const twoDigit = loadEvalSet("arithmetic").filter((it) => /^Q: \d\d \+ \d\d = \? A:$/.test(it.prompt));
-  const td = exactMatchAccuracy(model, tokenizer, twoDigit);
+  // Both breakdowns are subsets of the arithmetic pass above, read off its per-item hits.
+  const tally = (keep: (it: { prompt: string; answer: string }) => boolean) => {
+    let correct = 0, total = 0;
+    arithmetic.items.forEach((it, i) => { if (keep(it)) { total++; correct += Number(arithmetic.hits[i]); } });
+    return { accuracy: total ? correct / total : 0, total };
+  };
+  const td = tally((it) => /^Q: \d\d \+ \d\d = \? A:$/.test(it.prompt));
+  const answerLengths = [...new Set(arithmetic.items.map((it) => it.answer.length))].sort((a, b) => a - b);
+  const arithmeticByAnswerDigits = answerLengths.map((digits) => ({ digits, ...tally((it) => it.answer.length === digits) }));
   const windows = validWindows(s, valid, 256);
   const validLoss = windowLoss(model, windows, s.seqLen).mean;
   const lastTrain = result.history.at(-1)?.trainLoss ?? NaN;
