@@ -63,26 +63,31 @@ export async function llamaCppLogProbs(ggufPath: string, tokens: number[], nVoca
   }
 }
 
+/** max_i |x[i] − y[i]| of two rows (Infinity when one side has -Infinity where the other does not). */
+function rowMaxAbsDiff(x: Float32Array, y: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
+  return m;
+}
+
 export async function compareWithLlamaCpp(ggufPath: string, shape: ModelShape, params: Float32Array, tokens: number[]): Promise<LlamaCppComparison> {
   const ours = ownLogProbs(shape, params, tokens);
   const exact = ownLogProbs(shape, params, tokens, true);
   const theirs = await llamaCppLogProbs(ggufPath, tokens, shape.nVocab);
-  const distance = (x: Float32Array[], y: Float32Array[]) =>
-    x.reduce((m, row, t) => row.reduce((mm, v, i) => Math.max(mm, Math.abs(v - y[t][i])), m), 0);
-  let maxAbsDiff = 0, agree = 0, over = 0;
+  const distance = (x: Float32Array[], y: Float32Array[]) => Math.max(0, ...x.map((row, t) => rowMaxAbsDiff(row, y[t])));
+  const rowDiffs = ours.map((row, t) => rowMaxAbsDiff(row, theirs[t]));
+  let agree = 0;
   for (let t = 0; t < tokens.length; t++) {
-    let a = 0, b = 0, rowMax = 0;
+    let a = 0, b = 0;
     for (let i = 0; i < shape.nVocab; i++) {
-      rowMax = Math.max(rowMax, Math.abs(ours[t][i] - theirs[t][i]));
       if (ours[t][i] > ours[t][a]) a = i;
       if (theirs[t][i] > theirs[t][b]) b = i;
     }
-    maxAbsDiff = Math.max(maxAbsDiff, rowMax);
-    if (rowMax > LOG_PROB_TOLERANCE) over++;
     if (a === b) agree++;
   }
   return {
-    positions: tokens.length, maxAbsDiff, positionsOverTolerance: over, argmaxAgreement: agree / tokens.length,
+    positions: tokens.length, maxAbsDiff: Math.max(0, ...rowDiffs),
+    positionsOverTolerance: rowDiffs.filter((d) => d > LOG_PROB_TOLERANCE).length, argmaxAgreement: agree / tokens.length,
     float64Reference: { ours: distance(ours, exact), llamaCpp: distance(theirs, exact) },
   };
 }
