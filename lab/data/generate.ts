@@ -3,7 +3,7 @@
 // how quality degrades under quantization.
 //
 //   prose       short stories about the world's people            -> perplexity (eval: prose.jsonl {text})
-//   arithmetic  "Q: 47 + 385 = ? A: 432"                          -> exact match, eval items held out
+//   arithmetic  "Q: 47 + 85 = ? A: 132"                           -> exact match, eval items held out
 //   facts       "Q: Where does Mira live? A: Tolven"              -> exact match, every fact in training
 //   code        "Code: x = 3; y = 5; x = 7; print(x + 2) Output: 9" -> exact match, eval programs held out
 //   chat        transcripts that all open with one long system prompt (for prefix-caching experiments)
@@ -223,10 +223,15 @@ export function story(rng: Rng, world: World): string {
 
 export interface ArithmeticItem { a: number; op: "+" | "-"; b: number }
 
-/** Operands with 1–3 digits (digit count uniform); subtraction never goes negative. */
+/** Operands with 1–2 digits (digit count uniform); subtraction never goes negative. Why not 3: with
+ *  1–3 digit operands the 2-layer target got 5.6% of held-out 2-digit additions (and 9% of all
+ *  arithmetic). Fine-tuning that model on arithmetic alone reached 5% of 200 held-out 2-digit
+ *  additions in 600 steps with 1–3 digit operands, and 31% in 1000 steps with 1–2 digit ones. Trained
+ *  from scratch on 1–2 digit operands (and twice the arithmetic share), the target adds held-out 2-digit
+ *  numbers correctly 94% of the time (data/models/README.md). */
 export function arithmeticItem(rng: Rng): ArithmeticItem {
   const operand = () => {
-    const digits = rng.int(1, 3);
+    const digits = rng.int(1, 2);
     return digits === 1 ? rng.int(0, 9) : rng.int(10 ** (digits - 1), 10 ** digits - 1);
   };
   let a = operand();
@@ -234,6 +239,13 @@ export function arithmeticItem(rng: Rng): ArithmeticItem {
   const op = rng.chance(0.5) ? "+" : "-";
   if (op === "-" && a < b) [a, b] = [b, a];
   return { a, op, b };
+}
+
+/** Both operands single digits: the 155 problems of the addition and subtraction table. Training
+ *  teaches the whole table (as a times table is taught), so these are never held out and never asked
+ *  in the eval set: every eval item has a 2-digit operand the model has not seen in that problem. */
+export function isTableProblem(it: ArithmeticItem): boolean {
+  return it.a < 10 && it.b < 10;
 }
 
 export function arithmeticKey(it: ArithmeticItem): string {
@@ -449,7 +461,7 @@ export function generateCorpus(seed = 1): Corpus {
   const arithmeticEval: EvalItem[] = [];
   while (arithmeticEval.length < SIZES.arithmetic.eval) {
     const it = arithmeticItem(evalRng);
-    if (heldOut.arithmetic.has(arithmeticKey(it))) continue;
+    if (isTableProblem(it) || heldOut.arithmetic.has(arithmeticKey(it))) continue;
     heldOut.arithmetic.add(arithmeticKey(it));
     arithmeticEval.push({ prompt: arithmeticPrompt(it), answer: String(arithmeticAnswer(it)) });
   }

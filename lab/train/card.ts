@@ -206,6 +206,8 @@ export function renderModelCard(c: CardData, extra: { lossFigure?: string; comma
     "## Quality",
     "",
     "Exact match: greedy continuation of the prompt, up to the first newline, equals the answer.",
+    "Arithmetic is 1–2 digit addition and subtraction: the single-digit table is taught in full, and every eval",
+    "problem has a 2-digit operand and never appears in training, so the model must add columns, not recall sums.",
     "",
     "| task | target | draft | bigram baseline |",
     "|---|---|---|---|",

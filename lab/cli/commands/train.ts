@@ -35,7 +35,7 @@ Options:
 
 Examples:
   lab train --config smoke
-  lab train                       # both embedded models + model card, ~30 min on 2 cores
+  lab train                       # both embedded models + model card, ~40 min on 2 cores
   lab train --resume              # pick up where an interrupted run stopped`;
 
 function progressPrinter(): (p: Progress) => void {
