@@ -431,7 +431,7 @@ function project(m: LabModel, w: Matrix, x: Float32Array, nRows: number, out: Fl
   if (m.llamaActivations && w.type !== "F32") {
     const rounded = m.scratch.rounded.subarray(0, nRows * w.nIn);
     const nBlocks = w.nIn / 32;
-    const sumError = w.type === "Q4_1" || w.type === "Q5_1" ? new Float64Array(nRows * nBlocks) : undefined;
+    const sumError = w.type === "Q4_1" || w.type === "Q5_1" ? m.scratch.blockSumError.subarray(0, nRows * nBlocks) : undefined;
     for (let t = 0; t < nRows; t++) {
       roundLikeLlamaCpp(w.type, x.subarray(t * w.nIn, (t + 1) * w.nIn), rounded.subarray(t * w.nIn, (t + 1) * w.nIn), w.nIn,
         sumError?.subarray(t * nBlocks, (t + 1) * nBlocks));
@@ -465,6 +465,7 @@ class Scratch {
   gate = new Float32Array(0); // [T][nFf] f32
   up = new Float32Array(0); // [T][nFf] f32
   rounded = new Float32Array(0); // [T][max nIn] f32 matmul input rounded like llama.cpp (activations "llama")
+  blockSumError = new Float64Array(0); // [T][max nIn/32] f64 Q8_1 block-sum rounding of `rounded` (Q4_1/Q5_1 weights)
   scores: Float32Array; // [nCtx] f32 attention weights of one head
   row: Float32Array; // [max nIn] f32 one decoded weight row
 
@@ -486,6 +487,7 @@ class Scratch {
     this.gate = new Float32Array(t * nFf);
     this.up = new Float32Array(t * nFf);
     this.rounded = new Float32Array(t * Math.max(nEmbd, nFf, nHead * headDim));
+    this.blockSumError = new Float64Array(t * Math.ceil(Math.max(nEmbd, nFf, nHead * headDim) / 32));
   }
 }
 
