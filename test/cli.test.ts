@@ -143,3 +143,30 @@ describe("lab doctor checks (unit)", async () => {
     expect(pythonCandidates({ LAB_PYTHON: "/no/such/python", PATH: "" })).not.toContain("/no/such/python");
   });
 });
+
+describe("human output of measurement commands (unit)", async () => {
+  const { benchText } = await import("../lab/cli/commands/bench.ts");
+  const report = (engine: string, decode: number) => ({
+    engine, threads: 1, promptTokens: 64, decodeTokens: 32, repeats: 5, warmup: 1,
+    prefillTokensPerSecond: 1234.56789, decodeTokensPerSecond: decode, ttftMs: 12.3456789, tpotMs: 1000 / decode,
+    weightBytes: 6_844_800, kvBytesPerToken: 4096, peakRssBytes: 200 * 2 ** 20,
+  }) as unknown as Parameters<typeof benchText>[0][string];
+
+  it("lab bench: a table with 4 significant digits, a lab/llama column, and the peak RSS said to be shared", () => {
+    const text = benchText({ lab: report("lab", 600.123456), llama: report("llama", 400) });
+    const lines = text.split("\n");
+    expect(lines[0]).toMatch(/^figure\s+lab\s+llama\s+lab\/llama$/);
+    expect(text).toMatch(/^decode tok\/s\s+600\.1\s+400\s+1\.5$/m);
+    expect(text).toMatch(/^prefill tok\/s\s+1235\s+1235\s+1$/m);
+    expect(text).not.toMatch(/\d\.\d{5,}/); // no raw floats
+    expect(text).not.toContain("{");
+    expect(lines.at(-1)).toMatch(/peak RSS 200 MiB: the whole process, shared by both engines/);
+    expect(text.match(/peak RSS/g)).toHaveLength(1);
+  });
+
+  it("lab bench with one engine: no ratio column", () => {
+    const text = benchText({ lab: report("lab", 600) });
+    expect(text.split("\n")[0]).toMatch(/^figure\s+lab$/);
+    expect(text).toMatch(/peak RSS 200 MiB \(whole process\)$/);
+  });
+});

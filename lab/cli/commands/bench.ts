@@ -5,10 +5,48 @@ import { dirname } from "node:path";
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
 import { openEngine, type Engine, type EngineName } from "../../engine/engine.ts";
 import { measureBatchedDecode, measureLatency, type LatencyReport } from "../../measure/latency.ts";
+import { formatTable } from "../../table.ts";
 import { engineFlag } from "./generate.ts";
 
 const BENCH_TEXT = "The quick brown fox jumps over the lazy dog. A small model on a small machine can still teach " +
   "a great deal about where the time goes when a language model writes text, one token after another. ";
+
+type BenchRow = LatencyReport & { batchedDecodeTokensPerSecond?: number };
+
+/**
+ * The human report: one row per figure, one column per engine, and lab/llama when both ran. Peak RSS
+ * is printed once below the table: both engines live in this one process, so it is the process's
+ * figure, shared, not a per-engine comparison (run --engine lab and --engine llama separately for that).
+ */
+export function benchText(perEngine: Record<string, BenchRow>): string {
+  const names = Object.keys(perEngine);
+  const lab = perEngine.lab, llama = perEngine.llama;
+  const figures: [string, (r: BenchRow) => number | undefined][] = [
+    ["prefill tok/s", (r) => r.prefillTokensPerSecond],
+    ["decode tok/s", (r) => r.decodeTokensPerSecond],
+    ["batched decode tok/s", (r) => r.batchedDecodeTokensPerSecond],
+    ["TTFT ms", (r) => r.ttftMs],
+    ["TPOT ms", (r) => r.tpotMs],
+    ["weights MiB", (r) => r.weightBytes / 2 ** 20],
+    ["KV KiB/token", (r) => r.kvBytesPerToken / 2 ** 10],
+  ];
+  const value = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : x);
+  const rows = figures.filter(([, get]) => names.some((n) => get(perEngine[n]!) !== undefined)).map(([figure, get]) => {
+    const row: Record<string, string | number | null> = { figure };
+    for (const n of names) row[n] = value(get(perEngine[n]!));
+    if (lab && llama) {
+      const a = get(lab), b = get(llama);
+      row["lab/llama"] = a === undefined || b === undefined ? null : value(a / b);
+    }
+    return row;
+  });
+  const rss = Math.max(...names.map((n) => perEngine[n]!.peakRssBytes));
+  const rssLine = names.length > 1
+    ? `peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB: the whole process, shared by both engines (not a comparison; bench each engine alone for its own)`
+    : `peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB (whole process)`;
+  // Four significant digits: the repeats' spread on a shared machine is larger than that anyway.
+  return formatTable(rows, { digits: 4 }) + "\n" + rssLine;
+}
 
 /** A prompt of exactly n tokens (BOS + a fixed English text repeated). */
 export function benchPrompt(engine: Engine, n: number): number[] {
@@ -22,7 +60,8 @@ export const benchCommand: Command = {
   help: `Usage: lab bench MODEL [--engine lab|llama|both] [options]
 
 Per engine: prefillTokensPerSecond, decodeTokensPerSecond, ttftMs, tpotMs (medians over the repeats,
-p90 under "spread"), weightBytes (resident), kvBytesPerToken, peakRssBytes (whole process).
+p90 under "spread"), weightBytes (resident), kvBytesPerToken, peakRssBytes (the whole process: with --engine both the two engines share
+one process, so it is one shared figure, not a comparison; bench each engine alone for its own).
 With --engine both: ratio = lab / llama for each figure, measured side by side in the same run.
 
 Options:
@@ -66,7 +105,7 @@ Example:
       const prompt = benchPrompt(engines[0], promptTokens);
       say(`bench ${model}: ${prompt.length} prompt tokens, ${decodeTokens} decoded, ${repeats} repeats, ${threads} thread(s)`);
       const reports = await measureLatency(engines, { prompt, decodeTokens, repeats, warmup });
-      const perEngine: Record<string, LatencyReport & { batchedDecodeTokensPerSecond?: number }> = {};
+      const perEngine: Record<string, BenchRow> = {};
       for (const [k, r] of reports.entries()) {
         perEngine[r.engine] = r;
         if (batch > 0) perEngine[r.engine].batchedDecodeTokensPerSecond = await measureBatchedDecode(engines[k], prompt, batch, decodeTokens);
@@ -74,6 +113,7 @@ Example:
       const report: Record<string, unknown> = {
         model, threads, labKernels: kernels, promptTokens: prompt.length, decodeTokens, repeats, warmup, batch,
         node: process.version, date: new Date().toISOString(), engines: perEngine,
+        ...(names.length > 1 ? { peakRssNote: "peakRssBytes is the whole process's, shared by both engines: not a comparison" } : {}),
       };
       if (perEngine.lab && perEngine.llama) {
         const lab = perEngine.lab, llama = perEngine.llama;
@@ -92,13 +132,7 @@ Example:
         await writeFile(values.out, JSON.stringify(report, null, 2) + "\n");
       }
       if (values.json) printJson(report);
-      else {
-        for (const r of reports) {
-          say(`${r.engine.padEnd(6)} prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s  decode ${r.decodeTokensPerSecond.toFixed(1)} tok/s  ` +
-            `TTFT ${r.ttftMs.toFixed(1)} ms  TPOT ${r.tpotMs.toFixed(2)} ms  weights ${r.weightBytes} B  KV/token ${r.kvBytesPerToken} B  peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
-        }
-        if (report.ratio) say(`ratio lab/llama: ${JSON.stringify(report.ratio)}`);
-      }
+      else say(benchText(perEngine));
       return 0;
     } finally {
       for (const e of engines) await e.dispose();
