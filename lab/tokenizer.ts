@@ -12,6 +12,12 @@
 // Decoding maps "▁" back to " ", byte tokens to their byte, control/unknown tokens to nothing, and drops
 // one leading space of the first token (the space that encoding prepended).
 //
+// Pieces are bytes, as in llama.cpp: a piece read from GGUF may be a lone U+FEFF (Llama-2's token
+// 30143), or not valid UTF-8 at all (held as escaped bytes, lab/gguf/format.ts "Strings are bytes").
+// Such a piece decodes to exactly its bytes, and since text to encode is always valid UTF-8, encoding
+// can never produce it (llama.cpp cannot either). llama.cpp reads pieces as C strings: fromGguf cuts
+// a piece at a NUL and names an empty piece "[EMPTY_i]", as llama.cpp does.
+//
 // Training (ours, not llama.cpp's) is classic BPE over word counts: start from characters and repeatedly
 // add the most frequent adjacent pair as a new piece. Piece k gets score -k, so "merged earlier" means
 // "higher score", which is exactly the order step 3 applies merges in.
@@ -22,7 +28,7 @@
 //
 // Reading order: 1. vocabulary  2. training  3. encoding  4. decoding  5. storage (JSON, GGUF).
 import { readFileSync } from "node:fs";
-import { kv, type GgufKv } from "./gguf/index.ts";
+import { ggufStringToBytes, isUtf8Text, kv, showGgufString, type GgufKv } from "./gguf/index.ts";
 
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 export type TokenTypeId = (typeof TokenType)[keyof typeof TokenType];
@@ -62,6 +68,8 @@ const CACHE_LIMIT = 200_000;
 const CACHE_MAX_CHUNK = 64;
 
 const UTF8 = new TextEncoder();
+/** ignoreBOM: a text that starts with U+FEFF (the BOM token) keeps it, as llama.cpp's does. */
+const UTF8_TEXT = new TextDecoder("utf-8", { ignoreBOM: true });
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const LONE_SURROGATE_ALL = new RegExp(LONE_SURROGATE.source, "g");
 
@@ -234,17 +242,21 @@ export class SpmTokenizer {
       for (const c of cps) this.joinable.add(c);
       if (cps.indexOf(SPACE, 1) > 0) this.cutBeforeSpace = false;
     }
-    // llama.cpp sorts by UTF-8 length with an unstable sort; equal lengths keep id order here.
-    this.userDefined = vocab.tokens.flatMap((_, i) => (vocab.types[i] === TokenType.USER_DEFINED ? [i] : []))
-      .sort((a, b) => UTF8.encode(vocab.tokens[b]).length - UTF8.encode(vocab.tokens[a]).length || a - b);
     this.pieceBytes = vocab.tokens.map((t, i) => {
       switch (vocab.types[i]) {
-        case TokenType.NORMAL: return UTF8.encode(t.replaceAll(SPACE, " "));
-        case TokenType.USER_DEFINED: return UTF8.encode(t);
+        case TokenType.NORMAL: return pieceToBytes(t.replaceAll(SPACE, " "), i);
+        case TokenType.USER_DEFINED:
+          // llama.cpp finds these by searching the text's bytes, so one that is not UTF-8 text could
+          // match inside a character; our text-based search cannot do that, so such a vocabulary is refused.
+          if (!isUtf8Text(t)) throw new TokenizerError(`user-defined token ${i} ${showGgufString(t)} is not valid UTF-8; the kit's tokenizer does not support that`);
+          return pieceToBytes(t, i);
         case TokenType.BYTE: return Uint8Array.of(parseInt(t.slice(3, 5), 16));
         default: return new Uint8Array(0); // control, unknown, unused: llama.cpp prints nothing
       }
     });
+    // llama.cpp sorts by UTF-8 length with an unstable sort; equal lengths keep id order here.
+    this.userDefined = vocab.tokens.flatMap((_, i) => (vocab.types[i] === TokenType.USER_DEFINED ? [i] : []))
+      .sort((a, b) => this.pieceBytes[b].length - this.pieceBytes[a].length || a - b);
   }
 
   /** Trains a vocabulary on documents (each is encoded as the model will see it, with a space prefix). */
@@ -465,9 +477,10 @@ export class SpmTokenizer {
     return out;
   }
 
-  /** Text for ids; invalid UTF-8 (a sequence cut inside a character) becomes U+FFFD. */
+  /** Text for ids, as node-llama-cpp's detokenize gives it: a leading U+FEFF stays, and each invalid
+   *  UTF-8 sequence (a character cut short, a piece that is not text) becomes U+FFFD. */
   decode(ids: readonly number[]): string {
-    return new TextDecoder("utf-8").decode(this.decodeBytes(ids));
+    return UTF8_TEXT.decode(this.decodeBytes(ids));
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -523,7 +536,8 @@ export class SpmTokenizer {
   }
 
   /** The vocabulary of a GGUF file with tokenizer.ggml.model = "llama", read with llama.cpp's defaults
-   *  (add_space_prefix and add_bos true, add_eos false, scores 0 when absent, types normal). */
+   *  (add_space_prefix and add_bos true, add_eos false, scores 0 when absent, types normal) and as
+   *  llama.cpp reads pieces: as C strings (cut at a NUL), an empty one renamed "[EMPTY_i]". */
   static fromGguf(file: { metadata: Map<string, { value: unknown }> }): SpmTokenizer {
     const get = <T>(key: string): T | undefined => file.metadata.get(key)?.value as T | undefined;
     const model = get<string>("tokenizer.ggml.model");
@@ -535,7 +549,7 @@ export class SpmTokenizer {
     const types = get<number[]>("tokenizer.ggml.token_type");
     const id = (key: string, fallback: number) => Number(get<number>(key) ?? fallback);
     return new SpmTokenizer({
-      tokens: tokens.map((t, i) => (t === "" ? `[EMPTY_${i}]` : t)),
+      tokens: tokens.map(asLlamaCppReadsPiece),
       scores: scores ? Float32Array.from(scores.slice(0, n)) : new Float32Array(n),
       types: types ? Int32Array.from(types.slice(0, n)) : new Int32Array(n).fill(TokenType.NORMAL),
       bosId: id("tokenizer.ggml.bos_token_id", 1),
@@ -546,6 +560,23 @@ export class SpmTokenizer {
       addEos: get<boolean>("tokenizer.ggml.add_eos_token") ?? false,
     });
   }
+}
+
+/** The bytes of a piece (escaped bytes included); TokenizerError for text no bytes map to. */
+function pieceToBytes(text: string, id: number): Uint8Array {
+  try {
+    return ggufStringToBytes(text);
+  } catch (err) {
+    throw new TokenizerError(`token ${id}: ${(err as Error).message}`);
+  }
+}
+
+/** llama_vocab::impl::load: gguf_get_arr_str gives a C string (cut at the first NUL), and an empty
+ *  piece becomes "[EMPTY_i]". */
+function asLlamaCppReadsPiece(piece: string, id: number): string {
+  const nul = piece.indexOf("\0");
+  const text = nul >= 0 ? piece.slice(0, nul) : piece;
+  return text === "" ? `[EMPTY_${id}]` : text;
 }
 
 export interface TokenizerJson {

@@ -40,8 +40,104 @@ export function fixedValueSize(type: number): number | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Strings are bytes. GGUF stores a length and bytes that are MEANT to be UTF-8, but nothing checks
+// it: ggml copies them as they are, and real vocabularies hold pieces that are not text on their
+// own (Llama-2's token 30143 is a lone U+FEFF; byte-level pieces can be half a character). So the
+// kit reads every string losslessly into a JS string:
+//   - valid UTF-8 decodes to its text exactly: a byte-order mark at the start stays U+FEFF (a
+//     default TextDecoder would drop it), NUL stays "\0";
+//   - each byte that is not part of a well-formed UTF-8 sequence (a lone continuation byte, a
+//     truncated sequence, an overlong form, an encoded surrogate, anything past U+10FFFF) becomes
+//     the lone surrogate U+DC00 + byte ("surrogateescape", as Python does: PEP 383).
+// Decoding valid UTF-8 never yields a lone surrogate, so the mapping is one to one and writing a
+// string back gives exactly the bytes it was read from. JS strings with other lone surrogates, or
+// escapes that would form valid UTF-8, have no such bytes: encoding them is an error.
+
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const UTF8_ENCODER = new TextEncoder();
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const ESCAPED_BYTE = /((?<![\uD800-\uDBFF])[\uDC80-\uDCFF])/;
+
+/** Length of the well-formed UTF-8 sequence starting at bytes[i] (Unicode Table 3-7), or 0. */
+function wellFormedLength(bytes: Uint8Array, i: number): number {
+  const b0 = bytes[i];
+  if (b0 < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => i + k < bytes.length && bytes[i + k] >= lo && bytes[i + k] <= hi;
+  if (b0 >= 0xc2 && b0 <= 0xdf) return cont(1) ? 2 : 0;
+  if (b0 >= 0xe0 && b0 <= 0xef) {
+    const [lo, hi] = b0 === 0xe0 ? [0xa0, 0xbf] : b0 === 0xed ? [0x80, 0x9f] : [0x80, 0xbf];
+    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+  }
+  if (b0 >= 0xf0 && b0 <= 0xf4) {
+    const [lo, hi] = b0 === 0xf0 ? [0x90, 0xbf] : b0 === 0xf4 ? [0x80, 0x8f] : [0x80, 0xbf];
+    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0; // 80..C1 (continuation or overlong lead) and F5..FF never start a character
+}
+
+/** A GGUF string's bytes as a JS string: their text, with each invalid byte as U+DC00 + byte. */
+export function ggufStringFromBytes(bytes: Uint8Array): string {
+  try {
+    return STRICT_UTF8.decode(bytes); // the common case: valid UTF-8
+  } catch {
+    let out = "";
+    for (let i = 0; i < bytes.length;) {
+      const n = wellFormedLength(bytes, i);
+      if (n === 0) {
+        out += String.fromCharCode(0xdc00 + bytes[i]);
+        i += 1;
+      } else {
+        out += STRICT_UTF8.decode(bytes.subarray(i, i + n));
+        i += n;
+      }
+    }
+    return out;
+  }
+}
+
+/** True when the string is plain text (it holds no escaped bytes and no other lone surrogate). */
+export function isUtf8Text(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
+}
+
+/** The bytes a string read by ggufStringFromBytes came from; GgufError for a string no bytes map to. */
+export function ggufStringToBytes(s: string, where: { key?: string; tensor?: string } = {}, what = "string"): Uint8Array {
+  if (isUtf8Text(s)) return UTF8_ENCODER.encode(s);
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) <= 0xdfff;
+    if (pair) {
+      out.push(...UTF8_ENCODER.encode(s.slice(i, i + 2)));
+      i++;
+    } else if (c >= 0xdc80 && c <= 0xdcff) {
+      out.push(c - 0xdc00); // an escaped byte
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      throw new GgufError(`${what} holds the lone surrogate U+${c.toString(16).toUpperCase()}, which has no UTF-8 bytes`, where);
+    } else {
+      out.push(...UTF8_ENCODER.encode(s[i]));
+    }
+  }
+  const bytes = Uint8Array.from(out);
+  // Escapes of bytes that together are valid UTF-8 would read back as that text, not as this string.
+  if (ggufStringFromBytes(bytes) !== s) {
+    throw new GgufError(`${what} ${showGgufString(s)} escapes bytes that form valid UTF-8; write the characters themselves`, where);
+  }
+  return bytes;
+}
+
+/** For messages and reports: JSON-style quoting, escaped bytes shown as \xNN, an invisible U+FEFF as \uFEFF. */
+export function showGgufString(s: string): string {
+  const parts = s.split(ESCAPED_BYTE); // the escaped bytes land at odd indices
+  const show = (p: string, k: number) =>
+    k % 2 ? `\\x${(p.charCodeAt(0) - 0xdc00).toString(16).toUpperCase()}` : JSON.stringify(p).slice(1, -1).replaceAll("\uFEFF", "\\uFEFF");
+  return `"${parts.map(show).join("")}"`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Values. Integers up to 32 bits and floats are numbers, 64-bit integers are bigints (a u64
-// cannot round-trip through a double), BOOL is boolean, STRING is a JS string. An ARRAY value is
+// cannot round-trip through a double), BOOL is boolean, STRING is a JS string (see "Strings are
+// bytes" above: it may hold escaped bytes). An ARRAY value is
 // a plain JS array of its items; an array nested inside an array is a GgufArray so its item type
 // survives a round trip.
 

@@ -1,7 +1,7 @@
 // What is inside a GGUF file, for people (a report) and for programs (plain JSON). Used by
 // `lab gguf inspect` and by notebooks.
 import { bitsPerWeight } from "../ggml-types.ts";
-import { GgufValueType, type GgufArray, type GgufFile } from "./format.ts";
+import { GgufValueType, showGgufString, type GgufArray, type GgufFile } from "./format.ts";
 import { llamaHparams, type LlamaHparams } from "./validate.ts";
 
 export interface GgufTotals {
@@ -89,15 +89,17 @@ function human(n: number): string {
   return String(n);
 }
 
-/** A short value for the report: long arrays show their length and first items. */
+/** A short value for the report: long arrays show their length and first items; a string's bytes
+ *  that are not UTF-8 show as \xNN (in --json they stay lone surrogates "\udcNN", which JSON keeps). */
 function brief(value: unknown, isF32: boolean): string {
   const v = jsonValue(value);
+  const show = (x: unknown) => (typeof x === "string" ? showGgufString(x) : JSON.stringify(x));
   if (isF32 && typeof v === "number") return shortF32(v);
   if (Array.isArray(v)) {
-    const head = v.slice(0, 4).map((x) => JSON.stringify(x)).join(", ");
+    const head = v.slice(0, 4).map(show).join(", ");
     return v.length > 4 ? `[${head}, … ${v.length} items]` : `[${head}]`;
   }
-  const s = JSON.stringify(v);
+  const s = show(v);
   return s.length > 80 ? s.slice(0, 77) + "…" : s;
 }
 

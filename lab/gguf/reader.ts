@@ -6,11 +6,20 @@
 // The header is parsed from a window over the file's first bytes; when the parser runs past it,
 // the window grows (doubling, with synchronous positional reads) up to the header's 1 GiB limit.
 // Headers are small (a few MB even for 150k-token vocabularies), so this reads little beyond them.
+//
+// Strings, decided per place (format.ts, "Strings are bytes", has the encoding):
+//   - string VALUES (scalars and array items: vocabulary pieces, merges, names, templates) are kept
+//     losslessly, whatever their bytes: llama.cpp keeps a vocabulary entry as raw bytes, so a piece
+//     that is a lone U+FEFF, half a character or an overlong form is still that piece, and writing
+//     the file back reproduces it byte for byte. (The validator refuses a NUL inside the strings of
+//     a llama file: llama.cpp reads those as C strings, cut at the NUL.)
+//   - metadata KEYS and tensor NAMES are identifiers the kit looks things up by: they must be valid
+//     UTF-8, else GgufError naming the entry's index and byte offset.
 import { readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { BLOCK_GEOMETRY, ggmlTypeName } from "../ggml-types.ts";
 import {
-  GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufError, GgufValueType, fixedValueSize, valueTypeName,
+  GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufError, GgufValueType, fixedValueSize, ggufStringFromBytes, isUtf8Text, showGgufString, valueTypeName,
   type GgufArray, type GgufFile, type GgufKv, type GgufTensorInfo, type GgufValue, type GgufValueTypeId,
 } from "./format.ts";
 import { validateGguf } from "./validate.ts";
@@ -28,8 +37,6 @@ const MAX_ARRAY_DEPTH = 64; // nesting beyond this is an attack, not a file
 
 /** Returns a window holding at least the file's first `upTo` bytes (the old window's bytes included). */
 type GrowWindow = (window: Uint8Array, upTo: number) => Uint8Array;
-
-const utf8 = new TextDecoder("utf-8", { fatal: false });
 
 class Cursor {
   pos = 0;
@@ -93,7 +100,15 @@ class Cursor {
     const length = this.count(`${what} length`, 1, where);
     if (length > MAX_STRING_BYTES) throw new GgufError(`${what} length ${length} exceeds 1 GiB`, { offset: at, ...where });
     const start = this.need(length, what);
-    return utf8.decode(this.bytes.subarray(start, start + length));
+    return ggufStringFromBytes(this.bytes.subarray(start, start + length));
+  }
+
+  /** A key or tensor name (the index-th): a string that must be text (valid UTF-8). */
+  name(what: string, index: number): string {
+    const at = this.pos;
+    const s = this.string(what);
+    if (!isUtf8Text(s)) throw new GgufError(`${what} #${index} ${showGgufString(s)} is not valid UTF-8`, { offset: at });
+    return s;
   }
 }
 
@@ -140,9 +155,9 @@ function readArray(c: Cursor, key: string, depth: number): GgufArray {
   return { itemType: itemType as GgufValueTypeId, value };
 }
 
-function readKv(c: Cursor): GgufKv {
+function readKv(c: Cursor, index: number): GgufKv {
   const entryOffset = c.pos;
-  const key = c.string("metadata key");
+  const key = c.name("metadata key", index);
   const typeAt = c.pos;
   const type = c.u32(`value type of "${key}"`);
   if (type > GgufValueType.FLOAT64) throw new GgufError(`invalid value type ${type}`, { offset: typeAt, key });
@@ -158,9 +173,9 @@ function readKv(c: Cursor): GgufKv {
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-function readTensorInfo(c: Cursor): Omit<GgufTensorInfo, "offset"> {
+function readTensorInfo(c: Cursor, index: number): Omit<GgufTensorInfo, "offset"> {
   const infoOffset = c.pos;
-  const name = c.string("tensor name");
+  const name = c.name("tensor name", index);
   const dimsAt = c.pos;
   const nDims = c.u32(`dimension count of "${name}"`);
   if (nDims > 8 || nDims * 8 > c.remaining) {
@@ -211,7 +226,7 @@ function parseHeader(bytes: Uint8Array, fileSize: number, path: string, grow?: G
 
   const metadata = new Map<string, GgufKv>();
   for (let i = 0; i < nKv; i++) {
-    const entry = readKv(c);
+    const entry = readKv(c, i);
     if (metadata.has(entry.key)) throw new GgufError("duplicate metadata key", { offset: entry.entryOffset, key: entry.key });
     metadata.set(entry.key, entry);
   }
@@ -228,7 +243,7 @@ function parseHeader(bytes: Uint8Array, fileSize: number, path: string, grow?: G
   }
 
   const infos: Omit<GgufTensorInfo, "offset">[] = [];
-  for (let i = 0; i < nTensors; i++) infos.push(readTensorInfo(c));
+  for (let i = 0; i < nTensors; i++) infos.push(readTensorInfo(c, i));
   const dataOffset = alignUp(c.pos, alignment);
   const tensors = infos.map((t) => ({ ...t, offset: dataOffset + t.relativeOffset }));
   return { path, version, alignment, fileSize, metadata, tensors, dataOffset };

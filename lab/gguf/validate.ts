@@ -15,13 +15,16 @@
 // them), an SPM vocabulary without all 256 byte tokens (llama.cpp aborts only once a text needs the
 // missing byte), missing feed_forward_length / head_count (llama.cpp aborts), and MoE llama files
 // (llama.expert_count > 0), which the kit does not check tensor by tensor and so refuses.
-// Also refused: NUL bytes inside tensor names, tokens and the architecture / tokenizer names, which
-// llama.cpp reads as C strings (cut at the NUL), so two names can collide there and not here.
+// Also refused: NUL bytes inside metadata keys and tensor names (in any file), and inside any string
+// of a llama file (tokens, merges, names, templates): llama.cpp reads all of them as C strings, cut
+// at the NUL, so two tokens can collide there and not here (an abort), and llama_model_quantize
+// writes every string cut short (gguf_set_kv copies through c_str()). Every other byte is fine:
+// strings are kept byte for byte (format.ts, "Strings are bytes"), as llama.cpp keeps them.
 // Tensor types are checked against what llama.cpp's CPU backend can run (found by loading every
 // type in every role): 1-D weights (norms, biases) must be F32; matrices may be any float or
 // quant format except F64, the integer types and Q8_1/Q8_K.
 import { BLOCK_GEOMETRY } from "../ggml-types.ts";
-import { GgufError, GgufValueType, kv, valueTypeName, type GgufFile, type GgufKv, type GgufTensorInfo } from "./format.ts";
+import { GgufError, GgufValueType, kv, showGgufString, valueTypeName, type GgufFile, type GgufKv, type GgufTensorInfo } from "./format.ts";
 
 const GGML_MAX_NAME = 64; // tensor names are stored in char[64] with a terminator
 const GGML_MAX_DIMS = 4;
@@ -36,7 +39,10 @@ export function validateGguf(file: GgufFile): void {
   if (arch === undefined) return; // a plain GGUF container (no model): nothing more to check
   if (arch.type !== GgufValueType.STRING) throw typeError(arch, "STRING");
   rejectNul(arch.value as string, { key: arch.key });
-  if (arch.value === "llama") validateLlama(file);
+  if (arch.value === "llama") {
+    rejectNulInStrings(file);
+    validateLlama(file);
+  }
 }
 
 /**
@@ -46,7 +52,18 @@ export function validateGguf(file: GgufFile): void {
  */
 function rejectNul(text: string, where: { key?: string; tensor?: string; offset?: number }, what = "value"): void {
   const at = text.indexOf("\0");
-  if (at >= 0) throw new GgufError(`${what} ${JSON.stringify(text)} contains a NUL byte at character ${at}; llama.cpp would cut it there`, where);
+  if (at >= 0) throw new GgufError(`${what} ${showGgufString(text)} contains a NUL byte at character ${at}; llama.cpp would cut it there`, where);
+}
+
+/** Every STRING value and STRING array item of the file, named `item i` for arrays. */
+function rejectNulInStrings(file: GgufFile): void {
+  for (const entry of file.metadata.values()) {
+    const where = { key: entry.key, offset: entry.entryOffset };
+    if (entry.type === GgufValueType.STRING) rejectNul(entry.value as string, where);
+    if (entry.type === GgufValueType.ARRAY && entry.itemType === GgufValueType.STRING) {
+      (entry.value as string[]).forEach((item, i) => rejectNul(item, where, entry.key === "tokenizer.ggml.tokens" ? `token ${i}` : `item ${i}`));
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -55,6 +72,7 @@ function rejectNul(text: string, where: { key?: string; tensor?: string; offset?
 function validateContainer(file: GgufFile): void {
   for (const entry of file.metadata.values()) {
     if (entry.key === "") throw new GgufError("empty metadata key", { offset: entry.entryOffset });
+    rejectNul(entry.key, { offset: entry.entryOffset }, "metadata key");
     if (entry.type === GgufValueType.ARRAY && entry.itemType === GgufValueType.ARRAY) {
       throw new GgufError("nested arrays are valid GGUF but ggml's reader rejects them", { key: entry.key, offset: entry.entryOffset });
     }

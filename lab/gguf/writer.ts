@@ -5,7 +5,7 @@
 import { open, rename, unlink } from "node:fs/promises";
 import { BLOCK_GEOMETRY, GgmlType, type GgmlTypeName } from "../ggml-types.ts";
 import {
-  GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufError, GgufValueType, valueTypeName,
+  GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufError, GgufValueType, ggufStringToBytes, isUtf8Text, showGgufString, valueTypeName,
   type GgufArray, type GgufKv,
 } from "./format.ts";
 import { alignUp } from "./reader.ts";
@@ -58,16 +58,14 @@ class ByteWriter {
   u64(x: bigint) { const at = this.reserve(8); this.view.setBigUint64(at, x, true); }
   i64(x: bigint) { const at = this.reserve(8); this.view.setBigInt64(at, x, true); }
   bytes(b: Uint8Array) { const at = this.reserve(b.length); this.buf.set(b, at); }
-  string(s: string) {
-    const b = utf8.encode(s);
+  /** A GGUF string: u64 byte length + the bytes it was read from (format.ts, "Strings are bytes"). */
+  string(b: Uint8Array) {
     this.u64(BigInt(b.length));
     this.bytes(b);
   }
   zeros(n: number) { const at = this.reserve(n); this.buf.fill(0, at, this.length); }
   result(): Uint8Array { return this.buf.subarray(0, this.length); }
 }
-
-const utf8 = new TextEncoder();
 
 // ---------------------------------------------------------------------------------------------
 // Metadata values, checked against their declared type (a u32 must be an integer in range)
@@ -78,7 +76,13 @@ const INT_RANGE: Partial<Record<number, [number, number]>> = {
   [GgufValueType.UINT32]: [0, 0xffffffff], [GgufValueType.INT32]: [-0x80000000, 0x7fffffff],
 };
 
-function writeValue(w: ByteWriter, type: number, value: unknown, key: string): void {
+/** A key or tensor name: text only (the reader refuses names that are not valid UTF-8). */
+function nameBytes(name: string, where: { key?: string; tensor?: string }, what: string): Uint8Array {
+  if (!isUtf8Text(name)) throw new GgufError(`${what} ${showGgufString(name)} is not valid UTF-8 text`, where);
+  return ggufStringToBytes(name, where, what);
+}
+
+function writeValue(w: ByteWriter, type: number, value: unknown, key: string, index?: number): void {
   const bad = (expected: string) =>
     new GgufError(`value ${typeof value === "bigint" ? value + "n" : JSON.stringify(value)} is not ${expected}`, { key });
   const range = INT_RANGE[type];
@@ -103,7 +107,7 @@ function writeValue(w: ByteWriter, type: number, value: unknown, key: string): v
       return w.u8(value ? 1 : 0);
     case GgufValueType.STRING:
       if (typeof value !== "string") throw bad("a string");
-      return w.string(value);
+      return w.string(ggufStringToBytes(value, { key }, index === undefined ? "string" : `item ${index}`));
     case GgufValueType.UINT64:
     case GgufValueType.INT64: {
       const lo = type === GgufValueType.UINT64 ? 0n : -(1n << 63n);
@@ -130,7 +134,7 @@ function writeArray(w: ByteWriter, itemType: number | undefined, items: unknown,
   const list = items as ArrayLike<unknown>;
   w.u32(itemType);
   w.u64(BigInt(list.length));
-  for (let i = 0; i < list.length; i++) writeValue(w, itemType, list[i], key);
+  for (let i = 0; i < list.length; i++) writeValue(w, itemType, list[i], key, i);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,7 +177,7 @@ export function encodeGgufHeader(doc: GgufDocument): { header: Uint8Array; align
     if (!entry.key) throw new GgufError("empty metadata key");
     if (keys.has(entry.key)) throw new GgufError("duplicate metadata key", { key: entry.key });
     keys.add(entry.key);
-    w.string(entry.key);
+    w.string(nameBytes(entry.key, { key: entry.key }, "metadata key"));
     w.u32(entry.type);
     if (entry.type === GgufValueType.ARRAY) writeArray(w, entry.itemType, entry.value, entry.key);
     else writeValue(w, entry.type, entry.value, entry.key);
@@ -189,7 +193,7 @@ export function encodeGgufHeader(doc: GgufDocument): { header: Uint8Array; align
     if (t.data.length !== size) {
       throw new GgufError(`data has ${t.data.length} bytes but ${t.type} [${t.ne.join(", ")}] needs ${size}`, { tensor: t.name });
     }
-    w.string(t.name);
+    w.string(nameBytes(t.name, { tensor: t.name }, "tensor name"));
     w.u32(t.ne.length);
     for (const n of t.ne) w.u64(BigInt(n));
     w.u32(GgmlType[t.type]);
