@@ -1,6 +1,7 @@
 // Tasks 1.1 and 1.2 — the two simplest ggml block formats, byte for byte.
 // Read notebooks/01-quantization.ipynb §1.1–§1.2 first. Hints (progressive): exercises/quantization/HINTS.md.
-// Grade with `npm run grade -- 1.1` (or 1.2). The grader compares your bytes with lab/quant's.
+// Grade with `npm run grade -- 1.1` (or 1.2). The grader compares your bytes with
+// ggml's own (recorded from llama.cpp's library), and refuses a file that imports lab/quant's quantizers.
 import { NotImplementedError } from "../../lab/errors.ts";
 // fp32ToFp16(x) → the IEEE half-precision bit pattern (round to nearest even) as a number 0..65535;
 // fp16ToFp32(h) → its value. Use them: the scale of every block is stored as fp16.

@@ -1,6 +1,7 @@
 // Task 1.5 — a quiz on quantization trade-offs. Graded; no hints for this one.
 // Answer by returning your answers from quizAnswers(). Multiple choice must match exactly; numbers
-// are accepted within 2%. Grade with `npm run grade -- 1.5`.
+// are compared at 3 significant figures (39.375 and 39.4 both count as 39.4). Grade with
+// `npm run grade -- 1.5`.
 //
 // Q1. llama.cpp's Q4_K_M mix stores most weight matrices as Q4_K. Which tensors does it keep at a
 //     HIGHER precision (Q6_K) for a llama model?

@@ -1,5 +1,6 @@
 // Reference solutions for tasks 1.1 (Q8_0) and 1.2 (Q4_0): the two simplest ggml block formats,
-// written so each byte can be traced to a line. The grader compares bytes with lab/quant.
+// written so each byte can be traced to a line. The grader compares bytes with ggml's
+// own, recorded from node-llama-cpp's libggml (test/exercises/ggml-vectors.json).
 import { fp16ToFp32, fp32ToFp16 } from "../../lab/quant/float.ts";
 
 export const QK8_0 = 32; // weights per Q8_0 block

@@ -1,5 +1,5 @@
 // Reference answers for task 1.5 — the quiz on quantization trade-offs. The questions are written
-// out in exercises/quantization/quiz.ts; the grader checks multiple choice exactly and numbers within 2%.
+// out in exercises/quantization/quiz.ts; the grader checks multiple choice exactly and numbers at 3 significant figures.
 
 export type Choice = "a" | "b" | "c" | "d";
 

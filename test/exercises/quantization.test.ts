@@ -3,75 +3,59 @@
 import { describe, expect, it } from "vitest";
 import {
   chooseLevel, dequantizeQ4_0Row, dequantizeQ8_0Row, fitsOnGpu, planMemory, quantizeQ4_0Row,
-  quantizeQ8_0Row, quizAnswers, type LevelMeasurement, type ServingConfig,
+  quantizeQ8_0Row, quizAnswers, type LevelMeasurement, type QuizAnswers, type ServingConfig,
 } from "@target/quantization/index.ts";
-import { quantFormat } from "../../lab/quant/index.ts";
+import { createHash } from "node:crypto";
+import { ggmlCase } from "./ggml-vectors.ts";
 
-/** Deterministic test rows: Gaussian-ish values, plus the blocks that catch rounding and sign bugs. */
-function testRow(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = (next() + next() + next() - 1.5) * 2;
-  return x;
+// Tasks 1.1/1.2 are graded against ggml's own bytes, recorded from node-llama-cpp's libggml with
+// their provenance (test/exercises/ggml-vectors.ts), never against the kit's lab/quant.
+
+/** "none", or where the first byte differs, in words a student can act on. */
+function firstDifference(got: Uint8Array, want: Uint8Array, blockBytes: number): string {
+  if (got.length !== want.length) return `length ${got.length} bytes, expected ${want.length}`;
+  const i = got.findIndex((v, k) => v !== want[k]);
+  if (i < 0) return "none";
+  const [block, offset] = [Math.floor(i / blockBytes), i % blockBytes];
+  const what = offset < 2 ? "the fp16 scale d" : `the quants (byte ${offset} of the block)`;
+  return `byte ${i} (block ${block}, ${what}): got ${got[i]}, expected ${want[i]}`;
 }
 
-function specialBlocks(): Float32Array {
-  const blocks: number[][] = [
-    new Array(32).fill(0), // all zero: d = 0, must not produce NaN
-    new Array(32).fill(-1.25), // constant negative
-    Array.from({ length: 32 }, (_, j) => (j - 16) / 4), // a ramp that hits .5 after scaling
-    Array.from({ length: 32 }, (_, j) => (j === 7 ? 100 : (j % 5) - 2)), // one outlier
-    Array.from({ length: 32 }, (_, j) => (j === 3 ? -3 : j === 9 ? 3 : j / 16)), // tie in |max|: first wins
-  ];
-  return new Float32Array(blocks.flat());
-}
-
-function kitBytes(type: "Q8_0" | "Q4_0", x: Float32Array): Uint8Array {
-  const format = quantFormat(type);
-  const out = new Uint8Array((x.length / format.blockSize) * format.typeSize);
-  format.quantizeRow(x, out, 0);
-  return out;
-}
-
-function kitValues(type: "Q8_0" | "Q4_0", bytes: Uint8Array, n: number): Float32Array {
-  const out = new Float32Array(n);
-  quantFormat(type).dequantizeRow(bytes, 0, out);
-  return out;
-}
-
-function firstDifference(a: Uint8Array, b: Uint8Array): string {
-  if (a.length !== b.length) return `length ${a.length}, expected ${b.length}`;
-  const i = a.findIndex((v, k) => v !== b[k]);
-  return i < 0 ? "none" : `byte ${i} (block ${Math.floor(i / 34)}): got ${a[i]}, expected ${b[i]}`;
+/** "none", or the first dequantized value that differs (NaN equals NaN; 0 equals -0). */
+function firstValueDifference(got: Float32Array, want: Float32Array): string {
+  if (got.length !== want.length) return `length ${got.length} values, expected ${want.length}`;
+  const same = (a: number, b: number) => a === b || (Number.isNaN(a) && Number.isNaN(b));
+  const i = Array.from(want).findIndex((w, k) => !same(got[k]!, w));
+  return i < 0 ? "none" : `value ${i} (block ${Math.floor(i / 32)}): got ${got[i]}, expected ${want[i]}`;
 }
 
 describe("task 1.1 — Q8_0 quantize/dequantize", () => {
   it("writes 34 bytes per block of 32 weights", () => {
-    expect(quantizeQ8_0Row(testRow(64, 1)).length).toBe(68);
+    expect(quantizeQ8_0Row(ggmlCase("Q8_0 row of 32").input).length).toBe(34);
+    expect(quantizeQ8_0Row(ggmlCase("Q8_0 row of 256").input).length).toBe(272);
   });
-  it("is bit-exact with lab/quant on random rows", () => {
-    for (const [n, seed] of [[32, 2], [256, 3], [4096, 4]] as const) {
-      const x = testRow(n, seed);
-      const got = quantizeQ8_0Row(x);
-      expect(firstDifference(got, kitBytes("Q8_0", x)), `row of ${n}`).toBe("none");
+  it("is bit-exact with ggml on random rows", () => {
+    for (const name of ["Q8_0 row of 32", "Q8_0 row of 256", "Q8_0 row of 4096"] as const) {
+      const c = ggmlCase(name);
+      expect(firstDifference(quantizeQ8_0Row(c.input), c.bytes, 34), name).toBe("none");
     }
   });
-  it("is bit-exact on zero, constant, ramp, outlier and tie blocks", () => {
-    const x = specialBlocks();
-    expect(firstDifference(quantizeQ8_0Row(x), kitBytes("Q8_0", x))).toBe("none");
+  it("is bit-exact with ggml on zero, constant, ramp, outlier and tie blocks", () => {
+    const c = ggmlCase("Q8_0 special blocks");
+    expect(firstDifference(quantizeQ8_0Row(c.input), c.bytes, 34)).toBe("none");
   });
-  it("dequantizes to exactly what lab/quant gives", () => {
-    const x = testRow(512, 5);
-    const bytes = kitBytes("Q8_0", x);
-    expect(Array.from(dequantizeQ8_0Row(bytes, 512))).toEqual(Array.from(kitValues("Q8_0", bytes, 512)));
+  it("dequantizes to exactly what ggml gives", () => {
+    for (const name of ["Q8_0 row of 512", "Q8_0 special blocks"] as const) {
+      const c = ggmlCase(name);
+      expect(firstValueDifference(dequantizeQ8_0Row(c.bytes, c.input.length), c.values), name).toBe("none");
+    }
   });
   it("round-trips with error at most half a step per block (plus the fp16 rounding of d)", () => {
-    const x = testRow(1024, 6);
+    const x = ggmlCase("Q8_0 row of 4096").input.subarray(0, 1024);
     const y = dequantizeQ8_0Row(quantizeQ8_0Row(x), 1024);
     for (let b = 0; b < 1024 / 32; b++) {
       const amax = Math.max(...Array.from(x.subarray(b * 32, b * 32 + 32), Math.abs));
-      for (let j = b * 32; j < b * 32 + 32; j++) expect(Math.abs(x[j]! - y[j]!)).toBeLessThanOrEqual((amax / 127) * (0.5 + 127 * 2 ** -11) + 1e-6);
+      for (let j = b * 32; j < b * 32 + 32; j++) expect(Math.abs(x[j]! - y[j]!), `weight ${j}`).toBeLessThanOrEqual((amax / 127) * (0.5 + 127 * 2 ** -11) + 1e-6);
     }
   });
   it("rejects a row length that is not a multiple of 32", () => {
@@ -82,7 +66,8 @@ describe("task 1.1 — Q8_0 quantize/dequantize", () => {
 
 describe("task 1.2 — Q4_0 quantize/dequantize", () => {
   it("writes 18 bytes per block of 32 weights", () => {
-    expect(quantizeQ4_0Row(testRow(64, 7)).length).toBe(36);
+    expect(quantizeQ4_0Row(ggmlCase("Q4_0 row of 32").input).length).toBe(18);
+    expect(quantizeQ4_0Row(ggmlCase("Q4_0 row of 256").input).length).toBe(144);
   });
   it("puts weight j in the low nibble and weight j+16 in the high nibble of byte 2+j", () => {
     // Block with max |x| = -8 → d = 1, so q = x + 8 exactly: weight j = j - 8 for j < 16, 7 - (j - 16) after.
@@ -90,30 +75,26 @@ describe("task 1.2 — Q4_0 quantize/dequantize", () => {
     for (let j = 0; j < 16; j++) x[j] = j - 8; // q_j = j
     for (let j = 16; j < 32; j++) x[j] = 7 - (j - 16); // q_j = 15 - (j - 16)
     const bytes = quantizeQ4_0Row(x);
-    expect(bytes[0]).toBe(0x00); // fp16(1.0) = 0x3c00, little-endian
-    expect(bytes[1]).toBe(0x3c);
-    for (let j = 0; j < 16; j++) expect(bytes[2 + j], `byte ${2 + j}`).toBe(j | ((15 - j) << 4));
-    const back = dequantizeQ4_0Row(bytes, 32);
-    expect(Array.from(back)).toEqual(Array.from(x));
+    expect(bytes[0], "byte 0 (fp16 1.0 = 0x3c00, little-endian: low byte first)").toBe(0x00);
+    expect(bytes[1], "byte 1 (fp16 1.0 = 0x3c00, high byte)").toBe(0x3c);
+    for (let j = 0; j < 16; j++) expect(bytes[2 + j], `byte ${2 + j}: low nibble q_${j} = ${j}, high nibble q_${j + 16} = ${15 - j}`).toBe(j | ((15 - j) << 4));
+    expect(firstValueDifference(dequantizeQ4_0Row(bytes, 32), x)).toBe("none");
   });
-  it("is bit-exact with lab/quant on random rows", () => {
-    for (const [n, seed] of [[32, 8], [256, 9], [4096, 10]] as const) {
-      const x = testRow(n, seed);
-      const got = quantizeQ4_0Row(x);
-      const want = kitBytes("Q4_0", x);
-      expect(got.length).toBe(want.length);
-      expect(Array.from(got).findIndex((v, i) => v !== want[i]), `first differing byte, row of ${n}`).toBe(-1);
+  it("is bit-exact with ggml on random rows", () => {
+    for (const name of ["Q4_0 row of 32", "Q4_0 row of 256", "Q4_0 row of 4096"] as const) {
+      const c = ggmlCase(name);
+      expect(firstDifference(quantizeQ4_0Row(c.input), c.bytes, 18), name).toBe("none");
     }
   });
-  it("is bit-exact on zero, constant, ramp, outlier and tie blocks", () => {
-    const x = specialBlocks();
-    const want = kitBytes("Q4_0", x);
-    expect(Array.from(quantizeQ4_0Row(x))).toEqual(Array.from(want));
+  it("is bit-exact with ggml on zero, constant, ramp, outlier and tie blocks", () => {
+    const c = ggmlCase("Q4_0 special blocks");
+    expect(firstDifference(quantizeQ4_0Row(c.input), c.bytes, 18)).toBe("none");
   });
-  it("dequantizes to exactly what lab/quant gives", () => {
-    const x = testRow(512, 11);
-    const bytes = kitBytes("Q4_0", x);
-    expect(Array.from(dequantizeQ4_0Row(bytes, 512))).toEqual(Array.from(kitValues("Q4_0", bytes, 512)));
+  it("dequantizes to exactly what ggml gives", () => {
+    for (const name of ["Q4_0 row of 512", "Q4_0 special blocks"] as const) {
+      const c = ggmlCase(name);
+      expect(firstValueDifference(dequantizeQ4_0Row(c.bytes, c.input.length), c.values), name).toBe("none");
+    }
   });
   it("rejects a row length that is not a multiple of 32", () => {
     expect(() => quantizeQ4_0Row(new Float32Array(48))).toThrow(RangeError);
@@ -139,9 +120,10 @@ describe("task 1.3 — memory planner", () => {
     expect(planMemory(llama2_70b(4)).weightBytes).toBeCloseTo(35e9, -6);
   });
   it("KV cache: 2 × layers × KV heads × head dim × bytes, per token, per sequence", () => {
-    const p = planMemory(llama2_7b(16, 4096, 1));
-    expect(p.kvBytesPerToken).toBe(524_288);
-    expect(p.kvCacheBytes).toBe(524_288 * 4096);
+    // Mistral-7B's shape: 32 layers, 8 KV heads of 128 (grouped-query attention), F16 cache.
+    const p = planMemory({ ...llama2_7b(16, 4096, 1), nKvHead: 8 });
+    expect(p.kvBytesPerToken).toBe(131_072);
+    expect(p.kvCacheBytes).toBe(131_072 * 4096);
     const gqa = planMemory(llama2_70b(16, 2048, 8));
     expect(gqa.kvBytesPerToken).toBe(2 * 80 * 8 * 128 * 2);
     expect(gqa.kvCacheBytes).toBe(gqa.kvBytesPerToken * 2048 * 8);
@@ -222,13 +204,37 @@ describe("task 1.4 — level chooser", () => {
   });
 });
 
+// The quiz answers are stored as sha256(salt + ":" + answer) with one salt per question, so reading
+// this file does not give them away. Choices compare as lower-case letters; numbers at 3 significant
+// figures (answer.toPrecision(3): 39.375 and 39.4 both read "39.4").
+const QUIZ: Record<keyof QuizAnswers, { salt: string; sha256: string }> = {
+  q1: { salt: "55c9a5ccdd4932e2", sha256: "87a3f7821d3d833eaa9fe9839505a5148cec36d9b0ba2599d030656e250922c5" },
+  q2: { salt: "b41f7ef02f26635c", sha256: "4c0f081d9d65f5798e83bb4fd08ac0ea17e2a976b88921e9de3622584c58b68e" },
+  q3: { salt: "1b012d9872887c76", sha256: "af84c157d7f88d6e2410a614d7d1b5ca9ee2f92433509625ebc192107f8896dd" },
+  q4: { salt: "5f622f059c74a1c2", sha256: "590feabd57381776327c836aa953b70992dc34c01b7b4656deb643edf3138305" },
+  q5: { salt: "5f259cdab0896916", sha256: "36d4a1d3b2bfba47b850080690322e347fa8978998359eeb981b50b804c1bbd4" },
+  q6: { salt: "b46b08ac5c187f76", sha256: "01eef3dcc6e743562569d1ee1379f78c3e44b252d881e0fcf8820919c14bdc1a" },
+};
+
+/** The answer as it is hashed: a finite number at 3 significant figures, anything else trimmed lower-case text. */
+function canonicalAnswer(answer: unknown): string {
+  return typeof answer === "number" && Number.isFinite(answer) ? answer.toPrecision(3) : String(answer).trim().toLowerCase();
+}
+
+function isRight(q: keyof QuizAnswers, answer: unknown): boolean {
+  const { salt, sha256 } = QUIZ[q];
+  return createHash("sha256").update(`${salt}:${canonicalAnswer(answer)}`).digest("hex") === sha256;
+}
+
 describe("task 1.5 — quiz: quantization trade-offs", () => {
-  const answers = () => quizAnswers();
-  const near = (got: number, want: number) => Math.abs(got - want) <= Math.abs(want) * 0.02;
-  it("Q1: which tensors Q4_K_M keeps at higher precision", () => expect(answers().q1).toBe("b"));
-  it("Q2: bits per weight of Q4_0", () => expect(near(answers().q2, 4.5)).toBe(true));
-  it("Q3: KV-cache bytes per token of Llama-2-7B", () => expect(near(answers().q3, 524_288)).toBe(true));
-  it("Q4: why 4-bit decodes faster", () => expect(answers().q4).toBe("c"));
-  it("Q5: gigabytes of a 70B model at 4.5 bpw", () => expect(near(answers().q5, 39.375)).toBe(true));
-  it("Q6: why norms stay F32", () => expect(answers().q6).toBe("a"));
+  const check = (q: keyof QuizAnswers) => {
+    const a = quizAnswers()[q];
+    expect(isRight(q, a), `${q.toUpperCase()}: ${JSON.stringify(a)} (read as "${canonicalAnswer(a)}") is not the right answer`).toBe(true);
+  };
+  it("Q1: which tensors Q4_K_M keeps at higher precision", () => check("q1"));
+  it("Q2: bits per weight of Q4_0", () => check("q2"));
+  it("Q3: KV-cache bytes per token of Llama-2-7B", () => check("q3"));
+  it("Q4: why 4-bit decodes faster", () => check("q4"));
+  it("Q5: gigabytes of a 70B model at 4.5 bpw", () => check("q5"));
+  it("Q6: why norms stay F32", () => check("q6"));
 });
