@@ -170,3 +170,26 @@ describe("human output of measurement commands (unit)", async () => {
     expect(text).toMatch(/peak RSS 200 MiB \(whole process\)$/);
   });
 });
+
+describe("lab eval human output (unit)", async () => {
+  const { evalText } = await import("../lab/cli/commands/eval.ts");
+  it("perplexity and KL at 4 significant digits (small ones in exponent form), top-1 and tasks in percent", () => {
+    const text = evalText({
+      perplexity: 1.8175524885762042, kl: { mean: 0.0020586123456, median: 0.0000777212345, p99: 0.0218123456, max: 0.27371234 },
+      top1: 0.98333333, tasks: { arithmetic: 0.93, facts: 1 },
+    }, { arithmetic: 50, facts: 50 });
+    expect(text).toMatch(/^perplexity\s+1\.818$/m);
+    expect(text).toMatch(/^KL mean \(nats\)\s+0\.002059$/m);
+    expect(text).toMatch(/^KL median\s+7\.772e-5$/m);
+    expect(text).toMatch(/^same top-1\s+98\.3%$/m);
+    expect(text).toMatch(/^arithmetic\s+93\.0%\s+50$/m);
+    expect(text).toMatch(/^facts\s+100\.0%\s+50$/m);
+    expect(text).not.toContain("{");
+    expect(text).not.toMatch(/\d\.\d{8,}/); // no raw doubles
+  });
+  it("without a reference: perplexity only, no KL rows", () => {
+    const text = evalText({ perplexity: null, kl: null, top1: null, tasks: {} });
+    expect(text).toMatch(/^perplexity\s+n\/a$/m);
+    expect(text).not.toMatch(/KL|top-1/);
+  });
+});

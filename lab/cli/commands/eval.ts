@@ -4,7 +4,40 @@ import { numberFlag, parseFlags, printJson, say, type Command } from "../command
 import { openEngine, type Engine, type EngineName } from "../../engine/engine.ts";
 import { klAgainst, perplexity, taskAccuracy } from "../../measure/quality.ts";
 import { EVAL_DIR, loadProse, loadTaskSets } from "../../measure/evalsets.ts";
+import { formatNumber, formatTable } from "../../table.ts";
 import { engineFlag } from "./generate.ts";
+
+export interface EvalResult {
+  perplexity: number | null;
+  kl: { mean: number; median: number; p99: number; max: number } | null;
+  /** fraction of positions (0..1) where the model's and the reference's most likely token agree */
+  top1: number | null;
+  /** task set name → greedy exact-match accuracy, 0..1 */
+  tasks: Record<string, number>;
+}
+
+/**
+ * The human report: quality figures in one table at 4 significant digits (KL of a good quant is
+ * ~1e-3 and its median ~1e-5, so fixed decimals would print 0.00; below 1e-3 in exponent form), then
+ * task accuracy in percent with its item count.
+ */
+export function evalText(result: EvalResult, itemCounts: Record<string, number> = {}): string {
+  const sig = (x: number) => (x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential(3) : formatNumber(x, 4));
+  const quality: { figure: string; value: string }[] = [
+    { figure: "perplexity", value: result.perplexity === null ? "n/a" : sig(result.perplexity) },
+  ];
+  if (result.kl) {
+    quality.push({ figure: "KL mean (nats)", value: sig(result.kl.mean) }, { figure: "KL median", value: sig(result.kl.median) },
+      { figure: "KL p99", value: sig(result.kl.p99) }, { figure: "KL max", value: sig(result.kl.max) });
+  }
+  if (result.top1 !== null) quality.push({ figure: "same top-1", value: `${(100 * result.top1).toFixed(1)}%` });
+  const parts = [formatTable(quality)];
+  const tasks = Object.entries(result.tasks).map(([task, acc]) => ({
+    task, accuracy: `${(100 * acc).toFixed(1)}%`, ...(task in itemCounts ? { items: itemCounts[task]! } : {}),
+  }));
+  if (tasks.length > 0) parts.push(formatTable(tasks));
+  return parts.join("\n\n");
+}
 
 export const evalCommand: Command = {
   name: "eval",
@@ -26,8 +59,10 @@ Options:
   --eval-dir DIR    where the .jsonl sets are (default data/eval)
   --json            print {perplexity, kl, top1, tasks} as JSON
 
-Example:
-  lab eval data/models/target-Q4_K.gguf --ref data/models/target.gguf --json`,
+Examples (quantize first: data/models/ holds only the F32 target.gguf and draft.gguf):
+  lab quantize data/models/target.gguf /tmp/target-Q4_K_M.gguf Q4_K_M
+  lab eval /tmp/target-Q4_K_M.gguf --ref data/models/target.gguf --texts 8 --items 20
+  lab eval data/models/draft.gguf --json`,
   async run(args) {
     const { values, positionals } = parseFlags("eval", args, {
       ref: { type: "string" }, engine: { type: "string" }, texts: { type: "string" }, items: { type: "string" },
@@ -49,8 +84,7 @@ Example:
       const ref = values.ref ? await openEngine(engineName, values.ref, { threads, maxSequences: 1 }) : undefined;
       if (ref) opened.push(ref);
 
-      const result: { perplexity: number | null; kl: unknown; top1: number | null; tasks: Record<string, number> } =
-        { perplexity: null, kl: null, top1: null, tasks: {} };
+      const result: EvalResult = { perplexity: null, kl: null, top1: null, tasks: {} };
       if (texts.length > 0) {
         say(`perplexity on ${texts.length} texts…`);
         result.perplexity = (await perplexity(engine, texts)).perplexity;
@@ -66,11 +100,7 @@ Example:
         result.tasks[name] = (await taskAccuracy(engine, items)).accuracy;
       }
       if (values.json) printJson(result);
-      else {
-        say(`perplexity  ${result.perplexity ?? "n/a"}`);
-        if (result.kl) say(`KL          ${JSON.stringify(result.kl)}\ntop-1 agree ${result.top1}`);
-        for (const [name, acc] of Object.entries(result.tasks)) say(`${name.padEnd(12)}${(100 * acc).toFixed(1)}%`);
-      }
+      else say(evalText(result, Object.fromEntries([...taskSets].map(([name, items]) => [name, items.length]))));
       return 0;
     } finally {
       for (const e of opened) await e.dispose();
