@@ -8,10 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../lab/cli/main.ts";
-import { getValue, openGguf, writeGguf } from "../lab/gguf/index.ts";
+import { GgufError, getValue, ggufStringToBytes, openGguf, writeGguf } from "../lab/gguf/index.ts";
 import { syntheticLlama, writeSyntheticLlama, type SyntheticLlamaOptions } from "../lab/model/synthetic.ts";
 import { quantizeGgufFile } from "../lab/quant/file.ts";
 import { chooseTensorType, fallbackType, MIXES, useMoreBits } from "../lab/quant/mixes.ts";
+import { NUL_PIECES, TRICKY_PIECES, trickyLlamaDocument } from "./fuzz/gguf-fixtures.ts";
 import { buildOracle } from "./oracle/ggml.ts";
 
 let dir: string;
@@ -76,6 +77,45 @@ describe.each(SHAPES)("every mix is byte-identical to llama_model_quantize (%s)"
     expect(getValue(a, "general.file_type")).toBe(mix.ftype);
     expect(getValue(a, "general.quantization_version")).toBe(2);
     expect(Buffer.compare(readFileSync(ours), readFileSync(theirs))).toBe(0);
+  });
+});
+
+// GGUF strings are bytes: a third-party vocabulary may hold a lone U+FEFF (Llama-2's token 30143),
+// pieces that are not UTF-8, an empty piece. llama_model_quantize copies them byte for byte; so must we.
+describe("a vocabulary whose pieces are bytes (BOM, invalid UTF-8, empty): every mix is byte-identical to llama_model_quantize", () => {
+  const shape: SyntheticLlamaOptions = { seed: 8, nLayer: 2, nEmbd: 64, nHead: 2, nKvHead: 1, nFf: 96, nCtx: 32 };
+  let input: string;
+  beforeAll(async () => {
+    input = join(dir, "tricky-in.gguf");
+    await writeGguf(input, trickyLlamaDocument(shape).doc);
+  });
+
+  it.each(MIXES.map((m) => m.name))("%s", async (mixName) => {
+    const mix = MIXES.find((m) => m.name === mixName)!;
+    const theirs = join(dir, `tricky-${mixName}-llama.gguf`);
+    const ours = join(dir, `tricky-${mixName}-ours.gguf`);
+    execFileSync(llamaQuantize, [input, theirs, String(mix.ftype)], { stdio: ["ignore", "ignore", "pipe"] });
+    await quantizeGgufFile(input, ours, mixName);
+    expect(Buffer.compare(readFileSync(ours), readFileSync(theirs))).toBe(0);
+  });
+
+  it("a piece with a NUL: llama_model_quantize writes it cut at the NUL; the kit refuses the file, naming the token", async () => {
+    const { doc, ids } = trickyLlamaDocument(shape, [...NUL_PIECES, ...TRICKY_PIECES]);
+    const nulInput = join(dir, "nul-in.gguf");
+    await writeGguf(nulInput, doc);
+    const theirs = join(dir, "nul-Q8_0-llama.gguf");
+    execFileSync(llamaQuantize, [nulInput, theirs, "7"], { stdio: ["ignore", "ignore", "pipe"] });
+    const tokens = (await openGguf(theirs, { validate: false })).metadata.get("tokenizer.ggml.tokens")!.value as string[];
+    expect(tokens[ids.get("NUL inside")!]).toBe("a"); // was "a\0b"
+    expect(tokens[ids.get("NUL only")!]).toBe(""); // was "\0"
+    // Every other piece it copies byte for byte.
+    for (const [name, piece] of TRICKY_PIECES) expect(Buffer.from(ggufStringToBytes(tokens[ids.get(name)!])).equals(Buffer.from(piece)), name).toBe(true);
+    const ours = join(dir, "nul-Q8_0-ours.gguf");
+    const err = await quantizeGgufFile(nulInput, ours, "Q8_0").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GgufError);
+    // The first NUL in id order is "NUL only" (pieces are placed from the end of the vocabulary).
+    expect((err as GgufError).message).toContain(`token ${ids.get("NUL only")} "\\u0000" contains a NUL byte`);
+    expect(existsSync(ours)).toBe(false);
   });
 });
 

@@ -1,8 +1,8 @@
 // Files the GGUF tests share: a document exercising every metadata value type (nested arrays
 // included) and a tiny valid llama model small enough to mutate a thousand times.
-import { GgufValueType, kv, type GgufKv } from "../../lab/gguf/index.ts";
+import { GgufValueType, ggufStringFromBytes, kv, type GgufKv } from "../../lab/gguf/index.ts";
 import type { GgufDocument } from "../../lab/gguf/index.ts";
-import { syntheticLlama } from "../../lab/model/synthetic.ts";
+import { syntheticLlama, type SyntheticLlamaOptions } from "../../lab/model/synthetic.ts";
 
 function seededBytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -57,4 +57,60 @@ export function tinyLlamaDocument(seed = 3): GgufDocument {
     metadata: model.metadata,
     tensors: model.tensors.map((t) => ({ name: t.name, type: "F32" as const, ne: t.ne, data: new Uint8Array(t.data.buffer) })),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strings that are bytes: what real vocabularies hold and a default TextDecoder would change
+// (Llama-2's token 30143 is a lone U+FEFF), as [name, bytes].
+
+const bytesOf = (...parts: (number | string)[]) =>
+  Uint8Array.from(parts.flatMap((p) => (typeof p === "string" ? [...Buffer.from(p, "utf8")] : [p])));
+
+/** Pieces llama.cpp keeps as they are; none contains NUL. */
+export const TRICKY_PIECES: [string, Uint8Array][] = [
+  ["BOM only", bytesOf(0xef, 0xbb, 0xbf)],
+  ["BOM then text", bytesOf(0xef, 0xbb, 0xbf, "hi")],
+  ["BOM inside", bytesOf("a", 0xef, 0xbb, 0xbf, "b")],
+  ["space + BOM", bytesOf("\u2581", 0xef, 0xbb, 0xbf)],
+  ["empty", bytesOf()],
+  ["U+FFFD itself (valid)", bytesOf(0xef, 0xbf, 0xbd)],
+  ["lone continuation byte", bytesOf(0x80)],
+  ["text + lone continuation byte", bytesOf("x", 0x80)],
+  ["truncated 3-byte sequence", bytesOf(0xe2, 0x82)],
+  ["text + truncated 4-byte sequence", bytesOf("e", 0xf0, 0x9f, 0x98)],
+  ["overlong 2-byte '/'", bytesOf(0xc0, 0xaf)],
+  ["overlong 3-byte '/'", bytesOf(0xe0, 0x80, 0xaf)],
+  ["encoded surrogate U+D800", bytesOf(0xed, 0xa0, 0x80)],
+  ["past U+10FFFF", bytesOf(0xf4, 0x90, 0x80, 0x80)],
+  ["byte FF", bytesOf(0xff)],
+];
+
+/** Pieces with a NUL byte: valid GGUF, but llama.cpp reads them cut at the NUL. */
+export const NUL_PIECES: [string, Uint8Array][] = [
+  ["NUL inside", bytesOf("a", 0x00, "b")],
+  ["NUL only", bytesOf(0x00)],
+];
+
+/**
+ * The synthetic llama model (F32) with its last vocabulary pieces replaced by `pieces`, in order
+ * from the end (ids nVocab-1, nVocab-2, …). Returns the document and each piece's id.
+ */
+export function trickyLlamaDocument(shape: SyntheticLlamaOptions, pieces: [string, Uint8Array][] = TRICKY_PIECES):
+  { doc: GgufDocument; ids: Map<string, number> } {
+  const model = syntheticLlama(shape);
+  const metadata = model.metadata.map((e) => ({ ...e }));
+  const entry = metadata.find((e) => e.key === "tokenizer.ggml.tokens")!;
+  const tokens = [...(entry.value as string[])];
+  const ids = new Map<string, number>();
+  pieces.forEach(([name, bytes], k) => {
+    const id = tokens.length - 1 - k;
+    tokens[id] = ggufStringFromBytes(bytes);
+    ids.set(name, id);
+  });
+  entry.value = tokens;
+  const doc: GgufDocument = {
+    metadata,
+    tensors: model.tensors.map((t) => ({ name: t.name, type: "F32" as const, ne: t.ne, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) })),
+  };
+  return { doc, ids };
 }
