@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EngineError, type DecodeStep, type Engine, type MemoryReport, type Sequence } from "../lab/engine/engine.ts";
+import { EngineError, type DecodeStep, type Engine, type MemoryReport, type Sequence, type StepItem, type StepResult } from "../lab/engine/engine.ts";
 import { quantile, median, mean } from "../lab/measure/stats.ts";
 import { compareDistributions, klDivergence, perplexity, taskAccuracy, klAgainst } from "../lab/measure/quality.ts";
 import { measureLatency } from "../lab/measure/latency.ts";
@@ -57,12 +57,20 @@ class ScriptedEngine implements Engine {
     };
   }
 
+  async step(items: StepItem[]): Promise<StepResult[]> {
+    return Promise.all(items.map(async (item) => {
+      const rows = await item.sequence.evaluate(item.tokens, { all: item.output === "all" });
+      return { logprobs: item.output === "none" ? [] : rows, token: item.sample?.sample(rows[rows.length - 1]) };
+    }));
+  }
+
   async decode(steps: DecodeStep[]): Promise<Float32Array[]> {
     return Promise.all(steps.map(async (s) => (await s.sequence.evaluate([s.token]))[0]));
   }
 
   memory(): MemoryReport {
-    return { fileBytes: 0, tensorBytes: 0, weightBytes: 0, bitsPerWeight: 0, kvBytesPerToken: 0, kvBytesPerTokenFormula: 0, kvBytesInUse: 0, kvBytesAllocated: 0, rssBytes: 0, peakRssBytes: 0 };
+    const kv = { blockSize: 1, blocksTotal: 0, blocksUsed: 0, blocksShared: 0, blocksFree: 0, bytesPerBlock: 0 };
+    return { fileBytes: 0, tensorBytes: 0, weightBytes: 0, bitsPerWeight: 0, kvBytesPerToken: 0, kvBytesPerTokenFormula: 0, kvBytesInUse: 0, kvBytesAllocated: 0, kv, rssBytes: 0, peakRssBytes: 0 };
   }
 
   async dispose() {}

@@ -3,13 +3,15 @@
 // and run on our TypeScript engine (LabEngine) or on llama.cpp (LlamaCppEngine) alike.
 //
 // Reading order: the options to open an engine, the tokenizer and memory figures an engine exposes,
-// the Sequence (one stream of tokens with its own KV state), the Engine itself, then the errors.
+// the Sequence (one stream of tokens with its own KV state), one mixed batch step, paged KV blocks
+// (how a prefix cache keeps keys and values alive past a sequence), the Engine itself, the errors.
 //
 // Distributions are log-probabilities, never raw logits: llama.cpp (through node-llama-cpp) hands
 // out normalised probabilities only, and log-softmax loses nothing a sampler, a perplexity or a KL
 // divergence needs (softmax(log p / T) == softmax(logits / T)). Every row is a Float32Array of
 // nVocab natural-log probabilities.
 import type { LlamaHparams } from "../gguf/index.ts";
+import type { Sampler } from "./sampler.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Opening an engine
@@ -20,8 +22,14 @@ export const ENGINE_NAMES: readonly EngineName[] = ["lab", "llama"];
 export interface EngineOptions {
   /** Token positions each sequence can hold. Default: min(the model's training context, 2048). */
   contextSize?: number;
-  /** Sequences that can be alive at once (each owns a KV cache of contextSize positions). Default 4. */
+  /** Sequences that can be alive at once. Default 4. */
   maxSequences?: number;
+  /** LabEngine: token positions per KV block (a power of two, at most contextSize). Default 16.
+   *  llama.cpp keeps KV in cells of one token; its memory report says so. */
+  kvBlockSize?: number;
+  /** LabEngine: KV blocks in the pool shared by every sequence (and a prefix cache).
+   *  Default: enough for maxSequences × contextSize, ceil(contextSize / kvBlockSize) × maxSequences. */
+  kvBlocks?: number;
   /** CPU threads. llama.cpp's own default (>= 4) is ~100x slower on 2 cores, so we always set it.
    *  LabEngine computes on one thread whatever this says. Default 1. */
   threads?: number;
@@ -63,10 +71,13 @@ export interface MemoryReport {
   kvBytesPerToken: number;
   /** The textbook formula: 2 (K and V) × layers × kvHeads × headDim × bytes per element. */
   kvBytesPerTokenFormula: number;
-  /** KV bytes holding live positions right now (all sequences). */
+  /** KV bytes held right now: blocks in use × bytesPerBlock, a block shared by several sequences
+   *  (or a cache) counted once. llama.cpp: cells holding a token × bytes per cell. */
   kvBytesInUse: number;
-  /** KV bytes allocated (all sequence slots created so far). */
+  /** KV bytes allocated for the whole pool (LabEngine) or context (llama.cpp). */
   kvBytesAllocated: number;
+  /** The KV pool in blocks. */
+  kv: KvReport;
   /** process.memoryUsage().rss now, and the process's peak RSS so far (whole process). */
   rssBytes: number;
   peakRssBytes: number;
@@ -105,6 +116,83 @@ export interface DecodeStep {
 }
 
 // ---------------------------------------------------------------------------------------------
+// One mixed step: prefill chunks, single decode tokens and k-token verifications of many sequences
+// in ONE forward pass (the matrix products run over every row of every item together; attention
+// runs per sequence over its own positions). A scheduler builds one step per iteration.
+
+/** Which next-token distributions an item wants back: none (a prefill chunk: the output head is
+ *  skipped for its rows), the one after its last token, or one after each of its tokens (verifying
+ *  k draft tokens: [last, d1..dk] gives k+1 rows). */
+export type StepOutput = "none" | "last" | "all";
+
+export interface StepItem {
+  sequence: Sequence;
+  /** Tokens appended to the sequence, in order (at least one). */
+  tokens: number[];
+  /** Default "last". */
+  output?: StepOutput;
+  /** Draws the next token after the last one with this sampler (the caller keeps one per stream,
+   *  so a seeded sampler's draws continue across steps). With a greedy sampler and output "none",
+   *  llama.cpp picks the token natively and no distribution is built at all. */
+  sample?: Sampler;
+}
+
+export interface StepResult {
+  /** The rows `output` asked for, in token order: [] for "none", 1 for "last", tokens.length for "all". */
+  logprobs: Float32Array[];
+  /** The sampled next token, when the item gave a sampler. */
+  token?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paged KV (LabEngine; PagedAttention's design). Keys and values live in one pool of fixed-size
+// blocks of `blockSize` positions. Each sequence has a block table (position p lives in block
+// table[p / blockSize] at slot p % blockSize) and every block a reference count: the number of
+// sequences whose tables hold it, plus the references taken with retain().
+//
+// Invariants (the tests check them after every operation):
+// - a block is on the free list exactly when its count is 0; blocksUsed + blocksFree == blocksTotal;
+// - a block with count > 1 is never written: a sequence about to append into a shared block copies
+//   it first (copy-on-write), so a shared block's contents never change;
+// - fork(n) shares the n / blockSize full blocks and copies the partial last block, if any;
+// - truncate(n) and free() drop the table's references; a block whose count reaches 0 returns to
+//   the free list (its contents are garbage from then on).
+// A prefix cache keeps a finished request's blocks alive by retain()ing them before the sequence is
+// freed, and starts a later request from them with adopt(); it release()s them when it evicts.
+
+export interface KvReport {
+  /** Token positions per block (1 for llama.cpp's cells). */
+  blockSize: number;
+  blocksTotal: number;
+  /** Blocks with a reference count > 0. */
+  blocksUsed: number;
+  /** Blocks with a reference count > 1 (held by several sequences or by a sequence and a cache). */
+  blocksShared: number;
+  blocksFree: number;
+  /** K and V bytes of one block, all layers. */
+  bytesPerBlock: number;
+  /** What this engine cannot report exactly, in words (llama.cpp), else absent. */
+  note?: string;
+}
+
+export interface PagedKv {
+  readonly blockSize: number;
+  /** The block table of a live sequence: ids of the blocks holding its positions, in order. */
+  blockIds(sequence: Sequence): readonly number[];
+  refCount(blockId: number): number;
+  /** Takes one more reference on each block (they must be in use). */
+  retain(blockIds: readonly number[]): void;
+  /** Drops one reference taken with retain() from each block. */
+  release(blockIds: readonly number[]): void;
+  /**
+   * A new sequence holding `tokens`, whose keys and values are already in `blockIds`
+   * (ceil(tokens.length / blockSize) blocks, in order; each gains a reference). The caller vouches
+   * that the blocks hold exactly these tokens' keys and values (a cache checks token equality).
+   */
+  adopt(blockIds: readonly number[], tokens: readonly number[]): Promise<Sequence>;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The engine
 
 export interface Engine {
@@ -119,10 +207,21 @@ export interface Engine {
   readonly threads: number;
   createSequence(): Promise<Sequence>;
   /**
+   * One forward pass over every item's tokens (distinct sequences; see StepItem). All or nothing: a
+   * bad item (freed or foreign sequence, the same sequence twice, ids outside the vocabulary, a
+   * context or pool that would overflow) throws EngineError / KvCacheFullError before anything is
+   * written, and every sequence keeps its tokens and length.
+   */
+  step(items: StepItem[]): Promise<StepResult[]>;
+  /**
    * One decode step for a batch: appends steps[i].token to steps[i].sequence (all distinct
    * sequences) in ONE forward pass and returns each sequence's next-token distribution, in order.
+   * A thin wrapper over step().
    */
   decode(steps: DecodeStep[]): Promise<Float32Array[]>;
+  /** Paged KV blocks a prefix cache can share (LabEngine); undefined where the engine cannot share
+   *  KV between sequences (llama.cpp through node-llama-cpp has no KV copy). */
+  readonly kv?: PagedKv;
   memory(): MemoryReport;
   /** Frees every sequence and the model. Idempotent. */
   dispose(): Promise<void>;
@@ -136,6 +235,32 @@ export class EngineError extends Error {
     super(message);
     this.name = "EngineError";
   }
+}
+
+/** Out of KV blocks: nothing was written, every sequence keeps its tokens (a scheduler preempts
+ *  a request, or a cache evicts, and tries again). */
+export class KvCacheFullError extends EngineError {
+  constructor(readonly blocksNeeded: number, readonly blocksFree: number) {
+    super(`the KV pool is full: this step needs ${blocksNeeded} more block(s), ${blocksFree} free`);
+    this.name = "KvCacheFullError";
+  }
+}
+
+/** Checks a step's items before anything runs: each sequence passes `own` (belongs to this engine,
+ *  not freed), appears once, and its tokens pass checkTokens. */
+export function checkStepItems<S extends Sequence>(items: StepItem[], nVocab: number, contextSize: number,
+  own: (sequence: Sequence) => S): S[] {
+  const seen = new Set<Sequence>();
+  return items.map((item, i) => {
+    const seq = own(item.sequence);
+    if (seen.has(seq)) throw new EngineError(`step: sequence ${seq.id} appears twice in one step (item ${i})`);
+    seen.add(seq);
+    if (!Array.isArray(item.tokens)) throw new EngineError(`step: item ${i} has no tokens array`);
+    const output = item.output ?? "last";
+    if (output !== "none" && output !== "last" && output !== "all") throw new EngineError(`step: item ${i} has output "${output}" (expected none, last or all)`);
+    checkTokens(item.tokens, nVocab, seq.length, contextSize);
+    return seq;
+  });
 }
 
 /** Checks a span before it is evaluated: not empty, valid ids, fits the context. */

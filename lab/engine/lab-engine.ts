@@ -3,7 +3,9 @@
 //
 //   1. Weights   — every matrix stays in its GGUF type (F32, F16, Q8_0, Q4_K, …); nothing is
 //                  dequantized at load. Norm vectors (tiny) are widened to F32.
-//   2. KV cache  — one preallocated slot of typed arrays per live sequence.
+//   2. KV cache  — one pool of fixed-size blocks shared by every sequence (kv-pool.ts): a block
+//                  table per sequence, reference counts, copy-on-write; in the WebAssembly memory
+//                  when the SIMD kernels run, so attention reads keys and values in place.
 //   3. Kernels   — matrix × many-vectors products. Plain TypeScript first (the readable version):
 //                  F32 weights read in place; quantized weights through lab/quant — one vector →
 //                  `dotRow` on the packed bytes, several vectors → each weight row decoded ONCE and
@@ -11,26 +13,32 @@
 //                  one WebAssembly memory and F32, Q8_0, Q4_K and Q6_K products run in the SIMD
 //                  kernels of simd.ts (same rule: several vectors → each block decoded once);
 //                  other types keep their dotRow for one vector and decoded F32 tiles for several.
-//                  Then RMSNorm, RoPE (NORM: adjacent pairs), SiLU, attention with GQA.
-//   4. Forward   — one pass over a batch of rows, each row = (sequence slot, position, token).
-//                  A prefill is a batch of consecutive positions of one sequence; a batched decode
-//                  is one row from each of N sequences. Same code, same matrix–matrix products.
-//   5. Engine    — sequences (evaluate / truncate / fork / free), batched decode, memory report.
+//                  Then RMSNorm, RoPE (NORM: adjacent pairs), SiLU. (llama.cpp's activation
+//                  rounding, activations "llama", is in llama-activations.ts.)
+//   4. Forward   — one pass over the rows of a mixed step: each item (a prefill chunk, one decode
+//                  token, k draft tokens to verify) is a span of consecutive positions of one
+//                  sequence. Every matrix product runs over all rows of all spans together;
+//                  attention runs per span through its sequence's block table (paged attention,
+//                  blocked over key blocks: a plain TypeScript version and one on the SIMD kernels).
+//   5. Engine    — step (and decode / evaluate over it), sequences (truncate / fork / free), the
+//                  KV pool a prefix cache can share (engine.kv), memory report.
 //
 // Single-threaded: JavaScript runs this on one core whatever `threads` says.
 import { stat } from "node:fs/promises";
 import { openGguf, readTensorBytes, llamaHparams, type GgufFile, type LlamaHparams } from "../gguf/index.ts";
 import { quantFormat, type QuantFormat } from "../quant/index.ts";
-import { FP16_TO_F32, bf16ToFp32, fp16ToFp32, fp32ToBf16, fp32ToFp16 } from "../quant/float.ts";
+import { FP16_TO_F32 } from "../quant/float.ts";
 import { rowBytes, type GgmlTypeName } from "../ggml-types.ts";
 import { SpmTokenizer } from "../tokenizer.ts";
 import {
-  EngineError, checkTokens, kvBytesPerTokenFormula, peakRssBytes,
-  type DecodeStep, type Engine, type EngineOptions, type EngineTokenizer, type MemoryReport, type Sequence,
+  EngineError, KvCacheFullError, checkStepItems, kvBytesPerTokenFormula, peakRssBytes,
+  type DecodeStep, type Engine, type EngineOptions, type EngineTokenizer, type MemoryReport, type PagedKv, type Sequence,
+  type StepItem, type StepResult,
 } from "./engine.ts";
+import { KvPool, appendBlocks, blocksToAppend, forkBlocks, truncateBlocks } from "./kv-pool.ts";
+import { addQ8_1BlockSumRounding, roundLikeLlamaCpp } from "./llama-activations.ts";
 import { logSoftmaxInPlace } from "./sampler.ts";
 import { SimdArena, simdModule, simdSupports, type SimdType } from "./simd.ts";
-
 // =============================================================================================
 // 1. Weights
 
@@ -142,21 +150,24 @@ function allMatrices(w: ModelWeights): Set<Matrix> {
 }
 
 /** Weights beyond this stay in JavaScript arrays (wasm32 memories stop at 4 GiB, buffers included). */
+/** Weights beyond this stay in JavaScript arrays (wasm32 memories stop at 4 GiB, buffers included). */
 const MAX_ARENA_WEIGHT_BYTES = 3.5 * 2 ** 30;
 
 /**
  * Moves every weight matrix into one WebAssembly memory (the file's bytes, copied once; the engine
- * keeps views) so the SIMD kernels can read F32 and Q8_0 weights in place. Other types keep using
- * their lab/quant dotRow on the same bytes.
+ * keeps views) so the SIMD kernels can read F32 and Q8_0 weights in place, and sizes the memory for
+ * `extraFloats` more (the KV pool and attention buffers, reserved by the caller). Other types keep
+ * using their lab/quant dotRow on the same bytes.
  */
-function moveWeightsToSimdArena(w: ModelWeights, maxRows: number, hp: LlamaHparams): SimdArena | undefined {
+function moveWeightsToSimdArena(w: ModelWeights, maxRows: number, hp: LlamaHparams, extraFloats: number): SimdArena | undefined {
   const matrices = allMatrices(w);
   let bytes = 0;
   for (const m of matrices) bytes += Math.ceil(m.bytes.byteLength / 16) * 16;
-  if (bytes > MAX_ARENA_WEIGHT_BYTES) return undefined; // a 32-bit wasm memory cannot hold them
+  const extraBytes = 4 * extraFloats + 16 * 8; // + alignment of a few reservations
+  if (bytes + extraBytes > MAX_ARENA_WEIGHT_BYTES) return undefined; // a 32-bit wasm memory cannot hold them
   const maxIn = Math.max(hp.nEmbd, hp.nFf, hp.nHead * hp.headDim);
   const maxOut = Math.max(hp.nVocab, hp.nFf, hp.nHead * hp.headDim, hp.nEmbd);
-  const arena = new SimdArena(bytes, maxRows, maxIn, maxOut);
+  const arena = new SimdArena(bytes + extraBytes, maxRows, maxIn, maxOut);
   for (const m of matrices) {
     const { ptr, view } = arena.place(m.bytes);
     m.bytes = view;
@@ -180,15 +191,27 @@ function residentWeightBytes(w: ModelWeights): number {
   return bytes;
 }
 
+/** The GGUF types LabEngine computes with (lab/quant's formats); IQ*, TQ* and others are refused
+ *  when the engine opens, before any weight is read. */
+export const LAB_ENGINE_TYPES: readonly GgmlTypeName[] = [
+  "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+];
+
+function checkSupportedTypes(file: GgufFile): void {
+  const bad = file.tensors.filter((t) => !LAB_ENGINE_TYPES.includes(t.type));
+  if (bad.length === 0) return;
+  const types = [...new Set(bad.map((t) => t.type))].join(", ");
+  throw new EngineError(`${file.path}: LabEngine cannot compute with tensor type(s) ${types} (e.g. ${bad[0].name}); ` +
+    `it supports ${LAB_ENGINE_TYPES.join(", ")} — use the llama engine for this file, or requantize it with lab quantize`);
+}
+
 // =============================================================================================
 // 2. KV cache
-
-/** The keys and values of one sequence, for every layer and every position it can hold. */
-interface KvSlot {
-  index: number;
-  k: Float32Array; // [nLayer][nCtx][nKvHead*headDim] f32, RoPE already applied
-  v: Float32Array; // [nLayer][nCtx][nKvHead*headDim] f32
-}
+//
+// One KvPool (kv-pool.ts) of blocks of kvBlockSize positions for every sequence: keys
+// [block][layer][kvHead][slot][headDim], values transposed per block [block][layer][kvHead][headDim][slot].
+// A sequence holds a block table; attention (section 4) reads through it. With the SIMD kernels
+// the pool's arrays are views into the same WebAssembly memory as the weights.
 
 // =============================================================================================
 // 3. Kernels
@@ -360,71 +383,6 @@ function rope(x: Float32Array, offset: number, nHeads: number, headDim: number, 
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// llama.cpp-style activation rounding (activations: "llama"). ggml's CPU backend converts a
-// matmul's input to the weight type's "vec_dot_type" before its dot products; these functions give
-// the values it then works with (x86 build: Q8_0 rounds half to even with id = 127/amax and an fp16
-// scale; Q8_K uses iscale = −127/max, nearest int, scale 1/iscale).
-
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** dst[i] = x[i] rounded as llama.cpp's CPU backend rounds a matmul input for `type` weights.
- *  For Q4_1/Q5_1 weights (Q8_1 inputs) blockSumError[b] also receives, per 32-value block,
- *  fp16(d·Σq) − fp16(d)·Σq: the block sum ggml stores rounded, minus the one dst implies. */
-function roundLikeLlamaCpp(type: GgmlTypeName, x: Float32Array, dst: Float32Array, n: number, blockSumError?: Float64Array): void {
-  const f = Math.fround;
-  if (type === "F16") {
-    for (let i = 0; i < n; i++) dst[i] = fp16ToFp32(fp32ToFp16(x[i]));
-  } else if (type === "BF16") {
-    for (let i = 0; i < n; i++) dst[i] = bf16ToFp32(fp32ToBf16(x[i]));
-  } else if (type === "Q4_0" || type === "Q4_1" || type === "Q5_0" || type === "Q5_1" || type === "Q8_0") {
-    for (let b = 0; b < n; b += 32) {
-      let amax = 0;
-      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]));
-      const id = amax > 0 ? f(127 / amax) : 0;
-      const d32 = f(amax / 127), d = fp16ToFp32(fp32ToFp16(d32));
-      let sum = 0;
-      for (let j = 0; j < 32; j++) {
-        const q = roundHalfEven(f(x[b + j] * id));
-        dst[b + j] = q * d;
-        sum += q;
-      }
-      if (blockSumError) blockSumError[b / 32] = fp16ToFp32(fp32ToFp16(f(d32 * sum))) - d * sum;
-    }
-  } else if (type === "Q2_K" || type === "Q3_K" || type === "Q4_K" || type === "Q5_K" || type === "Q6_K") {
-    for (let b = 0; b < n; b += 256) {
-      let amax = 0;
-      let max = 0;
-      for (let j = 0; j < 256; j++) if (Math.abs(x[b + j]) > amax) { amax = Math.abs(x[b + j]); max = x[b + j]; }
-      if (amax === 0) { dst.fill(0, b, b + 256); continue; }
-      const iscale = f(-127 / max);
-      const d = f(1 / iscale);
-      for (let j = 0; j < 256; j++) dst[b + j] = Math.min(127, roundHalfEven(f(iscale * x[b + j]))) * d;
-    }
-  } else {
-    dst.set(x.subarray(0, n));
-  }
-}
-
-/** ggml's Q4_1/Q5_1 dot products add m·s for each block, where s, the Q8_1 input block's Σq·d, is
- *  stored as fp16: not quite the m·d_fp16·Σq that the rounded inputs give. Adds m·blockSumError to
- *  out ([nRows][nOut]); blockSumError is [nRows][nIn/32] from roundLikeLlamaCpp. */
-function addQ8_1BlockSumRounding(w: Matrix, blockSumError: Float64Array, nRows: number, out: Float32Array): void {
-  const nBlocks = w.nIn / 32, blockBytes = w.rowBytes / nBlocks;
-  for (let t = 0; t < nRows; t++) {
-    for (let r = 0; r < w.nOut; r++) {
-      let correction = 0;
-      for (let b = 0; b < nBlocks; b++) {
-        const o = r * w.rowBytes + b * blockBytes + 2; // m follows the fp16 d in both layouts
-        correction += FP16_TO_F32[w.bytes[o] | (w.bytes[o + 1] << 8)] * blockSumError[t * nBlocks + b];
-      }
-      out[t * w.nOut + r] += correction;
-    }
-  }
-}
 
 /** matmul, with the input first rounded like llama.cpp when the model asks for it. */
 function project(m: LabModel, w: Matrix, x: Float32Array, nRows: number, out: Float32Array): void {
@@ -444,40 +402,41 @@ function project(m: LabModel, w: Matrix, x: Float32Array, nRows: number, out: Fl
 }
 
 // =============================================================================================
-// 4. Forward pass over a batch of rows
+// 4. Forward pass over the rows of a step
 
-/** One row of a forward pass: token `token` at position `pos` of the sequence in `slot`. */
-interface BatchRow {
-  slot: KvSlot;
-  pos: number;
-  token: number;
+/** One item of a step inside one forward pass: `tokens` at positions start, start+1, … of the
+ *  sequence whose block table is `table` (already grown to hold them). want[i]: return the
+ *  next-token distribution after tokens[i]. */
+interface Span {
+  table: readonly number[];
+  start: number;
+  tokens: number[];
+  want: boolean[];
 }
 
-/** Activations for up to `capacity` rows; grown on demand, reused across calls. */
+/** Rows per forward pass: activations for this many rows are allocated once; a larger step (a long
+ *  prompt, many sequences) runs as several passes in order, which gives the same result because a
+ *  row only reads keys and values of earlier positions, already written by then. */
+const MAX_ROWS = 64;
+
+/** Activations for up to MAX_ROWS rows, allocated once. */
 class Scratch {
-  capacity = 0;
-  x = new Float32Array(0); // [T][nEmbd] f32 residual stream
-  xb = new Float32Array(0); // [T][nEmbd] f32 normed input / attention output projection
-  q = new Float32Array(0); // [T][nHead*headDim] f32
-  k = new Float32Array(0); // [T][nKvHead*headDim] f32
-  v = new Float32Array(0); // [T][nKvHead*headDim] f32
-  att = new Float32Array(0); // [T][nHead*headDim] f32 attention output before wo
-  gate = new Float32Array(0); // [T][nFf] f32
-  up = new Float32Array(0); // [T][nFf] f32
-  rounded = new Float32Array(0); // [T][max nIn] f32 matmul input rounded like llama.cpp (activations "llama")
-  blockSumError = new Float64Array(0); // [T][max nIn/32] f64 Q8_1 block-sum rounding of `rounded` (Q4_1/Q5_1 weights)
-  scores: Float32Array; // [nCtx] f32 attention weights of one head
+  x: Float32Array; // [T][nEmbd] f32 residual stream
+  xb: Float32Array; // [T][nEmbd] f32 normed input / attention output projection
+  q: Float32Array; // [T][nHead*headDim] f32
+  k: Float32Array; // [T][nKvHead*headDim] f32
+  v: Float32Array; // [T][nKvHead*headDim] f32
+  att: Float32Array; // [T][nHead*headDim] f32 attention output before wo
+  gate: Float32Array; // [T][nFf] f32
+  up: Float32Array; // [T][nFf] f32
+  rounded: Float32Array; // [T][max nIn] f32 matmul input rounded like llama.cpp (activations "llama")
+  blockSumError: Float64Array; // [T][max nIn/32] f64 Q8_1 block-sum rounding of `rounded` (Q4_1/Q5_1 weights)
+  scores: Float32Array; // [nCtx] f32 attention weights of one head (the TypeScript attention)
   row: Float32Array; // [max nIn] f32 one decoded weight row
 
-  constructor(private readonly hp: LlamaHparams, nCtx: number) {
-    this.scores = new Float32Array(nCtx);
-    this.row = new Float32Array(Math.max(hp.nEmbd, hp.nFf, hp.nHead * hp.headDim));
-  }
-
-  ensure(t: number): void {
-    if (t <= this.capacity) return;
-    const { nEmbd, nHead, nKvHead, headDim, nFf } = this.hp;
-    this.capacity = t;
+  constructor(hp: LlamaHparams, nCtx: number) {
+    const { nEmbd, nHead, nKvHead, headDim, nFf } = hp;
+    const t = MAX_ROWS, maxIn = Math.max(nEmbd, nFf, nHead * headDim);
     this.x = new Float32Array(t * nEmbd);
     this.xb = new Float32Array(t * nEmbd);
     this.q = new Float32Array(t * nHead * headDim);
@@ -486,79 +445,105 @@ class Scratch {
     this.att = new Float32Array(t * nHead * headDim);
     this.gate = new Float32Array(t * nFf);
     this.up = new Float32Array(t * nFf);
-    this.rounded = new Float32Array(t * Math.max(nEmbd, nFf, nHead * headDim));
-    this.blockSumError = new Float64Array(t * Math.ceil(Math.max(nEmbd, nFf, nHead * headDim) / 32));
+    this.rounded = new Float32Array(t * maxIn);
+    this.blockSumError = new Float64Array(t * Math.ceil(maxIn / 32));
+    this.scores = new Float32Array(nCtx);
+    this.row = new Float32Array(maxIn);
   }
 }
 
 /**
- * Runs the transformer over `rows`, writing their keys/values into their slots, and returns the
- * next-token log-probabilities for the rows flagged in `wantRow` (in row order).
- * Rows of one sequence must come in increasing position order; a row attends to positions
- * 0..pos of its own slot, which by then hold every earlier row's keys and values.
+ * Buffers of the SIMD attention, in the WebAssembly memory (pointers are byte offsets): the query
+ * rows of one KV head's group, the attention weights block by block, and the output rows.
+ * R = (nHead / nKvHead) · MAX_ROWS rows at most.
  */
-function forward(m: LabModel, rows: BatchRow[], wantRow: boolean[]): Float32Array[] {
-  const { hp, weights: w, scratch: s, nCtx, rope: rp } = m;
+interface SimdAttention {
+  arena: SimdArena;
+  kPtr: number; // the pool's k array
+  vPtr: number; // the pool's v array
+  qPtr: number; q: Float32Array; // [R][headDim] f32 queries (scaled by 1/√headDim), row = head-in-group · n + i
+  pPtr: number; p: Float32Array; // [nCtx/blockSize][R][blockSize] f32 scores, then softmax weights, per key block
+  oPtr: number; o: Float32Array; // [R][headDim] f32 Σ over blocks of P·V
+}
+
+interface LabModel {
+  /** Round each matmul input like llama.cpp's CPU backend (EngineOptions.activations "llama"). */
+  llamaActivations: boolean;
+  hp: LlamaHparams;
+  weights: ModelWeights;
+  scratch: Scratch;
+  nCtx: number;
+  rope: { cos: Float32Array; sin: Float32Array };
+  pool: KvPool;
+  /** Set when attention runs on the SIMD kernels (blockSize ≥ 4, headDim % 4 == 0, weights in a wasm memory). */
+  simdAttention?: SimdAttention;
+}
+
+/** Runs the spans in passes of at most MAX_ROWS rows (a long span is split, in order). Returns the
+ *  distributions the spans want, in span order then token order. */
+function forward(m: LabModel, spans: Span[]): Float32Array[] {
+  const out: Float32Array[] = [];
+  let pass: Span[] = [];
+  let rows = 0;
+  for (const span of spans) {
+    for (let i = 0; i < span.tokens.length;) {
+      const n = Math.min(span.tokens.length - i, MAX_ROWS - rows);
+      pass.push({ table: span.table, start: span.start + i, tokens: span.tokens.slice(i, i + n), want: span.want.slice(i, i + n) });
+      rows += n;
+      i += n;
+      if (rows === MAX_ROWS) {
+        out.push(...forwardPass(m, pass));
+        pass = [];
+        rows = 0;
+      }
+    }
+  }
+  if (rows > 0) out.push(...forwardPass(m, pass));
+  return out;
+}
+
+/**
+ * One pass of the transformer over ≤ MAX_ROWS rows: writes each row's keys and values into its
+ * block, and returns the log-probabilities of the wanted rows. Within a span, row i attends to
+ * positions 0..start+i of its sequence: earlier passes and earlier rows of this span wrote them.
+ */
+function forwardPass(m: LabModel, spans: Span[]): Float32Array[] {
+  const { hp, weights: w, scratch: s, rope: rp, pool } = m;
   const { nEmbd, nHead, nKvHead, headDim, nFf, rmsEps } = hp;
-  const T = rows.length;
+  const T = spans.reduce((n, sp) => n + sp.tokens.length, 0);
   const qDim = nHead * headDim;
   const kvDim = nKvHead * headDim;
-  const group = nHead / nKvHead;
-  const scale = 1 / Math.sqrt(headDim);
-  s.ensure(T);
+  const shift = Math.log2(pool.blockSize), mask = pool.blockSize - 1;
 
   // Embedding lookup: decode token rows of token_embd.
-  for (let t = 0; t < T; t++) {
-    const e = w.tokenEmbd;
-    e.format.dequantizeRow(e.bytes, rows[t].token * e.rowBytes, s.x.subarray(t * nEmbd, (t + 1) * nEmbd));
+  const e = w.tokenEmbd;
+  let r = 0;
+  for (const sp of spans) {
+    for (const token of sp.tokens) e.format.dequantizeRow(e.bytes, token * e.rowBytes, s.x.subarray(r * nEmbd, (r + 1) * nEmbd)), r++;
   }
 
   for (let l = 0; l < hp.nLayer; l++) {
     const L = w.layers[l];
-    // Attention: norm, projections, RoPE, cache write.
+    // Attention: norm, projections, RoPE, keys and values into the sequences' blocks.
     rmsNorm(s.xb, s.x, L.attnNorm, nEmbd, T, rmsEps);
     project(m, L.wq, s.xb, T, s.q);
     project(m, L.wk, s.xb, T, s.k);
     project(m, L.wv, s.xb, T, s.v);
-    for (let t = 0; t < T; t++) {
-      const { slot, pos } = rows[t];
-      rope(s.q, t * qDim, nHead, headDim, pos, rp.cos, rp.sin);
-      rope(s.k, t * kvDim, nKvHead, headDim, pos, rp.cos, rp.sin);
-      const at = (l * nCtx + pos) * kvDim;
-      slot.k.set(s.k.subarray(t * kvDim, (t + 1) * kvDim), at);
-      slot.v.set(s.v.subarray(t * kvDim, (t + 1) * kvDim), at);
-    }
-    // Causal attention over each row's own sequence, query head h reading KV head h / group.
-    const sc = s.scores;
-    for (let t = 0; t < T; t++) {
-      const { slot, pos } = rows[t];
-      const layerBase = l * nCtx * kvDim;
-      for (let h = 0; h < nHead; h++) {
-        const qOff = t * qDim + h * headDim;
-        const kvOff = Math.floor(h / group) * headDim;
-        let max = -Infinity;
-        for (let j = 0; j <= pos; j++) {
-          const kOff = layerBase + j * kvDim + kvOff;
-          let dot = 0;
-          for (let i = 0; i < headDim; i++) dot += s.q[qOff + i] * slot.k[kOff + i];
-          const score = dot * scale;
-          sc[j] = score;
-          if (score > max) max = score;
-        }
-        let sum = 0;
-        for (let j = 0; j <= pos; j++) {
-          const e = Math.exp(sc[j] - max);
-          sc[j] = e;
-          sum += e;
-        }
-        const outOff = t * qDim + h * headDim;
-        s.att.fill(0, outOff, outOff + headDim);
-        for (let j = 0; j <= pos; j++) {
-          const p = sc[j] / sum;
-          const vOff = layerBase + j * kvDim + kvOff;
-          for (let i = 0; i < headDim; i++) s.att[outOff + i] += p * slot.v[vOff + i];
-        }
+    r = 0;
+    for (const sp of spans) {
+      for (let i = 0; i < sp.tokens.length; i++, r++) {
+        const pos = sp.start + i;
+        rope(s.q, r * qDim, nHead, headDim, pos, rp.cos, rp.sin);
+        rope(s.k, r * kvDim, nKvHead, headDim, pos, rp.cos, rp.sin);
+        pool.write(sp.table[pos >> shift], pos & mask, l, s.k, r * kvDim, s.v, r * kvDim);
       }
+    }
+    // Causal attention of each span over its own sequence, through its block table.
+    r = 0;
+    for (const sp of spans) {
+      if (m.simdAttention) attendSimd(m, m.simdAttention, l, sp, r);
+      else attendTs(m, l, sp, r);
+      r += sp.tokens.length;
     }
     project(m, L.wo, s.att, T, s.xb);
     for (let i = 0; i < T * nEmbd; i++) s.x[i] += s.xb[i];
@@ -577,39 +562,129 @@ function forward(m: LabModel, rows: BatchRow[], wantRow: boolean[]): Float32Arra
 
   // Output head only for the rows that want a distribution (the vocabulary matmul dominates).
   const picked: number[] = [];
-  for (let t = 0; t < T; t++) if (wantRow[t]) picked.push(t);
+  r = 0;
+  for (const sp of spans) for (const want of sp.want) { if (want) picked.push(r); r++; }
   if (picked.length === 0) return [];
   const normed = new Float32Array(picked.length * nEmbd); // [P][nEmbd] f32
-  for (let r = 0; r < picked.length; r++) normed.set(s.x.subarray(picked[r] * nEmbd, (picked[r] + 1) * nEmbd), r * nEmbd);
+  for (let p = 0; p < picked.length; p++) normed.set(s.x.subarray(picked[p] * nEmbd, (picked[p] + 1) * nEmbd), p * nEmbd);
   rmsNorm(normed, normed, w.outputNorm, nEmbd, picked.length, rmsEps);
   const nVocab = hp.nVocab;
   const logits = new Float32Array(picked.length * nVocab); // [P][nVocab] f32
   project(m, w.output, normed, picked.length, logits);
   const out: Float32Array[] = [];
-  for (let r = 0; r < picked.length; r++) out.push(logSoftmaxInPlace(logits.subarray(r * nVocab, (r + 1) * nVocab)));
+  for (let p = 0; p < picked.length; p++) out.push(logSoftmaxInPlace(logits.subarray(p * nVocab, (p + 1) * nVocab)));
   return out;
 }
 
-interface LabModel {
-  /** Round each matmul input like llama.cpp's CPU backend (EngineOptions.activations "llama"). */
-  llamaActivations: boolean;
-  hp: LlamaHparams;
-  weights: ModelWeights;
-  scratch: Scratch;
-  nCtx: number;
-  rope: { cos: Float32Array; sin: Float32Array };
+/**
+ * Paged attention in plain TypeScript (the readable version, and the one kernels "js" run): for
+ * each row and query head h, softmax(q·k_j / √headDim) over positions j ≤ pos, then Σ_j p_j·v_j,
+ * with k_j and v_j read from block table[j / blockSize], slot j % blockSize. Query head h reads
+ * KV head h / (nHead / nKvHead) (grouped-query attention). Writes rows r0.. of scratch.att.
+ */
+function attendTs(m: LabModel, l: number, sp: Span, r0: number): void {
+  const { hp, scratch: s, pool } = m;
+  const { nHead, nKvHead, headDim } = hp;
+  const qDim = nHead * headDim, group = nHead / nKvHead, scale = 1 / Math.sqrt(headDim);
+  const bs = pool.blockSize, shift = Math.log2(bs), mask = bs - 1;
+  const { k, v } = pool;
+  const sc = s.scores;
+  for (let i = 0; i < sp.tokens.length; i++) {
+    const pos = sp.start + i, row = r0 + i;
+    for (let h = 0; h < nHead; h++) {
+      const kvh = Math.floor(h / group);
+      const qOff = row * qDim + h * headDim;
+      let max = -Infinity;
+      for (let j = 0; j <= pos; j++) {
+        const kOff = pool.base(sp.table[j >> shift], l, kvh) + (j & mask) * headDim;
+        let dot = 0;
+        for (let d = 0; d < headDim; d++) dot += s.q[qOff + d] * k[kOff + d];
+        sc[j] = dot * scale;
+        if (sc[j] > max) max = sc[j];
+      }
+      let sum = 0;
+      for (let j = 0; j <= pos; j++) {
+        sc[j] = Math.exp(sc[j] - max);
+        sum += sc[j];
+      }
+      const outOff = row * qDim + h * headDim;
+      s.att.fill(0, outOff, outOff + headDim);
+      for (let j = 0; j <= pos; j++) {
+        const p = sc[j] / sum;
+        const vOff = pool.base(sp.table[j >> shift], l, kvh) + (j & mask); // V is [headDim][blockSize] per block
+        for (let d = 0; d < headDim; d++) s.att[outOff + d] += p * v[vOff + d * bs];
+      }
+    }
+  }
+}
+
+/**
+ * The same attention on the SIMD matrix kernel, blocked over key blocks: for each KV head, the
+ * span's queries of every query head in its group form R = group·n rows; then per key block b
+ *   scores_b [R][bs] = Q [R][headDim] · K_b^T     (matmul_f32: K_b is [bs][headDim] in the pool)
+ * a softmax per row over its visible positions (TypeScript: exp has no wasm instruction), and
+ *   O [R][headDim] += P_b [R][bs] · V_b           (matmul_f32_acc: V_b^T is [headDim][bs] in the pool)
+ * Each key and value block is read once for all R rows: this is what makes a 1,024-token prefill
+ * cost matrix products instead of one query at a time.
+ */
+function attendSimd(m: LabModel, a: SimdAttention, l: number, sp: Span, r0: number): void {
+  const { hp, scratch: s, pool } = m;
+  const { nHead, nKvHead, headDim } = hp;
+  const qDim = nHead * headDim, group = nHead / nKvHead, scale = 1 / Math.sqrt(headDim);
+  const n = sp.tokens.length, R = group * n;
+  const bs = pool.blockSize, shift = Math.log2(bs);
+  const nb = ((sp.start + n - 1) >> shift) + 1; // key blocks the last row can see
+  const { q, p, o, arena } = a;
+  for (let kvh = 0; kvh < nKvHead; kvh++) {
+    for (let g = 0; g < group; g++) {
+      const h = kvh * group + g;
+      for (let i = 0; i < n; i++) {
+        const src = (r0 + i) * qDim + h * headDim, dst = (g * n + i) * headDim;
+        for (let d = 0; d < headDim; d++) q[dst + d] = s.q[src + d] * scale;
+      }
+    }
+    for (let b = 0; b < nb; b++) {
+      arena.f32Kernel(a.kPtr + 4 * pool.base(sp.table[b], l, kvh), a.qPtr, a.pPtr + 4 * b * R * bs, headDim, bs, R, bs);
+    }
+    for (let g = 0; g < group; g++) {
+      for (let i = 0; i < n; i++) {
+        const row = g * n + i, pos = sp.start + i;
+        let max = -Infinity;
+        for (let j = 0; j <= pos; j++) {
+          const x = p[((j >> shift) * R + row) * bs + (j & (bs - 1))];
+          if (x > max) max = x;
+        }
+        let sum = 0;
+        for (let j = 0; j <= pos; j++) {
+          const at = ((j >> shift) * R + row) * bs + (j & (bs - 1));
+          const e = Math.exp(p[at] - max);
+          p[at] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        for (let j = 0; j < nb * bs; j++) {
+          const at = ((j >> shift) * R + row) * bs + (j & (bs - 1));
+          p[at] = j <= pos ? p[at] * inv : 0; // positions after pos (the causal mask) weigh nothing
+        }
+      }
+    }
+    o.fill(0, 0, R * headDim);
+    for (let b = 0; b < nb; b++) {
+      arena.f32AccKernel(a.vPtr + 4 * pool.base(sp.table[b], l, kvh), a.pPtr + 4 * b * R * bs, a.oPtr, bs, headDim, R, headDim);
+    }
+    for (let g = 0; g < group; g++) {
+      const h = kvh * group + g;
+      for (let i = 0; i < n; i++) s.att.set(o.subarray((g * n + i) * headDim, (g * n + i + 1) * headDim), (r0 + i) * qDim + h * headDim);
+    }
+  }
 }
 
 // =============================================================================================
 // 5. The engine
 
-/** Prompt rows per forward pass in a prefill: bounds activation memory, keeps blocks cache-sized. */
-const PREFILL_CHUNK = 64;
-
 export class LabEngine implements Engine {
   readonly name = "lab" as const;
-  private readonly slots: KvSlot[] = []; // every slot ever allocated, reused after free
-  private readonly freeSlots: KvSlot[] = [];
+  readonly kv: PagedKv;
   private readonly live = new Set<LabSequence>();
   private nextId = 0;
   private disposed = false;
@@ -623,10 +698,13 @@ export class LabEngine implements Engine {
     readonly threads: number,
     private readonly model: LabModel,
     private readonly fileFacts: { fileBytes: number; tensorBytes: number; parameters: number },
-  ) {}
+  ) {
+    this.kv = labPagedKv(this, model.pool);
+  }
 
   static async load(path: string, opts: EngineOptions = {}): Promise<LabEngine> {
     const file = await openGguf(path); // validated: bad files are a GgufError here
+    checkSupportedTypes(file);
     const hp = llamaHparams(file);
     const contextSize = opts.contextSize ?? Math.min(hp.nCtxTrain, 2048);
     const maxSequences = opts.maxSequences ?? 4;
@@ -634,18 +712,43 @@ export class LabEngine implements Engine {
     if (!Number.isInteger(maxSequences) || maxSequences < 1) throw new EngineError(`maxSequences must be an integer >= 1, got ${maxSequences}`);
     if (hp.nHead % hp.nKvHead !== 0) throw new EngineError(`nHead ${hp.nHead} is not a multiple of nKvHead ${hp.nKvHead}`);
     if (hp.headDim % 2 !== 0) throw new EngineError(`headDim ${hp.headDim} must be even for RoPE`);
-    const weights = await loadWeights(file, hp);
-    const kernels = opts.kernels ?? (simdModule() ? "simd" : "js");
-    if (kernels === "simd") {
-      if (!simdModule()) throw new EngineError("kernels: \"simd\" asked for, but this Node has no WebAssembly SIMD");
-      const arena = moveWeightsToSimdArena(weights, Math.max(PREFILL_CHUNK, maxSequences), hp);
-      if (!arena && opts.kernels === "simd") throw new EngineError("kernels: \"simd\" asked for, but the weights exceed what one wasm memory holds");
+    const blockSize = opts.kvBlockSize ?? Math.min(16, 2 ** Math.floor(Math.log2(contextSize)));
+    if (!Number.isInteger(blockSize) || blockSize < 1 || (blockSize & (blockSize - 1)) !== 0 || blockSize > contextSize) {
+      throw new EngineError(`kvBlockSize must be a power of two between 1 and contextSize (${contextSize}), got ${blockSize}`);
     }
+    const nBlocks = opts.kvBlocks ?? Math.ceil(contextSize / blockSize) * maxSequences;
+    if (!Number.isInteger(nBlocks) || nBlocks < 1) throw new EngineError(`kvBlocks must be an integer >= 1, got ${nBlocks}`);
     const activations = opts.activations ?? "f32";
     if (activations !== "f32" && activations !== "llama") throw new EngineError(`activations must be "f32" or "llama", got "${activations}"`);
+    const weights = await loadWeights(file, hp);
+    const kernels = opts.kernels ?? (simdModule() ? "simd" : "js");
+    if (kernels !== "simd" && kernels !== "js") throw new EngineError(`kernels must be "simd" or "js", got "${kernels}"`);
+
+    const shape = { nLayer: hp.nLayer, nKvHead: hp.nKvHead, headDim: hp.headDim };
+    const poolFloats = nBlocks * hp.nLayer * hp.nKvHead * blockSize * hp.headDim;
+    const simdAttentionFits = blockSize >= 4 && hp.headDim % 4 === 0;
+    const attnRows = (hp.nHead / hp.nKvHead) * MAX_ROWS;
+    const attnFloats = simdAttentionFits ? 2 * attnRows * hp.headDim + Math.ceil(contextSize / blockSize) * blockSize * attnRows : 0;
+    let pool: KvPool | undefined;
+    let simdAttention: SimdAttention | undefined;
+    if (kernels === "simd") {
+      if (!simdModule()) throw new EngineError("kernels: \"simd\" asked for, but this Node has no WebAssembly SIMD");
+      const arena = moveWeightsToSimdArena(weights, MAX_ROWS, hp, 2 * poolFloats + attnFloats);
+      if (!arena && opts.kernels === "simd") throw new EngineError("kernels: \"simd\" asked for, but the weights and KV pool exceed what one wasm memory holds");
+      if (arena) {
+        const k = arena.reserveFloats(poolFloats), v = arena.reserveFloats(poolFloats);
+        pool = new KvPool(shape, blockSize, nBlocks, { k: k.view, v: v.view });
+        if (simdAttentionFits) {
+          const q = arena.reserveFloats(attnRows * hp.headDim), o = arena.reserveFloats(attnRows * hp.headDim);
+          const p = arena.reserveFloats(Math.ceil(contextSize / blockSize) * blockSize * attnRows);
+          simdAttention = { arena, kPtr: k.ptr, vPtr: v.ptr, qPtr: q.ptr, q: q.view, pPtr: p.ptr, p: p.view, oPtr: o.ptr, o: o.view };
+        }
+      }
+    }
+    pool ??= new KvPool(shape, blockSize, nBlocks);
     const model: LabModel = {
       llamaActivations: activations === "llama", hp, weights, nCtx: contextSize, scratch: new Scratch(hp, contextSize),
-      rope: ropeTables(contextSize, hp.headDim, hp.ropeFreqBase),
+      rope: ropeTables(contextSize, hp.headDim, hp.ropeFreqBase), pool, simdAttention,
     };
     const fileFacts = {
       fileBytes: (await stat(path)).size,
@@ -660,70 +763,74 @@ export class LabEngine implements Engine {
   // Sequences
 
   async createSequence(): Promise<Sequence> {
+    return this.newSequence([], []);
+  }
+
+  /** @internal */ newSequence(table: number[], tokens: readonly number[]): LabSequence {
     this.assertOpen();
-    const seq = new LabSequence(this, this.nextId++, this.takeSlot());
+    if (this.live.size >= this.maxSequences) {
+      throw new EngineError(`all ${this.maxSequences} sequences are in use; free one or load with a larger maxSequences`);
+    }
+    const seq = new LabSequence(this, this.nextId++, this.model.pool, table, tokens);
     this.live.add(seq);
     return seq;
   }
 
-  private takeSlot(): KvSlot {
-    const reused = this.freeSlots.pop();
-    if (reused) return reused;
-    if (this.slots.length >= this.maxSequences) {
-      throw new EngineError(`all ${this.maxSequences} sequences are in use; free one or load with a larger maxSequences`);
-    }
-    const n = this.hparams.nLayer * this.contextSize * this.hparams.nKvHead * this.hparams.headDim;
-    const slot: KvSlot = { index: this.slots.length, k: new Float32Array(n), v: new Float32Array(n) };
-    this.slots.push(slot);
-    return slot;
-  }
-
-  /** @internal */ release(seq: LabSequence, slot: KvSlot): void {
+  /** @internal */ forget(seq: LabSequence): void {
     this.live.delete(seq);
-    this.freeSlots.push(slot);
-  }
-
-  /** @internal */ run(rows: BatchRow[], wantRow: boolean[]): Float32Array[] {
-    this.assertOpen();
-    return forward(this.model, rows, wantRow);
   }
 
   // -------------------------------------------------------------------------------------------
-  // Batched decode: N sequences, one row each, one forward pass.
+  // One mixed step: every item's tokens in one forward pass.
+
+  async step(items: StepItem[]): Promise<StepResult[]> {
+    this.assertOpen();
+    const seqs = checkStepItems(items, this.hparams.nVocab, this.contextSize, (s) => this.own(s));
+    // All or nothing: count the blocks every item needs (new ones and copy-on-write copies) first.
+    const pool = this.model.pool;
+    const needed = seqs.reduce((n, seq, i) => n + blocksToAppend(pool, seq.table, seq.length, items[i].tokens.length), 0);
+    if (needed > pool.blocksFree) throw new KvCacheFullError(needed, pool.blocksFree);
+    const spans: Span[] = items.map((item, i) => {
+      const seq = seqs[i];
+      appendBlocks(pool, seq.table, seq.length, item.tokens.length);
+      const output = item.output ?? "last";
+      const last = item.tokens.length - 1;
+      const want = item.tokens.map((_, t) => output === "all" || (t === last && (output === "last" || item.sample !== undefined)));
+      return { table: seq.table, start: seq.length, tokens: item.tokens, want };
+    });
+    const rows = forward(this.model, spans);
+    let r = 0;
+    return items.map((item, i) => {
+      seqs[i].pushTokens(item.tokens);
+      const output = item.output ?? "last";
+      const n = spans[i].want.filter(Boolean).length;
+      const mine = rows.slice(r, r + n);
+      r += n;
+      const result: StepResult = { logprobs: output === "none" ? [] : mine };
+      if (item.sample) result.token = item.sample.sample(mine[mine.length - 1]);
+      return result;
+    });
+  }
 
   async decode(steps: DecodeStep[]): Promise<Float32Array[]> {
-    this.assertOpen();
-    if (steps.length === 0) return [];
-    const rows: BatchRow[] = [];
-    const seen = new Set<Sequence>();
-    for (const { sequence, token } of steps) {
-      if (!(sequence instanceof LabSequence) || sequence.engine !== this) throw new EngineError("decode: sequence belongs to another engine");
-      if (seen.has(sequence)) throw new EngineError("decode: a sequence appears twice in one batch");
-      seen.add(sequence);
-      sequence.assertUsable();
-      checkTokens([token], this.hparams.nVocab, sequence.length, this.contextSize);
-      rows.push({ slot: sequence.slot, pos: sequence.length, token });
-    }
-    const out = forward(this.model, rows, rows.map(() => true));
-    steps.forEach((s, i) => (s.sequence as LabSequence).pushTokens([steps[i].token]));
-    return out;
+    const results = await this.step(steps.map(({ sequence, token }) => ({ sequence, tokens: [token], output: "last" as const })));
+    return results.map((r) => r.logprobs[0]);
   }
 
   memory(): MemoryReport {
     const perToken = kvBytesPerTokenFormula(this.hparams, 4);
-    let inUse = 0;
-    for (const s of this.live) inUse += s.length * perToken;
-    const allocated = this.slots.reduce((sum, s) => sum + s.k.byteLength + s.v.byteLength, 0);
+    const kv = this.model.pool.report();
     return {
       fileBytes: this.fileFacts.fileBytes,
       tensorBytes: this.fileFacts.tensorBytes,
       weightBytes: residentWeightBytes(this.model.weights),
       bitsPerWeight: (8 * this.fileFacts.tensorBytes) / this.fileFacts.parameters,
-      // Measured from the arrays: bytes of one slot / positions it holds.
-      kvBytesPerToken: this.slots.length ? (this.slots[0].k.byteLength + this.slots[0].v.byteLength) / this.contextSize : perToken,
+      // Measured from the pool: bytes of one block / the positions it holds.
+      kvBytesPerToken: kv.bytesPerBlock / kv.blockSize,
       kvBytesPerTokenFormula: perToken,
-      kvBytesInUse: inUse,
-      kvBytesAllocated: allocated,
+      kvBytesInUse: kv.blocksUsed * kv.bytesPerBlock,
+      kvBytesAllocated: kv.blocksTotal * kv.bytesPerBlock,
+      kv,
       rssBytes: process.memoryUsage().rss,
       peakRssBytes: peakRssBytes(),
     };
@@ -731,15 +838,55 @@ export class LabEngine implements Engine {
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
+    for (const s of [...this.live]) await s.free();
     this.disposed = true;
-    this.live.clear();
-    this.slots.length = 0;
-    this.freeSlots.length = 0;
+  }
+
+  /** @internal */ own(sequence: Sequence): LabSequence {
+    if (!(sequence instanceof LabSequence) || sequence.engine !== this) throw new EngineError("step: sequence belongs to another engine");
+    sequence.assertUsable();
+    return sequence;
   }
 
   /** @internal */ assertOpen(): void {
     if (this.disposed) throw new EngineError("the engine has been disposed");
   }
+}
+
+/** engine.kv: the pool's blocks as a prefix cache sees them (see PagedKv in engine.ts). */
+function labPagedKv(engine: LabEngine, pool: KvPool): PagedKv {
+  const check = (ids: readonly number[]) => {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= pool.nBlocks) throw new EngineError(`KV block id ${id} is outside the pool [0, ${pool.nBlocks})`);
+      if (pool.refCount[id] === 0) throw new EngineError(`KV block ${id} is free: its contents are gone`);
+    }
+  };
+  return {
+    blockSize: pool.blockSize,
+    blockIds: (sequence) => [...engine.own(sequence).table],
+    refCount: (id) => pool.refCount[id],
+    retain(ids) {
+      check(ids);
+      for (const id of ids) pool.retain(id);
+    },
+    release(ids) {
+      check(ids);
+      for (const id of ids) pool.release(id);
+    },
+    async adopt(ids, tokens) {
+      if (ids.length !== Math.ceil(tokens.length / pool.blockSize)) {
+        throw new EngineError(`adopt: ${tokens.length} tokens need ${Math.ceil(tokens.length / pool.blockSize)} blocks of ${pool.blockSize}, got ${ids.length}`);
+      }
+      if (tokens.length > engine.contextSize) throw new EngineError(`adopt: ${tokens.length} tokens do not fit the context of ${engine.contextSize}`);
+      check(ids);
+      for (const t of tokens) {
+        if (!Number.isInteger(t) || t < 0 || t >= engine.hparams.nVocab) throw new EngineError(`adopt: token id ${t} is outside the vocabulary [0, ${engine.hparams.nVocab})`);
+      }
+      const seq = engine.newSequence([...ids], tokens);
+      for (const id of ids) pool.retain(id);
+      return seq;
+    },
+  };
 }
 
 /** The GGUF's SPM tokenizer with the Engine convention: BOS is prepended unless bos: false. */
@@ -754,10 +901,14 @@ function labTokenizer(spm: SpmTokenizer, nVocab: number): EngineTokenizer {
 }
 
 class LabSequence implements Sequence {
-  private readonly history: number[] = [];
+  private readonly history: number[];
   private freed = false;
 
-  constructor(readonly engine: LabEngine, readonly id: number, readonly slot: KvSlot) {}
+  /** `table` holds the blocks of positions 0..tokens.length-1 (this sequence owns a reference to each). */
+  constructor(readonly engine: LabEngine, readonly id: number, private readonly pool: KvPool,
+    readonly table: number[], tokens: readonly number[]) {
+    this.history = [...tokens];
+  }
 
   get tokens(): readonly number[] {
     return this.history;
@@ -768,18 +919,8 @@ class LabSequence implements Sequence {
   }
 
   async evaluate(tokens: number[], opts: { all?: boolean } = {}): Promise<Float32Array[]> {
-    this.assertUsable();
-    const { hparams, contextSize } = this.engine;
-    checkTokens(tokens, hparams.nVocab, this.length, contextSize);
-    const out: Float32Array[] = [];
-    for (let start = 0; start < tokens.length; start += PREFILL_CHUNK) {
-      const chunk = tokens.slice(start, start + PREFILL_CHUNK);
-      const rows = chunk.map((token, i) => ({ slot: this.slot, pos: this.length + i, token }));
-      const want = chunk.map((_, i) => opts.all === true || start + i === tokens.length - 1);
-      out.push(...this.engine.run(rows, want));
-      this.pushTokens(chunk);
-    }
-    return out;
+    const [result] = await this.engine.step([{ sequence: this, tokens, output: opts.all === true ? "all" : "last" }]);
+    return result.logprobs;
   }
 
   async prefill(tokens: number[]): Promise<Float32Array> {
@@ -789,30 +930,28 @@ class LabSequence implements Sequence {
   async truncate(n: number): Promise<void> {
     this.assertUsable();
     if (!Number.isInteger(n) || n < 0 || n > this.length) throw new EngineError(`truncate(${n}): must be an integer in [0, ${this.length}]`);
-    // Positions >= n are simply overwritten by the next evaluation; attention never reads past pos.
+    truncateBlocks(this.pool, this.table, n);
     this.history.length = n;
   }
 
   async fork(n: number = this.length): Promise<Sequence> {
     this.assertUsable();
     if (!Number.isInteger(n) || n < 0 || n > this.length) throw new EngineError(`fork(${n}): must be an integer in [0, ${this.length}]`);
-    const child = (await this.engine.createSequence()) as LabSequence;
-    const { nLayer, nKvHead, headDim } = this.engine.hparams;
-    const layerStride = this.engine.contextSize * nKvHead * headDim;
-    const prefixFloats = n * nKvHead * headDim;
-    for (let l = 0; l < nLayer; l++) {
-      const from = l * layerStride;
-      child.slot.k.set(this.slot.k.subarray(from, from + prefixFloats), from);
-      child.slot.v.set(this.slot.v.subarray(from, from + prefixFloats), from);
+    this.engine.assertOpen();
+    const table = forkBlocks(this.pool, this.table, n);
+    try {
+      return this.engine.newSequence(table, this.history.slice(0, n));
+    } catch (err) {
+      truncateBlocks(this.pool, table, 0); // no sequence to hold them: give the references back
+      throw err;
     }
-    child.pushTokens(this.history.slice(0, n));
-    return child;
   }
 
   async free(): Promise<void> {
     if (this.freed) return;
     this.freed = true;
-    this.engine.release(this, this.slot);
+    truncateBlocks(this.pool, this.table, 0);
+    this.engine.forget(this);
   }
 
   /** @internal */ pushTokens(tokens: number[]): void {

@@ -43,8 +43,10 @@ const loopWhile = (body: number[], counter: number, step: number[], limit: numbe
  * pointers (outStride in floats: a tile of rows can write its columns of a wider output).
  * Four rows at a time; for each token the four rows' dot products run over i four floats at a time
  * (the four rows stay in L1 between tokens). Requires nIn % 4 == 0, nOut % 4 == 0, T ≥ 1.
+ * With `accumulate` (matmul_f32_acc) the products are added to out instead of stored: paged
+ * attention sums P·V over a sequence's KV blocks this way, one block at a time.
  */
-function matmulF32() {
+function matmulF32(accumulate = false) {
   const [w, x, out, nIn, nOut, T, outStride] = [0, 1, 2, 3, 4, 5, 6];
   const [o, t, k, rowBytes, xRow, outRow] = [7, 8, 9, 10, 11, 12];
   const rows = [13, 14, 15, 16]; // i32: the four weight rows' pointers
@@ -60,7 +62,9 @@ function matmulF32() {
     ...loopWhile(perK, k, i32(16), get(rowBytes)),
     // outRow = out + (t·outStride + o)·4
     ...get(out), ...get(t), ...get(outStride), ...mul, ...get(o), ...add, ...i32(2), OP.i32Shl, ...add, ...set(outRow),
-    ...acc.flatMap((a, j) => [...get(outRow), ...hsum(a), OP.f32Store, 2, ...uleb(4 * j)]),
+    ...acc.flatMap((a, j) => accumulate
+      ? [...get(outRow), ...get(outRow), OP.f32Load, 2, ...uleb(4 * j), ...hsum(a), OP.f32Add, OP.f32Store, 2, ...uleb(4 * j)]
+      : [...get(outRow), ...hsum(a), OP.f32Store, 2, ...uleb(4 * j)]),
   ];
   const perRowGroup = [
     // rows[j] = w + (o + j)·rowBytes
@@ -465,7 +469,7 @@ function f32Neg(x: number[]): number[] {
 
 function assemble(): Uint8Array<ArrayBuffer> {
   return assembleModule({
-    matmul_f32: matmulF32(), matmul_q8_0: matmulQ8_0(), matvec_q4_k: matvecQ4K(), matvec_q6_k: matvecQ6K(),
+    matmul_f32: matmulF32(), matmul_f32_acc: matmulF32(true), matmul_q8_0: matmulQ8_0(), matvec_q4_k: matvecQ4K(), matvec_q6_k: matvecQ6K(),
     decode_q4_k: decodeQ4K(), decode_q6_k: decodeQ6K(), decode_f16: decodeF16(), decode_q4_0: decodeQ4_0(),
     decode_bf16: decodeBF16(), decode_q4_1: decodeQ4_1(),
   });
@@ -484,7 +488,7 @@ export function simdModule(): WebAssembly.Module | null {
 // =============================================================================================
 // 3. The arena
 
-type Kernel = (...args: number[]) => void;
+export type Kernel = (...args: number[]) => void;
 
 /**
  * One WebAssembly.Memory, sized once (growing would detach every view): the fp16 table, then the
@@ -493,7 +497,10 @@ type Kernel = (...args: number[]) => void;
  */
 export class SimdArena {
   readonly memory: WebAssembly.Memory;
-  private readonly f32Kernel: Kernel;
+  /** matmul_f32(w, x, out, nIn, nOut, T, outStride) on byte pointers into this memory. */
+  readonly f32Kernel: Kernel;
+  /** The same, adding into out (matmul_f32_acc). */
+  readonly f32AccKernel: Kernel;
   private readonly q8Kernel: Kernel;
   private readonly q4kKernel: Kernel;
   private readonly q6kKernel: Kernel;
@@ -521,6 +528,7 @@ export class SimdArena {
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.f32Kernel = instance.exports.matmul_f32 as Kernel;
+    this.f32AccKernel = instance.exports.matmul_f32_acc as Kernel;
     this.q8Kernel = instance.exports.matmul_q8_0 as Kernel;
     this.q4kKernel = instance.exports.matvec_q4_k as Kernel;
     this.q6kKernel = instance.exports.matvec_q6_k as Kernel;
@@ -552,6 +560,15 @@ export class SimdArena {
     view.set(bytes);
     this.used = ptr + bytes.byteLength;
     return { ptr, view };
+  }
+
+  /** Zeroed floats in the weight region for other data the kernels read in place (the KV pool,
+   *  attention buffers); the constructor's weightBytes must have counted them. */
+  reserveFloats(n: number): { ptr: number; view: Float32Array } {
+    const ptr = Math.ceil(this.used / 16) * 16;
+    if (ptr + 4 * n > this.xPtr) throw new RangeError("SimdArena: weight region is full");
+    this.used = ptr + 4 * n;
+    return { ptr, view: new Float32Array(this.memory.buffer, ptr, n) };
   }
 
   /** out[t][o] = W·x[t] for T vectors; x: [T][nIn], out: [T][nOut] (JS arrays, copied in/out). */
