@@ -6,16 +6,32 @@
 // - Threads are always set (llama.cpp's default of >= 4 threads is ~100x slower on 2 cores).
 // - `exact` (default) asks for an F32 KV cache and flash attention off, so distributions can be
 //   compared with LabEngine to 1e-4.
-// - One llama.cpp context holds maxSequences sequences; a batched decode is one controlledEvaluate
-//   per sequence issued in the same tick, which node-llama-cpp dispatches as one llama_decode batch.
+// - One llama.cpp context holds maxSequences sequences, each in its own stream of KV cells
+//   (node-llama-cpp creates contexts with kv_unified off).
+// - step(): one controlledEvaluate per item, all issued in the same tick. node-llama-cpp queues each
+//   call (LlamaContext._decodeTokens) and dispatches the queue on setImmediate, or at once when every
+//   sequence of the context has queued; dispatchPendingBatch then puts every queued item into ONE
+//   llama_batch (initBatch(total tokens), addToBatch per item, one decodeBatch = llama_decode) as long
+//   as the tokens fit its batch size (512 here; larger steps are split into several llama_decode
+//   calls). Measured (target model, 1 thread): 16 sequences × 1 token issued together make one
+//   initBatch(16) and take 7.5 ms; issued one after another they make 16 batches and take 19.7 ms.
 // - Distributions come from the greedy sampler's full-vocabulary softmax ("probabilities"), turned
-//   into log-probabilities.
-import { stat } from "node:fs/promises";
-import type { LlamaContext, LlamaContextSequence, LlamaModel, ControlledEvaluateInputItem, Token } from "node-llama-cpp";
+//   into log-probabilities, and only for the rows an item asks for. A greedy sampled token with no
+//   row asked for comes from llama.cpp's own sampler (no 1,024-entry Map is built at all); any other
+//   sampler draws from the row with our Sampler, so both engines give the same draws for a seed.
+// - fork() copies the parent's KV through llama.cpp's per-sequence state file (on /dev/shm): 1.4 ms
+//   for a 64-token prefix and 5.3 ms for 512, against 9.7 ms and 153 ms to evaluate the prefix
+//   again, and the distributions afterwards are identical (max |Δ| 0).
+import { existsSync } from "node:fs";
+import { rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { LlamaContext, LlamaContextSequence, LlamaModel, ControlledEvaluateInputItem, ControlledEvaluateIndexOutput, Token } from "node-llama-cpp";
 import { openGguf, llamaHparams, type LlamaHparams } from "../gguf/index.ts";
 import {
-  EngineError, checkTokens, kvBytesPerTokenFormula, peakRssBytes,
-  type DecodeStep, type Engine, type EngineOptions, type EngineTokenizer, type MemoryReport, type Sequence,
+  EngineError, checkStepItems, kvBytesPerTokenFormula, peakRssBytes,
+  type DecodeStep, type Engine, type EngineOptions, type EngineTokenizer, type KvReport, type MemoryReport, type Sequence,
+  type StepItem, type StepOutput, type StepResult,
 } from "./engine.ts";
 import { cpuLlama } from "./node-llama.mjs";
 
@@ -28,11 +44,20 @@ interface FileFacts {
   parameters: number;
 }
 
+/** llama.cpp rounds the context's total cells up to a multiple of 256 (GGML_PAD in llama_context). */
+const LLAMA_CELL_PAD = 256;
+
+const KV_NOTE = "llama.cpp keeps KV in cells of one token, each sequence in its own stream of " +
+  "cellsPerSequence cells (node-llama-cpp turns kv_unified off), so a sequence's free cells cannot serve another; " +
+  "no cell is ever shared (no KV copy between sequences). node-llama-cpp does not expose llama.cpp's cell " +
+  "count: blocksUsed is the sum of the sequences' lengths as node-llama-cpp tracks them.";
+
 export class LlamaCppEngine implements Engine {
   readonly name = "llama" as const;
   readonly tokenizer: EngineTokenizer;
   private readonly live = new Set<LlamaSequence>();
   private disposed = false;
+  private forks = 0;
 
   private constructor(
     readonly path: string,
@@ -67,10 +92,13 @@ export class LlamaCppEngine implements Engine {
     const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
     try {
       const context = await model.createContext({
-        contextSize,
+        // One cell more than the engine promises: node-llama-cpp keeps a sequence below its context
+        // size by one token and, at that limit, silently erases the oldest 100 tokens ("context
+        // shift"); with the extra cell, a sequence holds all contextSize tokens (checkTokens refuses more).
+        contextSize: contextSize + 1,
         sequences: maxSequences,
         threads: { ideal: threads, min: threads },
-        batchSize: Math.min(512, contextSize * maxSequences),
+        batchSize: Math.min(512, (contextSize + 1) * maxSequences),
         flashAttention: exact ? false : "auto",
         ...(exact ? { experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" } as const : {}),
         failedCreationRemedy: false,
@@ -83,7 +111,7 @@ export class LlamaCppEngine implements Engine {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Sequences and batched decode
+  // Sequences and the batched step
 
   async createSequence(): Promise<Sequence> {
     this.assertOpen();
@@ -95,24 +123,32 @@ export class LlamaCppEngine implements Engine {
     return seq;
   }
 
-  async decode(steps: DecodeStep[]): Promise<Float32Array[]> {
+  async step(items: StepItem[]): Promise<StepResult[]> {
     this.assertOpen();
-    const seen = new Set<Sequence>();
-    for (const step of steps) {
-      if (!(step.sequence instanceof LlamaSequence) || step.sequence.engine !== this) throw new EngineError("decode: sequence belongs to another engine");
-      if (seen.has(step.sequence)) throw new EngineError("decode: a sequence appears twice in one batch");
-      seen.add(step.sequence);
-    }
-    // Issued in the same tick, node-llama-cpp queues these and evaluates them in one batch.
-    const rows = await Promise.all(steps.map((s) => s.sequence.evaluate([s.token])));
-    return rows.map((r) => r[0]);
+    // Every check runs before anything is sent: a bad item throws with every sequence untouched.
+    const seqs = checkStepItems(items, this.hparams.nVocab, this.contextSize, (s) => this.own(s));
+    const plans = items.map(planItem);
+    // Issued in the same tick (no await between the calls), so node-llama-cpp puts every item into
+    // one llama_decode batch (see the top of the file).
+    const settled = await Promise.allSettled(plans.map((plan, i) => seqs[i].seq.controlledEvaluate(plan.input)));
+    const outputs = settled.map((r) => {
+      if (r.status === "rejected") throw r.reason;
+      return r.value;
+    });
+    // Draws happen here, in item order, after every row is in: two items sharing one seeded
+    // Sampler draw in a fixed order whatever order llama.cpp finished in.
+    return outputs.map((out, i) => readItem(plans[i], items[i], out, this.hparams.nVocab));
+  }
+
+  async decode(steps: DecodeStep[]): Promise<Float32Array[]> {
+    const results = await this.step(steps.map((s) => ({ sequence: s.sequence, tokens: [s.token], output: "last" })));
+    return results.map((r) => r.logprobs[0]);
   }
 
   memory(): MemoryReport {
     const kvElementBytes = this.exact ? 4 : 2;
     const perToken = kvBytesPerTokenFormula(this.hparams, kvElementBytes);
-    let inUse = 0;
-    for (const s of this.live) inUse += s.length * perToken;
+    const kv = this.kvReport(perToken);
     return {
       fileBytes: this.facts.fileBytes,
       tensorBytes: this.facts.tensorBytes,
@@ -120,10 +156,24 @@ export class LlamaCppEngine implements Engine {
       bitsPerWeight: (8 * this.facts.tensorBytes) / this.facts.parameters,
       kvBytesPerToken: perToken,
       kvBytesPerTokenFormula: perToken,
-      kvBytesInUse: inUse,
-      kvBytesAllocated: perToken * this.context.contextSize * this.maxSequences,
+      kvBytesInUse: kv.blocksUsed * kv.bytesPerBlock,
+      kvBytesAllocated: kv.blocksTotal * kv.bytesPerBlock,
+      kv,
       rssBytes: process.memoryUsage().rss,
       peakRssBytes: peakRssBytes(),
+    };
+  }
+
+  /** llama.cpp's KV cells as blocks of one token. cellsPerSequence is what node-llama-cpp asked for
+   *  per sequence (contextSize + 1, padded to 256 below the training context). */
+  private kvReport(bytesPerCell: number): KvReport & { cellsPerSequence: number } {
+    const cellsPerSequence = this.context.contextSize;
+    const total = Math.ceil((cellsPerSequence * this.maxSequences) / LLAMA_CELL_PAD) * LLAMA_CELL_PAD;
+    let used = 0;
+    for (const s of this.live) used += s.length;
+    return {
+      blockSize: 1, blocksTotal: total, blocksUsed: used, blocksShared: 0, blocksFree: total - used,
+      bytesPerBlock: bytesPerCell, cellsPerSequence, note: KV_NOTE,
     };
   }
 
@@ -135,6 +185,19 @@ export class LlamaCppEngine implements Engine {
     await this.model.dispose();
   }
 
+  /** A live sequence of this engine, or a clear error (checked before a step sends anything). */
+  private own(sequence: Sequence): LlamaSequence {
+    if (!(sequence instanceof LlamaSequence) || sequence.engine !== this) throw new EngineError("step: sequence belongs to another engine");
+    sequence.assertUsable();
+    return sequence;
+  }
+
+  /** A fresh path for one fork's state file: tmpfs where the machine has it (no disk write). */
+  /** @internal */ forkStatePath(): string {
+    const dir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+    return join(dir, `inference-lab-fork-${process.pid}-${this.forks++}.state`);
+  }
+
   /** @internal */ forget(seq: LlamaSequence): void {
     this.live.delete(seq);
   }
@@ -142,6 +205,55 @@ export class LlamaCppEngine implements Engine {
   /** @internal */ assertOpen(): void {
     if (this.disposed) throw new EngineError("the engine has been disposed");
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One step item as controlledEvaluate input, and its result back
+
+interface ItemPlan {
+  input: ControlledEvaluateInputItem[];
+  output: StepOutput;
+  /** Positions whose distribution llama.cpp must hand back (as a probability Map). */
+  rowAt: boolean[];
+  /** The next token comes from llama.cpp's own greedy sampler (no distribution built). */
+  native: boolean;
+}
+
+/**
+ * Which positions need a distribution: every one for "all", the last for "last", and the last for
+ * a non-greedy sampler even under "none" (our Sampler draws from the row, which is then not
+ * returned). A greedy sampler under "none" asks llama.cpp for the token only.
+ */
+function planItem(item: StepItem): ItemPlan {
+  const output = item.output ?? "last";
+  const last = item.tokens.length - 1;
+  const native = item.sample !== undefined && item.sample.greedy && output === "none";
+  const rowAt = item.tokens.map((_, i) => output === "all" || (i === last && (output === "last" || (item.sample !== undefined && !native))));
+  const input: ControlledEvaluateInputItem[] = item.tokens.map((t, i) => {
+    if (rowAt[i]) return [t as Token, { generateNext: { probabilities: true, options: { temperature: 0 } } }];
+    if (native && i === last) return [t as Token, { generateNext: { token: true, options: { temperature: 0 } } }];
+    return t as Token;
+  });
+  return { input, output, rowAt, native };
+}
+
+function readItem(plan: ItemPlan, item: StepItem, out: (ControlledEvaluateIndexOutput | undefined)[], nVocab: number): StepResult {
+  const rows: Float32Array[] = [];
+  for (let i = 0; i < plan.rowAt.length; i++) {
+    if (!plan.rowAt[i]) continue;
+    const probabilities = out[i]?.next?.probabilities;
+    if (!probabilities) throw new EngineError(`llama.cpp returned no distribution for position ${i}`);
+    rows.push(logProbRow(probabilities, nVocab));
+  }
+  const last = rows[rows.length - 1];
+  const logprobs = plan.output === "all" ? rows : plan.output === "last" ? [last] : [];
+  if (!item.sample) return { logprobs };
+  if (plan.native) {
+    const token = out[plan.rowAt.length - 1]?.next?.token;
+    if (token == null) throw new EngineError("llama.cpp returned no sampled token");
+    return { logprobs, token };
+  }
+  return { logprobs, token: item.sample.sample(last) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,21 +275,8 @@ class LlamaSequence implements Sequence {
   }
 
   async evaluate(tokens: number[], opts: { all?: boolean } = {}): Promise<Float32Array[]> {
-    this.assertUsable();
-    checkTokens(tokens, this.engine.hparams.nVocab, this.length, this.engine.contextSize);
-    const last = tokens.length - 1;
-    const wantsRow = (i: number) => opts.all === true || i === last;
-    const input: ControlledEvaluateInputItem[] = tokens.map((t, i) =>
-      wantsRow(i) ? [t as Token, { generateNext: { probabilities: true, options: { temperature: 0 } } }] : t as Token);
-    const out = await this.seq.controlledEvaluate(input);
-    const rows: Float32Array[] = [];
-    for (let i = 0; i < tokens.length; i++) {
-      if (!wantsRow(i)) continue;
-      const probabilities = out[i]?.next?.probabilities;
-      if (!probabilities) throw new EngineError(`llama.cpp returned no distribution for position ${i}`);
-      rows.push(logProbRow(probabilities, this.engine.hparams.nVocab));
-    }
-    return rows;
+    const [result] = await this.engine.step([{ sequence: this, tokens, output: opts.all === true ? "all" : "last" }]);
+    return result.logprobs;
   }
 
   async prefill(tokens: number[]): Promise<Float32Array> {
@@ -190,17 +289,26 @@ class LlamaSequence implements Sequence {
     if (n < this.length) await this.seq.eraseContextTokenRanges([{ start: n, end: this.length }]);
   }
 
+  /**
+   * node-llama-cpp exposes no llama_memory_seq_cp, but it does save and load one sequence's state
+   * (its tokens and KV cells) as a file: the parent's state goes to tmpfs, into the child, and the
+   * child drops positions >= n. A copy, so the child's distributions equal the parent's exactly.
+   */
   async fork(n: number = this.length): Promise<Sequence> {
     this.assertUsable();
     if (!Number.isInteger(n) || n < 0 || n > this.length) throw new EngineError(`fork(${n}): must be an integer in [0, ${this.length}]`);
-    const prefix = this.tokens.slice(0, n);
     const child = (await this.engine.createSequence()) as LlamaSequence;
+    if (n === 0) return child;
+    const file = this.engine.forkStatePath();
     try {
-      // node-llama-cpp exposes no llama_memory_seq_cp, so the prefix is evaluated again.
-      if (prefix.length > 0) await child.seq.controlledEvaluate(prefix as Token[]);
+      await this.seq.saveStateToFile(file);
+      await child.seq.loadStateFromFile(file, { acceptRisk: true }); // same model, same context
+      await child.truncate(n);
     } catch (err) {
       await child.free();
       throw err;
+    } finally {
+      await rm(file, { force: true });
     }
     return child;
   }
@@ -212,7 +320,7 @@ class LlamaSequence implements Sequence {
     await this.seq.dispose();
   }
 
-  private assertUsable(): void {
+  /** @internal */ assertUsable(): void {
     this.engine.assertOpen();
     if (this.freed) throw new EngineError("this sequence has been freed");
   }
