@@ -103,8 +103,9 @@ export interface Sequence {
   prefill(tokens: number[]): Promise<Float32Array>;
   /** Drops every position >= n (n <= length); speculative decoding rolls rejected tokens back. */
   truncate(n: number): Promise<void>;
-  /** A new sequence holding the same prefix (positions 0..n-1, default all). LabEngine copies the KV
-   *  rows; llama.cpp (no copy API in node-llama-cpp) re-evaluates the prefix in the new sequence. */
+  /** A new sequence holding the same prefix (positions 0..n-1, default all). LabEngine shares the
+   *  prefix's KV blocks; llama.cpp (no KV copy API in node-llama-cpp) copies the sequence's state
+   *  through a state file on tmpfs, then truncates to n. */
   fork(n?: number): Promise<Sequence>;
   /** Releases the KV slot; the sequence cannot be used afterwards. Idempotent. */
   free(): Promise<void>;
