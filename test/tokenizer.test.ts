@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LlamaModel, Token } from "node-llama-cpp";
 import { EVAL_SETS, TASKS, loadCorpus, loadEvalSet, loadTokenizer, Rng } from "../lab/data/index.ts";
 import { VOCAB_ONLY_LLAMA_KEYS } from "../lab/data/llama-check.ts";
-import { openGguf, writeGguf } from "../lab/gguf/index.ts";
+import { ggufStringToBytes, openGguf, writeGguf, type GgufKv } from "../lab/gguf/index.ts";
 import { SPACE, SpmTokenizer, TokenType, TokenizerError, type Vocabulary } from "../lab/tokenizer.ts";
+import { TRICKY_PIECES, trickyLlamaDocument } from "./fuzz/gguf-fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "lab-tokenizer-test-"));
 let disposeLlama: (() => Promise<void>) | undefined;
@@ -213,6 +214,89 @@ describe("a hand-made vocabulary with tied scores and inner spaces, against llam
     expect(noPrefix.encode("aaa").map((id) => noPrefix.piece(id))).toEqual(["aaa"]);
     const { model: m2 } = await loadVocabInLlamaCpp(noPrefix, "handmade-no-prefix");
     expectSameAsLlama(noPrefix, m2, randomTexts(6));
+  });
+});
+
+// Pieces are bytes: a lone U+FEFF (Llama-2's token 30143), a BOM inside a piece, an empty piece, and
+// pieces that are not UTF-8 at all, read from a GGUF file the way LabEngine reads it (fromGguf).
+describe("a vocabulary whose pieces are bytes (BOM, invalid UTF-8, empty), from GGUF, against llama.cpp", () => {
+  const { doc, ids } = trickyLlamaDocument({ seed: 4, nEmbd: 32, nFf: 64, nHead: 4, nKvHead: 2, nLayer: 1, nCtx: 64 });
+  const tokenizerKeys = doc.metadata.filter((e) => e.key.startsWith("tokenizer."));
+  const id = (name: string) => ids.get(name)!;
+  let tok: SpmTokenizer;
+  let model: LlamaModel;
+
+  /** Writes the vocabulary as stored (not through toGgufMetadata) and loads it in both tokenizers. */
+  async function load(name: string, metadata: GgufKv[]): Promise<{ tok: SpmTokenizer; model: LlamaModel }> {
+    const path = join(dir, `${name}.gguf`);
+    await writeGguf(path, { metadata: [...VOCAB_ONLY_LLAMA_KEYS, ...metadata], tensors: [] });
+    const m = await import("node-llama-cpp");
+    const llama = await m.getLlama({ gpu: false, build: "never", logLevel: m.LlamaLogLevel.disabled });
+    disposeLlama ??= () => llama.dispose();
+    return { tok: SpmTokenizer.fromGguf(await openGguf(path, { validate: false })), model: await llama.loadModel({ modelPath: path, vocabOnly: true, gpuLayers: 0 }) };
+  }
+  beforeAll(async () => {
+    ({ tok, model } = await load("tricky", tokenizerKeys));
+  });
+
+  /** Each piece as text (invalid bytes as U+FFFD, which is all a JS string can pass to llama.cpp), in company. */
+  const pieceTexts = () => TRICKY_PIECES.flatMap(([name, bytes]) => {
+    const t = name === "empty" ? `[EMPTY_${id(name)}]` : new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes).replaceAll(SPACE, " ");
+    return [t, `x${t}y`, ` ${t}`, `${t} the`, `${t}${t}`, `the${t}`, `\n${t}`];
+  });
+
+  it("encodes U+FEFF to the BOM token and text containing each piece exactly as llama.cpp does", () => {
+    // The space prefix makes "\uFEFF" the piece "▁\uFEFF"; after a letter it is the lone BOM piece.
+    expect(tok.encode("\uFEFF")).toEqual([id("space + BOM")]);
+    expect(tok.encode("x\uFEFF").at(-1)).toBe(id("BOM only"));
+    expect(Array.from(model.tokenize("x\uFEFF", false))).toEqual(tok.encode("x\uFEFF"));
+    const rng = new Rng(30143);
+    const alphabet = ["\uFEFF", "a", "b", "x", "e", " ", "hi", "\uFFFD", "€", "😀", "/", "\0", "\u2581", "the"];
+    const random = Array.from({ length: 2000 }, () => Array.from({ length: rng.int(0, 10) }, () => rng.pick(alphabet)).join(""));
+    expectSameAsLlama(tok, model, [...pieceTexts(), ...random]);
+  });
+
+  it("decodes each piece to its bytes, and every pair of pieces (after BOS, bytes, words) to llama.cpp's text", () => {
+    expect(tok.decode([id("BOM only")])).toBe("\uFEFF");
+    expect(model.detokenize([id("BOM only")] as Token[], false)).toBe("\uFEFF");
+    expect(tok.decode([id("BOM then text"), id("BOM only")])).toBe("\uFEFFhi\uFEFF");
+    expect([...tok.decodeBytes([id("text + lone continuation byte")])]).toEqual([0x78, 0x80]);
+    expect([...tok.decodeBytes([id("overlong 2-byte '/'")])]).toEqual([0xc0, 0xaf]);
+    const pieceIds = TRICKY_PIECES.map(([name]) => id(name));
+    const others = [tok.bosId, tok.eosId, 3 + 0x41, 3 + 0xe2, 3 + 0x80, 300, 400];
+    let compared = 0;
+    for (const a of pieceIds) {
+      for (const b of [...pieceIds, ...others]) {
+        for (const seq of [[a], [a, b], [b, a], [tok.bosId, a, b], [a, a, b]]) {
+          expect(tok.decode(seq), JSON.stringify(seq)).toBe(model.detokenize(seq as Token[], false));
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBe(15 * 22 * 5);
+  });
+
+  it("cuts out a user-defined BOM piece like llama.cpp; refuses a user-defined piece that is not UTF-8", async () => {
+    const asUserDefined = (names: string[]) => tokenizerKeys.map((e) => e.key !== "tokenizer.ggml.token_type" ? e
+      : { ...e, value: (e.value as number[]).map((t, i) => (names.some((n) => id(n) === i) ? TokenType.USER_DEFINED : t)) });
+    const user = await load("tricky-user-defined", asUserDefined(["BOM only", "BOM inside"]));
+    expect(user.tok.encode("a\uFEFFb")).toEqual([id("BOM inside")]);
+    const rng = new Rng(2);
+    const alphabet = ["\uFEFF", "a", "b", " ", "hi", "x"];
+    expectSameAsLlama(user.tok, user.model, Array.from({ length: 1000 }, () => Array.from({ length: rng.int(0, 8) }, () => rng.pick(alphabet)).join("")));
+    const metadata = asUserDefined(["lone continuation byte"]);
+    const file = { metadata: new Map(metadata.map((e) => [e.key, e])) };
+    expect(() => SpmTokenizer.fromGguf(file)).toThrow(/user-defined token \d+ "\\x80" is not valid UTF-8/);
+  });
+
+  it("keeps the pieces' bytes through toGgufMetadata and JSON", () => {
+    const tokens = tok.toGgufMetadata().find((e) => e.key === "tokenizer.ggml.tokens")!.value as string[];
+    for (const [name, bytes] of TRICKY_PIECES) {
+      if (name !== "empty") expect(Buffer.from(ggufStringToBytes(tokens[id(name)])).equals(Buffer.from(bytes)), name).toBe(true);
+    }
+    const back = SpmTokenizer.fromJSON(JSON.parse(JSON.stringify(tok.toJSON())));
+    expect(back.toJSON()).toEqual(tok.toJSON());
+    expect(back.decodeBytes([id("byte FF")])).toEqual(Uint8Array.of(0xff));
   });
 });
 
