@@ -6,9 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GgufValueType, openGguf, writeGguf } from "../lab/gguf/index.ts";
+import { GgufValueType, ggufStringFromBytes, kv, openGguf, writeGguf } from "../lab/gguf/index.ts";
 import { writeSyntheticLlama } from "../lab/model/synthetic.ts";
-import { everyValueTypeDocument } from "./fuzz/gguf-fixtures.ts";
+import { everyValueTypeDocument, NUL_PIECES, TRICKY_PIECES, trickyLlamaDocument } from "./fuzz/gguf-fixtures.ts";
 import { buildOracle } from "./oracle/ggml.ts";
 
 // Our own tiny harness over ggml's gguf API (prototypes declared here, linked against the
@@ -78,12 +78,27 @@ describe("the synthetic model in llama.cpp", () => {
     sink.metadata = sink.metadata.filter((e) => e.itemType !== GgufValueType.ARRAY);
     const sinkPath = join(dir, "sink.gguf");
     await writeGguf(sinkPath, sink);
-    for (const path of [modelPath, sinkPath]) {
+    // Strings are bytes: a vocabulary with BOM, empty and non-UTF-8 pieces, and a plain container
+    // whose strings also hold NUL bytes (ggml keeps a std::string's length), rewritten by ggml too.
+    const trickyPath = join(dir, "tricky.gguf");
+    await writeGguf(trickyPath, trickyLlamaDocument({ seed: 12, nEmbd: 32, nFf: 64, nHead: 4, nKvHead: 2, nLayer: 1, nCtx: 64 }).doc);
+    const stringsPath = join(dir, "strings.gguf");
+    await writeGguf(stringsPath, {
+      metadata: [kv.strings("strings.all", [...TRICKY_PIECES, ...NUL_PIECES].map(([, b]) => ggufStringFromBytes(b)))],
+      tensors: [{ name: "t", type: "F32", ne: [8], data: new Uint8Array(32) }],
+    });
+    for (const path of [modelPath, sinkPath, trickyPath]) {
       const copy = `${path}.ggml-rewritten`;
       const file = await openGguf(path);
       expect(execFileSync(exe, [path, copy], { encoding: "utf8" }).trim()).toBe(`ok ${file.metadata.size} ${file.tensors.length}`);
       expect(readFileSync(copy).equals(readFileSync(path)), path).toBe(true);
     }
+    // ggml reads the NUL-holding container, but copying it the way llama-quantize does (gguf_set_kv,
+    // through c_str()) cuts each string at its first NUL and keeps every other byte.
+    const cut = `${stringsPath}.ggml-rewritten`;
+    expect(execFileSync(exe, [stringsPath, cut], { encoding: "utf8" }).trim()).toBe("ok 1 1");
+    const items = (await openGguf(cut)).metadata.get("strings.all")!.value as string[];
+    expect(items).toEqual([...TRICKY_PIECES, ...NUL_PIECES].map(([, b]) => ggufStringFromBytes(b).split("\0")[0]));
   });
 
   it("loads, tokenizes with the SPM vocabulary, and generates", async () => {
