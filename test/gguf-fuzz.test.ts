@@ -1,4 +1,4 @@
-// 1,000 damaged GGUF files (test/fuzz/gguf-fuzz.ts has the mutations; run it standalone with
+// 1,000 damaged GGUF files, strings with odd bytes among them (test/fuzz/gguf-fuzz.ts has the mutations; run it standalone with
 // `npx tsx test/fuzz/gguf-fuzz.ts --count 100000 --seed 7` for a longer campaign).
 import { describe, expect, it } from "vitest";
 import { MUTATORS, runFuzz } from "./fuzz/gguf-fuzz.ts";
@@ -13,6 +13,9 @@ describe("GGUF fuzz", () => {
     expect(r.maxCaseMs).toBeLessThan(1000);
     expect(r.llamaLoaded).toBe(25);
     // Every kind of damage was tried and caught at least once.
-    for (const name of [...Object.keys(MUTATORS), "semantic"]) expect(r.byMutation[name]?.rejected, name).toBeGreaterThan(0);
+    for (const name of [...Object.keys(MUTATORS), "semantic", "semanticString"]) expect(r.byMutation[name]?.rejected, name).toBeGreaterThan(0);
+    // Strings given a BOM, NUL or non-UTF-8 bytes: some are refused (keys, tensor names, NUL), and
+    // the accepted ones each wrote back byte for byte (runFuzz checks; a difference is a failure).
+    for (const name of ["stringBytes", "semanticString"]) expect(r.byMutation[name]?.accepted, name).toBeGreaterThan(10);
   });
 });

@@ -1,9 +1,12 @@
 // Fuzzing the GGUF reader and validator. Every case is a valid tiny llama file, damaged: cut short,
 // bits flipped, counts and lengths made huge, type ids and data offsets pointed anywhere, header
-// bytes spliced, or metadata edited (keys dropped, types changed). Each damaged file is written
+// bytes spliced, or metadata edited (keys dropped, types changed), or strings given bytes that are
+// not plain text (a BOM, NUL, a lone continuation byte, a truncated or overlong sequence, an encoded
+// surrogate, FF). Each damaged file is written
 // to disk and opened the way an engine opens it. The contract: openGguf either succeeds (the damage
 // left a valid file, whose tensors must then also read) or throws a GgufError; anything else
 // (another exception type, a hang, a crash) is a failure. Each case must finish in under a second.
+// A file accepted after a string edit must also write back byte for byte (strings are bytes).
 //
 // With --llama N, up to N of the files we accepted are then loaded by llama.cpp in a child process
 // (tokenize every UTF-8 byte, evaluate a few tokens): an abort or a load error there is a file our
@@ -14,9 +17,11 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GgufError, GgufValueType, openGguf, parseGgufBytes, readTensorBytes, type GgufFile } from "../../lab/gguf/index.ts";
+import {
+  GgufError, GgufValueType, ggufStringFromBytes, ggufStringToBytes, openGguf, parseGgufBytes, readTensorBytes, type GgufFile,
+} from "../../lab/gguf/index.ts";
 import { encodeGgufHeader, type GgufDocument } from "../../lab/gguf/writer.ts";
-import { tinyLlamaDocument } from "./gguf-fixtures.ts";
+import { NUL_PIECES, TRICKY_PIECES, tinyLlamaDocument } from "./gguf-fixtures.ts";
 import { mulberry32 } from "../../lab/random.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -55,25 +60,39 @@ interface Fields {
   u32Types: number[];
   /** byte positions of the tensors' u64 data offsets */
   dataOffsets: number[];
+  /** where string bytes lie (keys, string values, array items, tensor names), non-empty ones only */
+  strings: { at: number; length: number }[];
   headerEnd: number;
 }
 
 function locateFields(file: GgufFile): Fields {
-  const f: Fields = { u64Counts: [8, 16], u32Types: [], dataOffsets: [], headerEnd: file.dataOffset };
+  const f: Fields = { u64Counts: [8, 16], u32Types: [], dataOffsets: [], headerEnd: file.dataOffset, strings: [] };
+  const addString = (at: number, length: number) => { if (length > 0) f.strings.push({ at, length }); };
   for (const e of file.metadata.values()) {
     const keyLen = e.entryOffset!;
     f.u64Counts.push(keyLen);
+    addString(keyLen + 8, Buffer.byteLength(e.key));
     const typeAt = keyLen + 8 + Buffer.byteLength(e.key);
     f.u32Types.push(typeAt);
     if (e.type === GgufValueType.ARRAY) {
       f.u32Types.push(typeAt + 4);
       f.u64Counts.push(typeAt + 8);
+      if (e.itemType === GgufValueType.STRING) {
+        let at = typeAt + 16;
+        for (const item of e.value as string[]) {
+          const n = ggufStringToBytes(item).length;
+          addString(at + 8, n);
+          at += 8 + n;
+        }
+      }
     } else if (e.type === GgufValueType.STRING) {
       f.u64Counts.push(typeAt + 4);
+      addString(typeAt + 12, ggufStringToBytes(e.value as string).length);
     }
   }
   for (const t of file.tensors) {
     f.u64Counts.push(t.infoOffset);
+    addString(t.infoOffset + 8, Buffer.byteLength(t.name));
     const dimsAt = t.infoOffset + 8 + Buffer.byteLength(t.name);
     f.u32Types.push(dimsAt);
     t.ne.forEach((_, d) => f.u64Counts.push(dimsAt + 4 + 8 * d));
@@ -88,6 +107,9 @@ function locateFields(file: GgufFile): Fields {
 // Mutations
 
 const HUGE = [1n << 60n, (1n << 64n) - 1n, 1n << 63n, 1n << 32n, (1n << 31n) - 1n, 1n << 53n, 0n];
+
+/** Byte sequences that are not plain text, or that a careless decoder changes (a BOM). */
+const STRING_BYTES = [...TRICKY_PIECES, ...NUL_PIECES].map(([, b]) => b).filter((b) => b.length > 0);
 
 type Mutator = (bytes: Uint8Array, f: Fields, rng: Rng) => Uint8Array;
 
@@ -130,6 +152,14 @@ export const MUTATORS: Record<string, Mutator> = {
     const v = new DataView(b.buffer, b.byteOffset).getBigUint64(at, true);
     return setU64(b, at, rng.pick([BigInt(b.length), v + 1n, v + 32n, v - 32n, 1n << 40n, (1n << 64n) - 32n, 0n]));
   },
+  /** a string's bytes (key, value, token, tensor name) partly overwritten, its length kept */
+  stringBytes: (b, f, rng) => {
+    const s = rng.pick(f.strings);
+    const seq = rng.pick(STRING_BYTES).subarray(0, s.length);
+    const out = b.slice();
+    out.set(seq, s.at + rng.int(s.length - seq.length + 1));
+    return out;
+  },
   spliceHeader: (b, f, rng) => {
     const at = rng.int(f.headerEnd);
     const len = 1 + rng.int(64);
@@ -137,6 +167,30 @@ export const MUTATORS: Record<string, Mutator> = {
     return new Uint8Array([...b.subarray(0, at), ...b.subarray(at, at + len), ...b.subarray(at)]); // duplicate
   },
 };
+
+/** A token or a string value replaced by (or prefixed with) bytes that are not plain text. */
+function stringMutation(rng: Rng): Uint8Array {
+  const doc = tinyLlamaDocument();
+  const odd = ggufStringFromBytes(rng.pick(STRING_BYTES));
+  const strings = doc.metadata.filter((e) => e.type === GgufValueType.STRING || (e.type === GgufValueType.ARRAY && e.itemType === GgufValueType.STRING));
+  const entry = rng.next() < 0.7 ? doc.metadata.find((e) => e.key === "tokenizer.ggml.tokens")! : rng.pick(strings);
+  const edit = (s: string) => (rng.next() < 0.5 ? odd : rng.next() < 0.5 ? odd + s : s + odd);
+  if (entry.type === GgufValueType.STRING) entry.value = edit(entry.value as string);
+  else {
+    const items = [...(entry.value as string[])];
+    const i = rng.int(items.length);
+    items[i] = edit(items[i]);
+    entry.value = items;
+  }
+  return serialize(doc);
+}
+
+/** A file accepted after a string edit must encode back to its own header, byte for byte. */
+function headerRoundTrips(file: GgufFile, bytes: Uint8Array): boolean {
+  const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, ne: t.ne, data: new Uint8Array(t.byteSize) }));
+  const { header } = encodeGgufHeader({ version: file.version as 2 | 3, alignment: file.alignment, metadata: [...file.metadata.values()], tensors });
+  return Buffer.from(header).equals(Buffer.from(bytes.subarray(0, file.dataOffset)));
+}
 
 /** Edits at the document level: still well-formed GGUF, but maybe no longer a loadable llama. */
 function semanticMutation(rng: Rng): Uint8Array {
@@ -222,11 +276,12 @@ export async function runFuzz(opts: { count: number; seed: number; llamaCheck?: 
   const dir = mkdtempSync(join(tmpdir(), "gguf-fuzz-"));
   const result: FuzzResult = { cases: 0, rejected: 0, accepted: 0, failures: [], maxCaseMs: 0, byMutation: {}, llamaLoaded: 0 };
   const kept: { path: string; case: number; mutation: string }[] = [];
-  const names = [...Object.keys(MUTATORS), "semantic"];
+  const names = [...Object.keys(MUTATORS), "semantic", "semanticString"];
   try {
     for (let c = 0; c < opts.count; c++) {
       const mutation = rng.pick(names);
-      const bytes = mutation === "semantic" ? semanticMutation(rng) : MUTATORS[mutation](seedBytes, fields, rng);
+      const bytes = mutation === "semantic" ? semanticMutation(rng) : mutation === "semanticString" ? stringMutation(rng) :
+        MUTATORS[mutation](seedBytes, fields, rng);
       const path = join(dir, `case-${c % 16}.gguf`);
       writeFileSync(path, bytes);
       const stats = (result.byMutation[mutation] ??= { rejected: 0, accepted: 0 });
@@ -237,6 +292,9 @@ export async function runFuzz(opts: { count: number; seed: number; llamaCheck?: 
         const last = file.tensors[file.tensors.length - 1];
         const data = await readTensorBytes(file, last.name);
         if (data.length !== last.byteSize) throw new Error(`tensor ${last.name}: read ${data.length} of ${last.byteSize} bytes`);
+        if ((mutation === "stringBytes" || mutation === "semanticString") && !headerRoundTrips(file, bytes)) {
+          throw new Error("the header did not write back byte for byte");
+        }
         result.accepted++;
         stats.accepted++;
         // Only files that still claim to be llama models go to llama.cpp: a file that lost its
