@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { EngineError, type DecodeStep, type Engine, type MemoryReport, type Sequence, type StepItem, type StepResult } from "../lab/engine/engine.ts";
 import { quantile, median, mean } from "../lab/measure/stats.ts";
 import { compareDistributions, klDivergence, perplexity, taskAccuracy, klAgainst } from "../lab/measure/quality.ts";
-import { measureLatency } from "../lab/measure/latency.ts";
+import { BATCH_MODES, measureBatchSweep, measureLatency, measurePrefillSweep, timeBatchedSteps } from "../lab/measure/latency.ts";
 import { openEngine } from "../lab/engine/engine.ts";
 import { main } from "../lab/cli/main.ts";
 import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
@@ -179,6 +179,61 @@ describe("latency and memory", () => {
       // Q8_0 keeps 34 bytes per 32 weights resident: within 10% of the file's tensor bytes.
       expect(lab.weightBytes).toBeLessThanOrEqual(1.1 * lab.tensorBytes);
       expect(lab.bitsPerWeight).toBeLessThan(9);
+    } finally {
+      for (const e of engines) await e.dispose();
+    }
+  });
+});
+
+describe("batched steps and prefill sweeps", () => {
+  it("timeBatchedSteps: one prefill step, then `steps` one-token steps over n sequences feeding each sampled token back", async () => {
+    for (const mode of BATCH_MODES) {
+      const engine = new ScriptedEngine(0.9);
+      const calls: StepItem[][] = [];
+      const step = engine.step.bind(engine);
+      engine.step = async (items) => {
+        calls.push(items.map((i) => ({ ...i, tokens: [...i.tokens] })));
+        return step(items);
+      };
+      const prompt = engine.tokenizer.encode("abc");
+      const point = await timeBatchedSteps(engine, prompt, 3, 5, mode);
+      expect(calls).toHaveLength(6);
+      expect(calls[0].map((i) => i.tokens)).toEqual([prompt, prompt, prompt]);
+      expect(calls[0].every((i) => i.output === "none" && i.sample?.greedy === true)).toBe(true);
+      // The scripted model continues the cycle a→b→…: after "abc" come d, e, f, g, \n.
+      for (let k = 1; k <= 5; k++) {
+        expect(calls[k].map((i) => i.tokens), `${mode} step ${k}`).toEqual([0, 1, 2].map(() => [CHARS.indexOf("defg\n"[k - 1])]));
+        for (const i of calls[k]) {
+          if (mode === "native") expect([i.output, i.sample?.greedy]).toEqual(["none", true]);
+          else expect([i.output, i.sample]).toEqual(["last", undefined]);
+        }
+      }
+      expect(point.n).toBe(3);
+      expect(point.mode).toBe(mode);
+      expect(point.tokensPerSecond).toBeCloseTo((1000 * 3) / point.tpotMs, 6);
+    }
+    await expect(timeBatchedSteps(new ScriptedEngine(0.9), [8, 0], 1, 63, "native")).rejects.toThrow(/do not fit/);
+  });
+
+  it("measureBatchSweep and measurePrefillSweep on both engines: every (n, mode) and prompt length, sequences freed", async () => {
+    const engines = [await openEngine("lab", model, { contextSize: 64 }), await openEngine("llama", model, { contextSize: 64 })];
+    try {
+      const prompt = engines[0].tokenizer.encode("the cat sat on the mat");
+      const sweeps = await measureBatchSweep(engines, { prompt, sizes: [1, 2], steps: 3, repeats: 1, warmup: 0 });
+      for (const points of sweeps) {
+        expect(points.map((p) => [p.n, p.mode])).toEqual([[1, "native"], [1, "distributions"], [2, "native"], [2, "distributions"]]);
+        for (const p of points) {
+          expect(p.tokensPerSecond).toBeGreaterThan(0);
+          expect(p.tokensPerSecond).toBeCloseTo((1000 * p.n) / p.tpotMs, 6); // one repeat: both from the same run
+        }
+      }
+      const prompts = [prompt.slice(0, 4), prompt];
+      const prefill = await measurePrefillSweep(engines, prompts, 2, 0);
+      for (const points of prefill) {
+        expect(points.map((p) => p.promptTokens)).toEqual([4, prompt.length]);
+        for (const p of points) expect(p.tokensPerSecond).toBeCloseTo((1000 * p.promptTokens) / p.ttftMs, 6);
+      }
+      for (const e of engines) expect(e.memory().kv.blocksUsed).toBe(0);
     } finally {
       for (const e of engines) await e.dispose();
     }

@@ -4,8 +4,11 @@
 //   TPOT  time per output token after the first; decode tokens/s = 1000 / TPOT.
 // Every figure is the median (and p90) over `repeats` runs after `warmup` unmeasured ones.
 // Also the memory figures of the engine after the runs (peak RSS is the whole process's).
+//
+// Serving throughput (the second half of the file): N sequences advanced together by engine.step,
+// one token each per step, at N = 1, 2, 4, …, and prefill speed at several prompt lengths.
 import { performance } from "node:perf_hooks";
-import type { Engine, MemoryReport } from "../engine/engine.ts";
+import type { Engine, MemoryReport, Sequence, StepItem } from "../engine/engine.ts";
 import { Sampler } from "../engine/sampler.ts";
 import { summarize, type Summary } from "./stats.ts";
 
@@ -109,24 +112,132 @@ function latencyReport(engine: Engine, opts: LatencyOptions, runs: LatencyRun[])
   };
 }
 
-/** Tokens/s of one batched decode step over n sequences (each already holding `prompt`). */
+/** Tokens/s of one batched decode step over n sequences (each already holding `prompt`): the
+ *  distributions path (every step returns a row per sequence; our Sampler picks the token). */
 export async function measureBatchedDecode(engine: Engine, prompt: number[], n: number, steps: number): Promise<number> {
-  const seqs = [];
+  return (await timeBatchedSteps(engine, prompt, n, steps, "distributions")).tokensPerSecond;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batched steps: N streams decoding together
+
+/**
+ * How each step gets its next tokens:
+ * - "native": output "none" with a greedy Sampler. llama.cpp picks the token itself and builds no
+ *   distribution; LabEngine computes the row internally and samples from it (it has no cheaper path).
+ * - "distributions": output "last", the row of every sequence comes back and our Sampler picks from
+ *   it (what speculative decoding, perplexity or a non-greedy sampler needs). On llama.cpp that row is
+ *   a 1,024-entry probability Map per token, turned into a dense array.
+ */
+export type BatchMode = "native" | "distributions";
+export const BATCH_MODES: readonly BatchMode[] = ["native", "distributions"];
+
+export interface BatchPoint {
+  /** Sequences advanced together, one token each per step. */
+  n: number;
+  mode: BatchMode;
+  /** n × steps / the steps' time. */
+  tokensPerSecond: number;
+  /** Time of one step = the time between two tokens of one stream. */
+  tpotMs: number;
+}
+
+/**
+ * One timed run: n sequences each prefilled with `prompt` (one untimed step, output "none"; the first
+ * token from its last row), then `steps` timed calls of engine.step with one token per sequence.
+ * The sequences are freed afterwards.
+ */
+export async function timeBatchedSteps(engine: Engine, prompt: number[], n: number, steps: number, mode: BatchMode): Promise<BatchPoint> {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`batch size must be an integer >= 1, got ${n}`);
+  if (prompt.length + steps > engine.contextSize) {
+    throw new RangeError(`${prompt.length} prompt + ${steps} decoded tokens do not fit the engine's context of ${engine.contextSize}`);
+  }
+  const seqs: Sequence[] = [];
   try {
-    for (let i = 0; i < n; i++) {
-      const s = await engine.createSequence();
-      seqs.push(s);
-      await s.prefill(prompt);
-    }
-    const sampler = new Sampler({ temperature: 0 });
-    let tokens = seqs.map(() => prompt[prompt.length - 1]);
+    for (let i = 0; i < n; i++) seqs.push(await engine.createSequence());
+    const samplers = seqs.map(() => new Sampler({ temperature: 0 }));
+    const first = await engine.step(seqs.map((sequence, i) => ({ sequence, tokens: prompt, output: "none", sample: samplers[i] })));
+    let tokens = first.map((r) => r.token!);
+    const item = (sequence: Sequence, i: number): StepItem => mode === "native"
+      ? { sequence, tokens: [tokens[i]], output: "none", sample: samplers[i] }
+      : { sequence, tokens: [tokens[i]], output: "last" };
     const t0 = performance.now();
     for (let k = 0; k < steps; k++) {
-      const rows = await engine.decode(seqs.map((sequence, i) => ({ sequence, token: tokens[i] })));
-      tokens = rows.map((r) => sampler.sample(r));
+      const results = await engine.step(seqs.map(item));
+      tokens = mode === "native" ? results.map((r) => r.token!) : results.map((r, i) => samplers[i].sample(r.logprobs[0]));
     }
-    return (1000 * n * steps) / (performance.now() - t0);
+    const ms = performance.now() - t0;
+    return { n, mode, tokensPerSecond: (1000 * n * steps) / ms, tpotMs: ms / steps };
   } finally {
     for (const s of seqs) await s.free();
   }
+}
+
+export interface BatchSweepOptions {
+  /** Prompt every sequence is prefilled with (with BOS). */
+  prompt: number[];
+  /** Batch sizes, e.g. [1, 2, 4, 8, 16]. */
+  sizes: number[];
+  /** Timed steps per run. */
+  steps: number;
+  /** Which paths to time (default both). */
+  modes?: readonly BatchMode[];
+  repeats: number;
+  warmup: number;
+}
+
+/**
+ * Every (engine, n, mode) over the same prompt; repeats interleaved across engines, sizes and modes
+ * (engine A n=1 native, B n=1 native, A n=1 distributions, …) so a busy machine slows all alike.
+ * Returns per engine the median of each point, in size then mode order.
+ */
+export async function measureBatchSweep(engines: Engine[], opts: BatchSweepOptions): Promise<BatchPoint[][]> {
+  const modes = opts.modes ?? BATCH_MODES;
+  const runs = engines.map(() => opts.sizes.map(() => modes.map(() => [] as BatchPoint[])));
+  for (let r = 0; r < opts.warmup + opts.repeats; r++) {
+    for (const [s, n] of opts.sizes.entries()) {
+      for (const [m, mode] of modes.entries()) {
+        for (const [k, engine] of engines.entries()) {
+          const point = await timeBatchedSteps(engine, opts.prompt, n, opts.steps, mode);
+          if (r >= opts.warmup) runs[k][s][m].push(point);
+        }
+      }
+    }
+  }
+  return runs.map((perSize) => perSize.flatMap((perMode, s) => perMode.map((points, m) => ({
+    n: opts.sizes[s], mode: modes[m],
+    tokensPerSecond: summarize(points.map((p) => p.tokensPerSecond)).median,
+    tpotMs: summarize(points.map((p) => p.tpotMs)).median,
+  }))));
+}
+
+export interface PrefillPoint {
+  promptTokens: number;
+  /** promptTokens / the time to the first row (median over the repeats). */
+  tokensPerSecond: number;
+  ttftMs: number;
+}
+
+/** Prefill speed of each engine at each prompt length: a fresh sequence evaluates the prompt and
+ *  returns its last row; repeats interleaved across engines and lengths. */
+export async function measurePrefillSweep(engines: Engine[], prompts: number[][], repeats: number, warmup: number): Promise<PrefillPoint[][]> {
+  const runs = engines.map(() => prompts.map(() => [] as number[]));
+  for (let r = 0; r < warmup + repeats; r++) {
+    for (const [p, prompt] of prompts.entries()) {
+      for (const [k, engine] of engines.entries()) {
+        const seq = await engine.createSequence();
+        try {
+          const t0 = performance.now();
+          await seq.prefill(prompt);
+          if (r >= warmup) runs[k][p].push(performance.now() - t0);
+        } finally {
+          await seq.free();
+        }
+      }
+    }
+  }
+  return runs.map((perPrompt) => perPrompt.map((ms, p) => {
+    const ttft = summarize(ms).median;
+    return { promptTokens: prompts[p].length, tokensPerSecond: (1000 * prompts[p].length) / ttft, ttftMs: ttft };
+  }));
 }
