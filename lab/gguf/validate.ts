@@ -307,8 +307,7 @@ const SPECIAL_ID_KEYS = ["bos", "eos", "eot", "eom", "unknown", "seperator", "pa
   .map((name) => `tokenizer.ggml.${name}_token_id`);
 
 function validateVocab(file: GgufFile): number {
-  const model = str(file, "tokenizer.ggml.model", true)!;
-  rejectNul(model, { key: "tokenizer.ggml.model" });
+  const model = str(file, "tokenizer.ggml.model", true)!; // NUL in any string: rejectNulInStrings
   if (!KNOWN_TOKENIZERS.includes(model)) throw new GgufError(`unknown tokenizer "${model}"`, { key: "tokenizer.ggml.model" });
   str(file, "tokenizer.ggml.pre");
   u32(file, "tokenizer.ggml.token_type_count");
@@ -348,7 +347,6 @@ function validateVocab(file: GgufFile): number {
   // Empty tokens are renamed "[EMPTY_i]" first, so they take part in that check under the new name.
   const ids = new Map<string, number>();
   tokens.forEach((raw, i) => {
-    rejectNul(raw, { key: "tokenizer.ggml.tokens" }, `token ${i}`);
     const text = raw === "" ? `[EMPTY_${i}]` : raw;
     const first = ids.get(text);
     if (first !== undefined) {
