@@ -20,6 +20,8 @@ export interface Check {
   detail: string;
   /** What to do when not ok. */
   fix?: string;
+  /** Not needed by the kit itself (only by one test): absent is reported, but the doctor stays ok. */
+  optional?: boolean;
 }
 
 export interface DoctorReport { ok: boolean; checks: Check[] }
@@ -173,6 +175,38 @@ export function checkModels(dir = MODELS_DIR): Check {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Chromium (optional: only test/browser.test.ts and `lab notebooks screenshot` drive a browser)
+// ---------------------------------------------------------------------------------------------
+
+export interface ChromiumInstall { path: string; version: string }
+
+/**
+ * The system Chromium (or Chrome) puppeteer-core can drive, or undefined: $LAB_CHROMIUM, then
+ * $PUPPETEER_EXECUTABLE_PATH, then chromium / chromium-browser / google-chrome(-stable) on PATH. Each
+ * candidate must answer `--version` (Debian's `chromium` is a shell wrapper; a broken one hangs or fails).
+ */
+export async function findChromium(env = process.env): Promise<ChromiumInstall | undefined> {
+  const onPath = (name: string) => (env.PATH ?? "").split(delimiter).filter(Boolean).map((d) => join(d, name)).filter((p) => existsSync(p));
+  const candidates = [env.LAB_CHROMIUM, env.PUPPETEER_EXECUTABLE_PATH].filter((p): p is string => !!p && existsSync(p));
+  for (const name of ["chromium", "chromium-browser", "google-chrome-stable", "google-chrome"]) candidates.push(...onPath(name));
+  for (const path of candidates) {
+    const r = await run(path, ["--version"], 20_000);
+    const version = /(?:Chromium|Chrome)\s+[\d.]+/.exec(r.stdout)?.[0];
+    if (r.code === 0 && version) return { path, version };
+  }
+  return undefined;
+}
+
+export async function checkChromium(env = process.env): Promise<Check> {
+  const name = "Chromium (optional: browser test)";
+  const found = await findChromium(env);
+  return found
+    ? { name, ok: true, optional: true, detail: `${found.path} (${found.version})` }
+    : { name, ok: false, optional: true, detail: "not found (only test/browser.test.ts and `lab notebooks screenshot` need it)",
+        fix: "`sudo apt-get install chromium`, or set LAB_CHROMIUM to a Chromium/Chrome binary" };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The report
 // ---------------------------------------------------------------------------------------------
 
@@ -195,14 +229,15 @@ export async function doctor(): Promise<DoctorReport> {
     ...(registered ? {} : { fix: "`npx lab jupyter` registers it (or `npx tslab install --python=/usr/bin/python3`)" }) });
   checks.push(llama);
   checks.push(checkModels());
-  return { ok: checks.every((c) => c.ok), checks };
+  checks.push(await checkChromium());
+  return { ok: checks.every((c) => c.ok || c.optional), checks };
 }
 
 /** The report as aligned text lines: "ok  Node.js  v20.20.2" / "MISSING ... -> fix". */
 export function formatDoctor(report: DoctorReport): string {
   const width = Math.max(...report.checks.map((c) => c.name.length));
   const lines = report.checks.map((c) => {
-    const line = `${c.ok ? "ok     " : "MISSING"}  ${c.name.padEnd(width)}  ${c.detail}`;
+    const line = `${c.ok ? "ok     " : c.optional ? "absent " : "MISSING"}  ${c.name.padEnd(width)}  ${c.detail}`;
     return c.ok || !c.fix ? line : `${line}\n${" ".repeat(width + 11)}fix: ${c.fix}`;
   });
   lines.push(report.ok ? "Everything is in place." : "Some things are missing: see the fixes above.");

@@ -75,7 +75,7 @@ describe("lab CLI", () => {
     const report = JSON.parse(r.stdout);
     expect(report.checks.map((c: { name: string }) => c.name)).toEqual([
       "Node.js", "npm packages", "zeromq (kernel protocol)", "Jupyter", "tslab kernel registered",
-      "node-llama-cpp binary", "embedded models (data/models/)",
+      "node-llama-cpp binary", "embedded models (data/models/)", "Chromium (optional: browser test)",
     ]);
     expect(report.ok).toBe(r.code === 0);
     for (const c of report.checks) if (!c.ok) expect(c.fix).toBeTruthy();
