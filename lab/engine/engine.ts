@@ -181,6 +181,8 @@ export interface PagedKv {
   /** The block table of a live sequence: ids of the blocks holding its positions, in order. */
   blockIds(sequence: Sequence): readonly number[];
   refCount(blockId: number): number;
+  /** The free blocks, in the order they will be handed out (freed blocks join the back). */
+  freeQueue(): readonly number[];
   /** Takes one more reference on each block (they must be in use). */
   retain(blockIds: readonly number[]): void;
   /** Drops one reference taken with retain() from each block. */

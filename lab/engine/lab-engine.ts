@@ -406,18 +406,20 @@ function project(m: LabModel, w: Matrix, x: Float32Array, nRows: number, out: Fl
 
 /** One item of a step inside one forward pass: `tokens` at positions start, start+1, … of the
  *  sequence whose block table is `table` (already grown to hold them). want[i]: return the
- *  next-token distribution after tokens[i]. */
-interface Span {
+ *  next-token distribution after tokens[i]. raw: the wanted rows are only sampled from, so they
+ *  come back as logits, without the log-softmax (a sampler needs only differences). */
+export interface Span {
   table: readonly number[];
   start: number;
   tokens: number[];
   want: boolean[];
+  raw?: boolean;
 }
 
 /** Rows per forward pass: activations for this many rows are allocated once; a larger step (a long
  *  prompt, many sequences) runs as several passes in order, which gives the same result because a
  *  row only reads keys and values of earlier positions, already written by then. */
-const MAX_ROWS = 64;
+export const MAX_ROWS = 64;
 
 /** Activations for up to MAX_ROWS rows, allocated once. */
 class Scratch {
@@ -457,7 +459,7 @@ class Scratch {
  * rows of one KV head's group, the attention weights block by block, and the output rows.
  * R = (nHead / nKvHead) · MAX_ROWS rows at most.
  */
-interface SimdAttention {
+export interface SimdAttention {
   arena: SimdArena;
   kPtr: number; // the pool's k array
   vPtr: number; // the pool's v array
@@ -479,6 +481,14 @@ interface LabModel {
   simdAttention?: SimdAttention;
 }
 
+/** What attention reads and writes: the pool, the queries (scratch.q, rows of nHead·headDim, RoPE
+ *  applied) and the output rows (scratch.att). */
+export interface AttentionContext {
+  hp: LlamaHparams;
+  pool: KvPool;
+  scratch: { q: Float32Array; att: Float32Array; scores: Float32Array };
+}
+
 /** Runs the spans in passes of at most MAX_ROWS rows (a long span is split, in order). Returns the
  *  distributions the spans want, in span order then token order. */
 function forward(m: LabModel, spans: Span[]): Float32Array[] {
@@ -488,7 +498,7 @@ function forward(m: LabModel, spans: Span[]): Float32Array[] {
   for (const span of spans) {
     for (let i = 0; i < span.tokens.length;) {
       const n = Math.min(span.tokens.length - i, MAX_ROWS - rows);
-      pass.push({ table: span.table, start: span.start + i, tokens: span.tokens.slice(i, i + n), want: span.want.slice(i, i + n) });
+      pass.push({ ...span, start: span.start + i, tokens: span.tokens.slice(i, i + n), want: span.want.slice(i, i + n) });
       rows += n;
       i += n;
       if (rows === MAX_ROWS) {
@@ -561,9 +571,9 @@ function forwardPass(m: LabModel, spans: Span[]): Float32Array[] {
   }
 
   // Output head only for the rows that want a distribution (the vocabulary matmul dominates).
-  const picked: number[] = [];
+  const picked: number[] = [], raw: boolean[] = [];
   r = 0;
-  for (const sp of spans) for (const want of sp.want) { if (want) picked.push(r); r++; }
+  for (const sp of spans) for (const want of sp.want) { if (want) picked.push(r), raw.push(sp.raw === true); r++; }
   if (picked.length === 0) return [];
   const normed = new Float32Array(picked.length * nEmbd); // [P][nEmbd] f32
   for (let p = 0; p < picked.length; p++) normed.set(s.x.subarray(picked[p] * nEmbd, (picked[p] + 1) * nEmbd), p * nEmbd);
@@ -572,7 +582,10 @@ function forwardPass(m: LabModel, spans: Span[]): Float32Array[] {
   const logits = new Float32Array(picked.length * nVocab); // [P][nVocab] f32
   project(m, w.output, normed, picked.length, logits);
   const out: Float32Array[] = [];
-  for (let p = 0; p < picked.length; p++) out.push(logSoftmaxInPlace(logits.subarray(p * nVocab, (p + 1) * nVocab)));
+  for (let p = 0; p < picked.length; p++) {
+    const row = logits.subarray(p * nVocab, (p + 1) * nVocab);
+    out.push(raw[p] ? row : logSoftmaxInPlace(row));
+  }
   return out;
 }
 
@@ -582,7 +595,7 @@ function forwardPass(m: LabModel, spans: Span[]): Float32Array[] {
  * with k_j and v_j read from block table[j / blockSize], slot j % blockSize. Query head h reads
  * KV head h / (nHead / nKvHead) (grouped-query attention). Writes rows r0.. of scratch.att.
  */
-function attendTs(m: LabModel, l: number, sp: Span, r0: number): void {
+export function attendTs(m: AttentionContext, l: number, sp: Span, r0: number): void {
   const { hp, scratch: s, pool } = m;
   const { nHead, nKvHead, headDim } = hp;
   const qDim = nHead * headDim, group = nHead / nKvHead, scale = 1 / Math.sqrt(headDim);
@@ -627,7 +640,7 @@ function attendTs(m: LabModel, l: number, sp: Span, r0: number): void {
  * Each key and value block is read once for all R rows: this is what makes a 1,024-token prefill
  * cost matrix products instead of one query at a time.
  */
-function attendSimd(m: LabModel, a: SimdAttention, l: number, sp: Span, r0: number): void {
+export function attendSimd(m: AttentionContext, a: SimdAttention, l: number, sp: Span, r0: number): void {
   const { hp, scratch: s, pool } = m;
   const { nHead, nKvHead, headDim } = hp;
   const qDim = nHead * headDim, group = nHead / nKvHead, scale = 1 / Math.sqrt(headDim);
@@ -679,6 +692,29 @@ function attendSimd(m: LabModel, a: SimdAttention, l: number, sp: Span, r0: numb
   }
 }
 
+/** Floats the KV pool and the SIMD attention buffers take in a wasm memory. */
+export function kvArenaFloats(hp: LlamaHparams, blockSize: number, nBlocks: number, nCtx: number): number {
+  const poolFloats = nBlocks * hp.nLayer * hp.nKvHead * blockSize * hp.headDim;
+  const rows = (hp.nHead / hp.nKvHead) * MAX_ROWS;
+  return 2 * poolFloats + 2 * rows * hp.headDim + Math.ceil(nCtx / blockSize) * blockSize * rows;
+}
+
+/** The KV pool, in `arena` when there is one (its weight region sized with kvArenaFloats), and the
+ *  SIMD attention buffers when the kernels can run it (blockSize ≥ 4, headDim % 4 == 0). */
+export function createKvPool(hp: LlamaHparams, blockSize: number, nBlocks: number, nCtx: number, arena?: SimdArena):
+  { pool: KvPool; simdAttention?: SimdAttention } {
+  const shape = { nLayer: hp.nLayer, nKvHead: hp.nKvHead, headDim: hp.headDim };
+  if (!arena) return { pool: new KvPool(shape, blockSize, nBlocks) };
+  const poolFloats = nBlocks * hp.nLayer * hp.nKvHead * blockSize * hp.headDim;
+  const k = arena.reserveFloats(poolFloats), v = arena.reserveFloats(poolFloats);
+  const pool = new KvPool(shape, blockSize, nBlocks, { k: k.view, v: v.view });
+  if (blockSize < 4 || hp.headDim % 4 !== 0) return { pool };
+  const rows = (hp.nHead / hp.nKvHead) * MAX_ROWS;
+  const q = arena.reserveFloats(rows * hp.headDim), o = arena.reserveFloats(rows * hp.headDim);
+  const p = arena.reserveFloats(Math.ceil(nCtx / blockSize) * blockSize * rows);
+  return { pool, simdAttention: { arena, kPtr: k.ptr, vPtr: v.ptr, qPtr: q.ptr, q: q.view, pPtr: p.ptr, p: p.view, oPtr: o.ptr, o: o.view } };
+}
+
 // =============================================================================================
 // 5. The engine
 
@@ -724,28 +760,13 @@ export class LabEngine implements Engine {
     const kernels = opts.kernels ?? (simdModule() ? "simd" : "js");
     if (kernels !== "simd" && kernels !== "js") throw new EngineError(`kernels must be "simd" or "js", got "${kernels}"`);
 
-    const shape = { nLayer: hp.nLayer, nKvHead: hp.nKvHead, headDim: hp.headDim };
-    const poolFloats = nBlocks * hp.nLayer * hp.nKvHead * blockSize * hp.headDim;
-    const simdAttentionFits = blockSize >= 4 && hp.headDim % 4 === 0;
-    const attnRows = (hp.nHead / hp.nKvHead) * MAX_ROWS;
-    const attnFloats = simdAttentionFits ? 2 * attnRows * hp.headDim + Math.ceil(contextSize / blockSize) * blockSize * attnRows : 0;
-    let pool: KvPool | undefined;
-    let simdAttention: SimdAttention | undefined;
+    let arena: SimdArena | undefined;
     if (kernels === "simd") {
       if (!simdModule()) throw new EngineError("kernels: \"simd\" asked for, but this Node has no WebAssembly SIMD");
-      const arena = moveWeightsToSimdArena(weights, MAX_ROWS, hp, 2 * poolFloats + attnFloats);
+      arena = moveWeightsToSimdArena(weights, MAX_ROWS, hp, kvArenaFloats(hp, blockSize, nBlocks, contextSize));
       if (!arena && opts.kernels === "simd") throw new EngineError("kernels: \"simd\" asked for, but the weights and KV pool exceed what one wasm memory holds");
-      if (arena) {
-        const k = arena.reserveFloats(poolFloats), v = arena.reserveFloats(poolFloats);
-        pool = new KvPool(shape, blockSize, nBlocks, { k: k.view, v: v.view });
-        if (simdAttentionFits) {
-          const q = arena.reserveFloats(attnRows * hp.headDim), o = arena.reserveFloats(attnRows * hp.headDim);
-          const p = arena.reserveFloats(Math.ceil(contextSize / blockSize) * blockSize * attnRows);
-          simdAttention = { arena, kPtr: k.ptr, vPtr: v.ptr, qPtr: q.ptr, q: q.view, pPtr: p.ptr, p: p.view, oPtr: o.ptr, o: o.view };
-        }
-      }
     }
-    pool ??= new KvPool(shape, blockSize, nBlocks);
+    const { pool, simdAttention } = createKvPool(hp, blockSize, nBlocks, contextSize, arena);
     const model: LabModel = {
       llamaActivations: activations === "llama", hp, weights, nCtx: contextSize, scratch: new Scratch(hp, contextSize),
       rope: ropeTables(contextSize, hp.headDim, hp.ropeFreqBase), pool, simdAttention,
@@ -796,7 +817,7 @@ export class LabEngine implements Engine {
       const output = item.output ?? "last";
       const last = item.tokens.length - 1;
       const want = item.tokens.map((_, t) => output === "all" || (t === last && (output === "last" || item.sample !== undefined)));
-      return { table: seq.table, start: seq.length, tokens: item.tokens, want };
+      return { table: seq.table, start: seq.length, tokens: item.tokens, want, raw: output === "none" };
     });
     const rows = forward(this.model, spans);
     let r = 0;
@@ -865,6 +886,7 @@ function labPagedKv(engine: LabEngine, pool: KvPool): PagedKv {
     blockSize: pool.blockSize,
     blockIds: (sequence) => [...engine.own(sequence).table],
     refCount: (id) => pool.refCount[id],
+    freeQueue: () => pool.freeQueue(),
     retain(ids) {
       check(ids);
       for (const id of ids) pool.retain(id);
