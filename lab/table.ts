@@ -138,10 +138,15 @@ export function htmlTable(data: readonly object[] | DataFrame, options: TableOpt
 
 // ─── showTable ───────────────────────────────────────────────────────────────────────────────────
 
-/** Shows rows (or a DataFrame) as an HTML table in a tslab notebook, or prints the text table elsewhere. */
+/**
+ * Shows rows (or a DataFrame) as an HTML table in a tslab notebook, or prints the text table elsewhere.
+ * The notebook output also carries the text table (text/plain): Jupyter shows no HTML in a notebook
+ * it does not trust (every freshly cloned one) and falls back to it.
+ */
 export function showTable(data: readonly object[] | DataFrame, options: TableOptions = {}): void {
-  if (displayInNotebook("html", htmlTable(data, options))) return;
-  console.log(formatTable(data, options));
+  const text = formatTable(data, options);
+  if (displayInNotebook({ "text/html": htmlTable(data, options), "text/plain": text })) return;
+  console.log(text);
 }
 
 // ─── CSV ─────────────────────────────────────────────────────────────────────────────────────────

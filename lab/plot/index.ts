@@ -19,7 +19,7 @@ import { createRequire } from "node:module";
 import type { JSDOM as JSDOMClass } from "jsdom";
 import * as Plot from "@observablehq/plot";
 import { Resvg } from "@resvg/resvg-js";
-import { displayInNotebook } from "./display.ts";
+import { displayInNotebook, inNotebook } from "./display.ts";
 import { mulberry32 } from "../random.ts";
 
 export { Plot };
@@ -438,13 +438,23 @@ export function svgToPng(svg: string, options: RasterOptions = {}): Buffer {
 // ─── 6. showFigure / saveFigure ──────────────────────────────────────────────────────────────────
 
 /**
- * Shows a figure inline in a tslab notebook (as image/svg+xml, so ids never clash between cells) and
- * returns undefined, so the cell prints nothing else. Outside tslab it returns the SVG string.
- * Takes an SVG string from renderFigure, or a figure spec that it renders first.
+ * Shows a figure inline in a tslab notebook and returns undefined, so the cell prints nothing else;
+ * outside tslab it returns the SVG string. Takes an SVG string from renderFigure, or a figure spec
+ * that it renders first. One output carries both the SVG (crisp, ids never clash between cells)
+ * and a PNG at `scale` × (default 2) shown at the SVG's own width: Jupyter hides SVG in a notebook
+ * it does not trust (every freshly cloned one), and then shows the PNG instead.
  */
-export function showFigure(figure: string | FigureSpec): string | undefined {
+export function showFigure(figure: string | FigureSpec, options: RasterOptions = {}): string | undefined {
   const svg = typeof figure === "string" ? figure : renderFigure(figure);
-  return displayInNotebook("svg", svg) ? undefined : svg;
+  if (!inNotebook()) return svg;
+  const root = parseSvgDocument(svg, "showFigure");
+  const width = numberAttr(root, "width", 0);
+  const png = svgToPng(svg, options);
+  const shown = displayInNotebook(
+    { "image/svg+xml": svg, "image/png": png },
+    width > 0 ? { "image/png": { width: Math.round(width) } } : {},
+  );
+  return shown ? undefined : svg;
 }
 
 const FIGURE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
