@@ -10,6 +10,7 @@ import {
   FigureError, Plot, figureFont, normalizeSvg, rasterizeSvg, renderFigure, saveFigure, seededRandom, showFigure,
 } from "../lab/plot/index.ts";
 import { figures, formatRows, saveAllFigures, toyThroughputFigure, toyThroughputRows } from "../lab/plot/figures.ts";
+import { formatTable, htmlTable, showTable } from "../lab/table.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "lab-plot-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -214,21 +215,46 @@ describe("showFigure", () => {
     expect(showFigure(spec())).toBe(renderFigure(spec()));
   });
 
-  it("sends image/svg+xml to tslab's display when the tslab kernel is loaded", () => {
-    // A stand-in tslab package in the module cache, shaped like tslab/dist/{jupyter,public}.js.
+  it("sends ONE output with image/svg+xml and image/png (untrusted notebooks show the PNG) when tslab is loaded", () => {
+    // A stand-in for tslab/dist/jupyter.js in the module cache: the function tslab's display calls.
     const dist = join(tmp, "node_modules", "tslab", "dist");
     mkdirSync(dist, { recursive: true });
-    writeFileSync(join(dist, "jupyter.js"), "exports.shown = [];\n");
-    writeFileSync(join(dist, "public.js"),
-      `const j = require("./jupyter.js");\nexports.display = { svg: (s) => j.shown.push(["svg", s]), html: (s) => j.shown.push(["html", s]) };\n`);
+    writeFileSync(join(dist, "jupyter.js"),
+      "exports.shown = [];\nexports.lastWriteDisplayData = (msg, update) => exports.shown.push({ msg, update });\n");
     const req = createRequire(join(dist, "x.js"));
-    const jupyter = req("./jupyter.js") as { shown: string[][] };
+    const jupyter = req("./jupyter.js") as { shown: { msg: { data: Record<string, string>; metadata: Record<string, { width?: number }> }; update: boolean }[] };
     try {
-      expect(showFigure("<svg/>")).toBeUndefined();
-      expect(jupyter.shown).toEqual([["svg", "<svg/>"]]);
+      const svg = renderFigure({ width: 120, height: 60, marks: [Plot.ruleY([0])] });
+      expect(showFigure(svg)).toBeUndefined();
+      expect(jupyter.shown).toHaveLength(1);
+      const { msg, update } = jupyter.shown[0]!;
+      expect(update).toBe(false);
+      expect(Object.keys(msg.data).sort()).toEqual(["image/png", "image/svg+xml"]);
+      expect(msg.data["image/svg+xml"]).toBe(svg);
+      // base64 PNG at 2× the SVG, shown at the SVG's own width
+      expect(pngSize(Buffer.from(msg.data["image/png"]!, "base64"))).toEqual({ width: 240, height: 120 });
+      expect(msg.metadata["image/png"]).toEqual({ width: 120 });
+      expect(() => showFigure("not svg")).toThrow(FigureError);
     } finally {
-      for (const f of ["jupyter.js", "public.js"]) delete req.cache[join(dist, f)];
+      delete req.cache[join(dist, "jupyter.js")];
     }
-    expect(showFigure("<svg/>")).toBe("<svg/>");
+  });
+
+  it("showTable sends text/html with a readable text/plain beside it when tslab is loaded", () => {
+    const dist = join(tmp, "node_modules", "tslab", "dist");
+    mkdirSync(dist, { recursive: true });
+    writeFileSync(join(dist, "jupyter.js"), "exports.shown = [];\nexports.lastWriteDisplayData = (msg) => exports.shown.push(msg);\n");
+    const req = createRequire(join(dist, "x.js"));
+    const jupyter = req("./jupyter.js") as { shown: { data: Record<string, string> }[] };
+    try {
+      const rows = [{ level: "Q8_0", ppl: 1.81755 }, { level: "Q4_K_M", ppl: 1.8171 }];
+      showTable(rows);
+      expect(jupyter.shown).toHaveLength(1);
+      expect(jupyter.shown[0]!.data["text/html"]).toBe(htmlTable(rows));
+      expect(jupyter.shown[0]!.data["text/plain"]).toBe(formatTable(rows));
+      expect(jupyter.shown[0]!.data["text/plain"]).toContain("Q4_K_M  1.817");
+    } finally {
+      delete req.cache[join(dist, "jupyter.js")];
+    }
   });
 });

@@ -1,5 +1,6 @@
 // lab/study/figures.ts: every figure of the quantization study snapshotted as normalized SVG on FIXED
 // rows (never live measurements), and checked to be a standalone SVG that draws what it claims.
+import { JSDOM } from "jsdom";
 import { describe, expect, it } from "vitest";
 import { normalizeSvg, renderFigure, type PlotOptions } from "../lab/plot/index.ts";
 import {
@@ -72,4 +73,39 @@ describe("quantization study figures", () => {
     expect(mem).toContain(`>${(memory[0].totalBytes / 2 ** 20).toFixed(2)} MiB</text>`);
     expect(mem).toContain("4 sequences × 2048 tokens of context, F16 KV cache");
   });
+
+  it("level names sit above the frame in rows where they do not overlap (they collided with each other and the y ticks)", () => {
+    for (const svg of [
+      renderFigure(qualityVsBpwFigure(relativeQuality(rows, "llama", "answer-perplexity"), { metric: "answer-perplexity" })),
+      renderFigure(decodeSpeedFigure(rows)),
+    ]) {
+      const doc = new JSDOM(svg, { contentType: "image/svg+xml" }).window.document;
+      const names = new Set(LEVELS.map(([level]) => level));
+      const placed = [...doc.querySelectorAll("text")].filter((t) => names.has(t.textContent ?? "")).map((t) => {
+        const [x, y] = /translate\(([-\d.]+),([-\d.]+)\)/.exec(t.getAttribute("transform") ?? "")!.slice(1).map(Number);
+        const dy = Number(/translate\(0,([-\d.]+)\)/.exec(t.parentElement!.getAttribute("transform") ?? "")?.[1] ?? 0);
+        return { name: t.textContent!, x, top: y, row: dy, half: (t.textContent!.length * 0.6 * 9) / 2 };
+      });
+      expect(placed.map((p) => p.name).sort()).toEqual([...names].sort()); // each level once
+      // frameAnchor "top" puts every name at the frame's top edge; each row's dy lifts it above.
+      expect(new Set(placed.map((p) => p.top)).size).toBe(1);
+      for (const p of placed) expect(p.row).toBeLessThan(0); // above the frame: clear of data and y ticks
+      for (const a of placed) for (const b of placed) {
+        if (a !== b && a.row === b.row) expect(Math.abs(a.x - b.x), `${a.name} / ${b.name}`).toBeGreaterThanOrEqual(a.half + b.half);
+      }
+      const rowOf = (n: string) => placed.find((p) => p.name === n)!.row;
+      expect(rowOf("Q4_0")).not.toBe(rowOf("Q4_K_M")); // ~9 px apart on the axis
+    }
+  });
+
+  it("the accuracy figure draws no error bar on F32 (100% of itself by definition)", () => {
+    const pts = relativeQuality(rows, "llama", "accuracy");
+    expect(pts.filter((p) => p.level === "F32").every((p) => p.stdError === 0)).toBe(true);
+    expect(pts.some((p) => p.level !== "F32" && p.stdError > 0)).toBe(true);
+  });
+
+  it("the speed figure refuses rows without measured speed", () => {
+    expect(() => decodeSpeedFigure(rows.map((r) => ({ ...r, decodeTokensPerSecond: NaN })))).toThrow(/no row has a measured decode speed/);
+  });
 });
+

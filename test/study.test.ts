@@ -10,8 +10,9 @@ import { openGguf } from "../lab/gguf/index.ts";
 import { quantFormat } from "../lab/quant/index.ts";
 import { readCsv } from "../lab/table.ts";
 import {
-  claimsCheck, degradationByTask, levelTable, memoryRows, q4_0Anatomy, q4_KAnatomy, quantizeLevels, relativeQuality,
-  runQuantizationStudy, studyTable, tensorWeights, writeStudyCsv, type StudyResult, type StudyRow,
+  claimsCheck, COMMON_ANSWER_RANGES, degradationByTask, levelTable, memoryRows, PUBLISHED, q4_0Anatomy, q4_KAnatomy,
+  quantizeLevels, relativeQuality, runQuantizationStudy, speedTable, studyTable, tensorWeights, timingPolicy, writeSpeedCsv,
+  writeStudyCsv, type StudyResult, type StudyRow,
 } from "../lab/study/index.ts";
 import { chooseLevel, planMemory } from "../solutions/quantization/memory.ts";
 
@@ -89,14 +90,35 @@ describe("runQuantizationStudy on a tiny synthetic model", () => {
     }
   });
 
-  it("studyTable flattens rows with one accuracy column per task", () => {
+  it("studyTable flattens rows with one accuracy column per task, and no timings (the CSV is committed)", () => {
     const table = studyTable(study.rows);
     expect(Object.keys(table[0])).toEqual([
       "level", "engine", "bits_per_weight", "file_mib", "resident_weights_mib", "kv_bytes_per_token", "perplexity",
       "ppl_increase_pct", "kl_mean", "kl_p99", "same_top1", "arithmetic_acc", "code_acc", "facts_acc",
-      "arithmetic_answer_ppl", "code_answer_ppl", "facts_answer_ppl", "prefill_tok_s", "decode_tok_s",
+      "arithmetic_answer_ppl", "code_answer_ppl", "facts_answer_ppl",
     ]);
+    const speed = speedTable(study.rows);
+    expect(Object.keys(speed[0])).toEqual(["level", "engine", "bits_per_weight", "prefill_tok_s", "decode_tok_s"]);
+    expect(speed).toHaveLength(study.rows.length);
+    expect(study.speedMeasured).toBe(true);
   });
+
+  it("speed: false measures no speed (NaN tokens/s), and leaves quality as it was", async () => {
+    const quiet = await runQuantizationStudy({
+      source, cacheDir, levels: ["Q8_0"], engines: ["lab"], proseTexts: 2, taskItems: 2, speed: false,
+      bench: { promptTokens: 16, decodeTokens: 2, repeats: 1, warmup: 0 },
+    });
+    expect(quiet.speedMeasured).toBe(false);
+    for (const r of quiet.rows) {
+      expect(r.decodeTokensPerSecond).toBeNaN();
+      expect(r.prefillTokensPerSecond).toBeNaN();
+      const same = study.rows.find((x) => x.level === r.level && x.engine === r.engine)!;
+      expect(r.perplexity).toBe(same.perplexity); // deterministic: a re-run gives the same bytes
+      expect(r.klMean).toBe(same.klMean);
+    }
+    expect(speedTable(quiet.rows)).toEqual([]);
+    expect(writeSpeedCsv(quiet.rows, join(tmp, "speed.csv"))).toBeUndefined();
+  }, 120_000);
 
   it("results are written by notebook runs, never by the test suite", async () => {
     const csv = join(tmp, "q.csv");
@@ -175,6 +197,8 @@ describe("analysis", () => {
     expect(q2("prose").relative).toBeCloseTo(0.5, 12);
     expect(q2("arithmetic").relative).toBeCloseTo(0.125, 12);
     expect(q2("arithmetic").stdError).toBeCloseTo(Math.sqrt(0.1 * 0.9 / 100) / 0.8, 12);
+    // F32 is 100% of itself by definition: no error bar there.
+    expect(pts.filter((p) => p.level === "F32").map((p) => [p.relative, p.stdError])).toEqual([[1, 0], [1, 0], [1, 0], [1, 0]]);
     expect(() => relativeQuality(fixed.slice(1), "llama")).toThrow(/no F32 row/);
   });
 
@@ -208,7 +232,8 @@ describe("analysis", () => {
     expect(claims[3].claim).toContain("answer perplexity");
     expect(claims[4].claim).toContain("exact-match accuracy");
     expect(claims[1].ours).toContain("+2.00%"); // Q4_K_M: ppl 10.2 vs 10
-    expect(claims[0].published).toContain("+0.040%");
+    expect(claims[0].published).toBe("Llama-3-8B +0.043% (llama.cpp perplexity README, Llama 3 8B scoreboard)");
+    expect(claims[2].published).toContain("Llama-2-70B +8.82% (llama.cpp perplexity README, old Llama 2 70B table)");
     // "< 1%" has no lower end: a level that happens to score better than F32 agrees with it.
     const better = fixed.map((r) => r.level === "Q8_0" ? { ...r, perplexity: 9.99, pplIncreasePct: -0.1 } : r);
     expect(claimsCheck(better, "llama")[0].verdict).toBe("holds");
@@ -284,5 +309,30 @@ describe("anatomy of a block", () => {
     expect(() => q4_KAnatomy(new Float32Array(32))).toThrow(/256 weights/);
     await expect(tensorWeights(source, "blk.0.attn_q.weight", 0, 250, 32)).rejects.toThrow(/outside/);
     await expect(tensorWeights(source, "nope.weight", 0, 0, 32)).rejects.toThrow(/no tensor/);
+  });
+});
+
+describe("published numbers and the common answer", () => {
+  it("every published number names the table it was read from", () => {
+    for (const p of PUBLISHED) {
+      expect(p.source.url).toBe("https://github.com/ggml-org/llama.cpp/blob/master/tools/perplexity/README.md");
+      expect(p.source.where).toMatch(p.model === "Llama-2-70B" ? /Llama 2 70B Scoreboard/ : /LLaMA 3 8b Scoreboard/);
+      expect(p.source.what.toLowerCase()).toContain(p.level.toLowerCase());
+    }
+    // The percentages are the README's ratios: 1.000425, 1.028160, 1.564849 (L3 8B) and 3.7339 / 3.4313 (L2 70B).
+    expect(PUBLISHED.map((p) => p.pplIncreasePct)).toEqual([0.0425, 2.816, 56.4849, 8.82]);
+    expect(100 * (3.7339 / 3.4313 - 1)).toBeCloseTo(8.82, 2);
+    expect(COMMON_ANSWER_RANGES.map((r) => r.level)).toEqual(["Q8_0", "Q4_K_M", "Q2_K"]);
+  });
+});
+
+describe("timingPolicy: timings stay out of committed files", () => {
+  it("headless runs measure no speed unless LAB_TIMINGS=1; Jupyter measures and prints; only LAB_TIMINGS=1 saves the committed figure", () => {
+    expect(timingPolicy({ LAB_HEADLESS: "1" })).toEqual({ measure: false, print: false, saveFigure: false });
+    expect(timingPolicy({ LAB_HEADLESS: "1", LAB_TIMINGS: "0" })).toEqual({ measure: false, print: false, saveFigure: false });
+    expect(timingPolicy({ LAB_HEADLESS: "1", LAB_TIMINGS: "1" })).toEqual({ measure: true, print: false, saveFigure: true });
+    expect(timingPolicy({})).toEqual({ measure: true, print: true, saveFigure: false }); // Jupyter, nbconvert
+    expect(timingPolicy({ LAB_TIMINGS: "0" })).toEqual({ measure: false, print: false, saveFigure: false });
+    expect(timingPolicy({ LAB_HEADLESS: "1", LAB_TIMINGS: "1", VITEST: "true" }).saveFigure).toBe(false);
   });
 });

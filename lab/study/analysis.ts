@@ -67,7 +67,9 @@ export function relativeQuality(rows: readonly StudyRow[], engine: EngineName, m
     for (const [task, score] of Object.entries(r.tasks)) {
       const ref = f32.tasks[task];
       if (!ref || ref.accuracy === 0 || score.total === 0) continue;
-      const se = Math.sqrt((score.accuracy * (1 - score.accuracy)) / score.total) / ref.accuracy;
+      // F32 against itself is 100% by definition: no error bar (the reference's own sampling error
+      // is already inside every other level's ratio).
+      const se = r === f32 ? 0 : Math.sqrt((score.accuracy * (1 - score.accuracy)) / score.total) / ref.accuracy;
       points.push({ level: r.level, engine, bitsPerWeight: r.bitsPerWeight, task, relative: score.accuracy / ref.accuracy, stdError: se, value: score.accuracy });
     }
   }
@@ -146,18 +148,48 @@ export function levelTable(result: StudyResult, engine: EngineName, shape: Servi
 }
 
 // =============================================================================================
-// Claims check: the seed's rules of thumb against our measurements and llama.cpp's published ones
+// Claims check: a common interview answer's rules of thumb against our measurements and
+// llama.cpp's published ones
 
-/** Published llama.cpp perplexity increases over F16 (Wikitext-2), in percent. */
+/** Where a published number comes from: enough to find the table it was copied from. */
+export interface PublishedSource {
+  /** a few words for a table cell */
+  short: string;
+  /** document and section */
+  where: string;
+  /** which column/row, and the run's conditions */
+  what: string;
+  url: string;
+}
+
+const PERPLEXITY_README = "https://github.com/ggml-org/llama.cpp/blob/master/tools/perplexity/README.md";
+
+/** The two tables of llama.cpp's tools/perplexity/README.md the published numbers are read from. */
+export const PUBLISHED_SOURCES = {
+  llama3_8b: {
+    short: "llama.cpp perplexity README, Llama 3 8B scoreboard",
+    where: "llama.cpp tools/perplexity/README.md, \"LLaMA 3 8b Scoreboard\" and its \"LLaMA 2 vs. LLaMA 3 Quantization comparison\" table",
+    what: "Mean PPL ratio − 1 of L3 8b q8_0 (1.000425), q4_K_M (1.028160), q2_K (1.564849) against FP16, no imatrix; Wikitext-2, llama.cpp revision f364eb6f, CUDA backend",
+    url: PERPLEXITY_README,
+  },
+  llama2_70b: {
+    short: "llama.cpp perplexity README, old Llama 2 70B table",
+    where: "llama.cpp tools/perplexity/README.md, \"Old Numbers\": \"Llama 2 70B Scoreboard\"",
+    what: "\"Delta to fp16\" of Q2_K (perplexity 3.7339 vs 3.4313); Wikitext-2",
+    url: PERPLEXITY_README,
+  },
+} as const satisfies Record<string, PublishedSource>;
+
+/** Published llama.cpp perplexity increases over F16 (Wikitext-2), in percent, each with its source. */
 export const PUBLISHED = [
-  { level: "Q8_0", model: "Llama-3-8B", pplIncreasePct: 0.04 },
-  { level: "Q4_K_M", model: "Llama-3-8B", pplIncreasePct: 2.8 },
-  { level: "Q2_K", model: "Llama-3-8B", pplIncreasePct: 56 },
-  { level: "Q2_K", model: "Llama-2-70B", pplIncreasePct: 8.8 },
+  { level: "Q8_0", model: "Llama-3-8B", pplIncreasePct: 0.0425, source: PUBLISHED_SOURCES.llama3_8b },
+  { level: "Q4_K_M", model: "Llama-3-8B", pplIncreasePct: 2.816, source: PUBLISHED_SOURCES.llama3_8b },
+  { level: "Q2_K", model: "Llama-3-8B", pplIncreasePct: 56.4849, source: PUBLISHED_SOURCES.llama3_8b },
+  { level: "Q2_K", model: "Llama-2-70B", pplIncreasePct: 8.82, source: PUBLISHED_SOURCES.llama2_70b },
 ] as const;
 
-/** The seed answer's rules of thumb: perplexity increase ranges per level, in percent. */
-export const SEED_RANGES = [
+/** A common interview answer's rules of thumb: perplexity increase ranges per level, in percent. */
+export const COMMON_ANSWER_RANGES = [
   { level: "Q8_0", low: 0, high: 1, text: "Q8_0 costs < 1% perplexity" },
   { level: "Q4_K_M", low: 3, high: 6, text: "Q4_K_M costs 3–6% perplexity" },
   { level: "Q2_K", low: 10, high: 15, text: "Q2_K costs 10–15% perplexity" },
@@ -171,7 +203,7 @@ export interface ClaimRow {
   claimed: string;
   /** our measurement, in words */
   ours: string;
-  /** llama.cpp's published numbers for real models, in words */
+  /** llama.cpp's published numbers for real models, in words, with the table they come from */
   published: string;
   verdict: Verdict;
 }
@@ -238,15 +270,16 @@ export function degradationByTask(rows: readonly StudyRow[], engine: EngineName,
 export function claimsCheck(rows: readonly StudyRow[], engine: EngineName, opts: DegradationOptions = {}): ClaimRow[] {
   const { rows: mine } = rowsOf(rows, engine);
   const out: ClaimRow[] = [];
-  for (const seed of SEED_RANGES) {
-    const r = mine.find((x) => x.level === seed.level);
-    const published = PUBLISHED.filter((p) => p.level === seed.level).map((p) => `${p.model} ${pct(p.pplIncreasePct)}`).join(", ");
+  for (const rule of COMMON_ANSWER_RANGES) {
+    const r = mine.find((x) => x.level === rule.level);
+    const published = PUBLISHED.filter((p) => p.level === rule.level)
+      .map((p) => `${p.model} ${pct(p.pplIncreasePct)} (${p.source.short})`).join(", ");
     out.push({
-      claim: seed.text,
-      claimed: seed.low === 0 ? `< ${seed.high}%` : `${seed.low}–${seed.high}%`,
+      claim: rule.text,
+      claimed: rule.low === 0 ? `< ${rule.high}%` : `${rule.low}–${rule.high}%`,
       ours: r ? `${pct(r.pplIncreasePct)} (ppl ${r.perplexity.toFixed(3)} vs ${rowsOf(rows, engine).f32.perplexity.toFixed(3)})` : "not measured",
       published,
-      verdict: r ? rangeVerdict(r.pplIncreasePct, seed.low, seed.high) : "not measured",
+      verdict: r ? rangeVerdict(r.pplIncreasePct, rule.low, rule.high) : "not measured",
     });
   }
   for (const metric of opts.metric ? [opts.metric] : (["answer-perplexity", "accuracy"] as const)) out.push(degradationClaim(rows, engine, { ...opts, metric }));

@@ -1,28 +1,8 @@
 // A progress bar for long notebook cells: in tslab one output that redraws itself in place (an HTML
 // <progress> with a text line), on a terminal one line on stderr redrawn with "\r", and nothing at
 // all in non-interactive runs (tests, CI logs). Only the final state is kept in a saved notebook.
-import { createRequire } from "node:module";
-import { join, sep } from "node:path";
+import { updatableDisplay } from "../plot/display.ts";
 import type { StudyProgress } from "./quantization.ts";
-
-interface TslabDisplayHandle {
-  html(s: string): void;
-  text(s: string): void;
-}
-
-/** tslab's newDisplay() when this process is a live tslab kernel (same lookup as lab/plot/display.ts). */
-function newTslabDisplay(): TslabDisplayHandle | undefined {
-  const cache = createRequire(join(process.cwd(), "noop.js")).cache;
-  const key = Object.keys(cache).find((k) => k.endsWith(`${sep}tslab${sep}dist${sep}jupyter.js`));
-  if (!key) return undefined;
-  try {
-    const handle = (createRequire(key)("./public.js") as { newDisplay(): TslabDisplayHandle }).newDisplay();
-    handle.text(""); // throws "Not ready" outside a running cell
-    return handle;
-  } catch {
-    return undefined;
-  }
-}
 
 const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
@@ -35,15 +15,19 @@ export interface ProgressBar {
 
 /** A bar titled `title`; redraws at most every `intervalMs` (the last update is always drawn by finish). */
 export function progressBar(title: string, intervalMs = 150): ProgressBar {
-  const display = newTslabDisplay();
+  const display = updatableDisplay();
   const tty = !display && process.stderr.isTTY === true;
   let last = 0;
   const draw = (done: number, total: number, label: string) => {
     const frac = total > 0 ? Math.min(1, done / total) : 1;
     if (display) {
-      display.html(`<div style="font-family:monospace"><b>${escapeHtml(title)}</b> ` +
-        `<progress value="${frac.toFixed(3)}" max="1" style="width:240px;vertical-align:middle"></progress> ` +
-        `${Math.round(100 * frac)}% ${escapeHtml(label)}</div>`);
+      // text/plain too: an untrusted notebook shows no HTML.
+      display.show({
+        "text/html": `<div style="font-family:monospace"><b>${escapeHtml(title)}</b> ` +
+          `<progress value="${frac.toFixed(3)}" max="1" style="width:240px;vertical-align:middle"></progress> ` +
+          `${Math.round(100 * frac)}% ${escapeHtml(label)}</div>`,
+        "text/plain": `${title}: ${Math.round(100 * frac)}% ${label}`,
+      });
     } else if (tty) {
       const width = 30;
       const filled = Math.round(width * frac);

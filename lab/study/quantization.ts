@@ -9,9 +9,10 @@
 //   3. measuring one level on one engine  measureLevel: quality from ONE pass over the prose tokens
 //   4. the study                          runQuantizationStudy → StudyRow[] (one per level × engine)
 //   5. rows for people                    studyTable (flat columns for danfojs and the CSV)
+//   6. timings stay out of committed files timingPolicy, speedTable, writeSpeedCsv
 //
 // Budget: the notebook must run headlessly in about 5 minutes on 2 cores, so the defaults are small
-// (a few thousand prose tokens, 50 items per task, 3 timed runs); pass larger numbers for a real
+// (a few thousand prose tokens, 100 items per task, 5 timed runs); pass larger numbers for a real
 // study. Quality is always measured against F32 on the SAME engine, so the numbers isolate what
 // quantization does from the (tiny, ~1e-5) differences between the engines.
 import { createHash } from "node:crypto";
@@ -58,6 +59,8 @@ export interface StudyOptions {
   bench?: { promptTokens?: number; decodeTokens?: number; repeats?: number; warmup?: number };
   /** llama.cpp threads (LabEngine is single-threaded). Default 1. */
   threads?: number;
+  /** Measure prefill and decode speed (default true). Without it the rows' tokens/s are NaN. */
+  speed?: boolean;
   /** Called as the study goes: quantizing (per tensor) and measuring (per level × engine). */
   onProgress?: (event: StudyProgress) => void;
 }
@@ -195,7 +198,9 @@ export interface StudyRow {
   answerPerplexity: Record<string, number>;
   /** task → NLL (nats) of each item's answer tokens, in item order: paired across levels for error bars */
   answerItemNll: Record<string, number[]>;
+  /** tokens/s at batch size 1, median of the timed runs; NaN when speed was not measured */
   prefillTokensPerSecond: number;
+  /** tokens/s at batch size 1, median of the timed runs; NaN when speed was not measured */
   decodeTokensPerSecond: number;
 }
 
@@ -276,6 +281,9 @@ export interface StudyResult {
   /** the model's shape: what memory formulas need */
   model: LlamaHparams & { parameters: number };
   settings: { source: string; proseTexts: number; positions: number; taskItems: Record<string, number>; bench: Required<NonNullable<StudyOptions["bench"]>>; threads: number };
+  /** whether the rows carry prefill/decode speed (StudyOptions.speed) */
+  speedMeasured: boolean;
+  /** wall-clock seconds of the whole study: a timing, so never print it into a committed output */
   seconds: number;
 }
 
@@ -296,6 +304,7 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
   const taskEngines = new Set(opts.taskEngines ?? engines);
   const levels = ["F32", ...(opts.levels ?? STUDY_LEVELS).map((l) => findMix(l)?.name ?? l).filter((l) => l !== "F32")];
   const threads = opts.threads ?? 1;
+  const speed = opts.speed ?? true;
   const bench = { promptTokens: 64, decodeTokens: 16, repeats: 5, warmup: 1, ...opts.bench };
   const texts = await loadProse(opts.evalDir, opts.proseTexts ?? 32);
   if (texts.length === 0) throw new Error(`no prose texts in ${opts.evalDir ?? "data/eval"} (prose.jsonl)`);
@@ -307,7 +316,7 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
   const engineOpts = { threads, maxSequences: 1, contextSize: 512 };
   const references = new Map<EngineName, Reference>();
   const rows: StudyRow[] = [];
-  const perLevel = 2 + engines.length * 2; // open, quality (+ tasks) per engine, speed
+  const perLevel = 1 + engines.length * 2 + (speed ? 1 : 0); // open, quality (+ tasks) per engine, speed
   for (const file of files) {
     let done = 0;
     const report = (engine: EngineName, step: string) =>
@@ -344,10 +353,13 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
         });
       }
       // Speed: the engines take turns run by run, so a busy machine slows both alike.
-      report(opened[0].name, "speed");
-      const prompt = benchPromptFrom(references.get(opened[0].name)!.ids, bench.promptTokens);
-      const speeds = await measureLatency(opened, { prompt, ...bench });
-      done++;
+      let speeds: { prefillTokensPerSecond: number; decodeTokensPerSecond: number }[] = opened.map(() => ({ prefillTokensPerSecond: NaN, decodeTokensPerSecond: NaN }));
+      if (speed) {
+        report(opened[0].name, "speed");
+        const prompt = benchPromptFrom(references.get(opened[0].name)!.ids, bench.promptTokens);
+        speeds = await measureLatency(opened, { prompt, ...bench });
+        done++;
+      }
       report(opened[0].name, "done");
       partial.forEach((p, i) => rows.push({
         ...p, prefillTokensPerSecond: speeds[i].prefillTokensPerSecond, decodeTokensPerSecond: speeds[i].decodeTokensPerSecond,
@@ -361,7 +373,7 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
     source: opts.source, proseTexts: reference.ids.length, positions: reference.positions,
     taskItems: Object.fromEntries([...taskSets].map(([k, v]) => [k, v.length])), bench, threads,
   };
-  return { rows, files, model, settings, seconds: (performance.now() - t0) / 1000 };
+  return { rows, files, model, settings, speedMeasured: speed, seconds: (performance.now() - t0) / 1000 };
 }
 
 // =============================================================================================
@@ -369,7 +381,10 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
 
 export type FlatRow = Record<string, string | number | null>;
 
-/** One flat record per row: task accuracies become `<task>_acc` columns (null when not measured). */
+/**
+ * One flat record per row: task accuracies become `<task>_acc` columns (null when not measured).
+ * Speed is not a column: it changes from run to run, and this table is committed (speedTable).
+ */
 export function studyTable(rows: readonly StudyRow[]): FlatRow[] {
   const taskNames = [...new Set(rows.flatMap((r) => [...Object.keys(r.tasks), ...Object.keys(r.answerPerplexity)]))].sort();
   return rows.map((r) => {
@@ -387,8 +402,6 @@ export function studyTable(rows: readonly StudyRow[]): FlatRow[] {
     };
     for (const t of taskNames) flat[`${t}_acc`] = r.tasks[t]?.accuracy ?? null;
     for (const t of taskNames) flat[`${t}_answer_ppl`] = r.answerPerplexity[t] ?? null;
-    flat.prefill_tok_s = r.prefillTokensPerSecond;
-    flat.decode_tok_s = r.decodeTokensPerSecond;
     return flat;
   });
 }
@@ -410,4 +423,57 @@ export function writeStudyCsv(rows: readonly FlatRow[], path = RESULTS_CSV): boo
   if (!writingResults()) return false;
   writeCsv(path, rows);
   return true;
+}
+
+// =============================================================================================
+// 6. Timings stay out of committed files
+//
+// `npm start` must leave `git status` clean when nothing changed, but tokens/s and seconds differ
+// on every run. So: data/results/quantization.csv and the notebook's text outputs hold no timings;
+// speed goes to data/results/timings/ (git-ignored); and the committed speed figure
+// (notebooks/figures/quant-decode-speed.*) is re-measured only when asked for
+// (`npm start -- --with-timings`, which sets LAB_TIMINGS=1 in the kernel).
+
+/** What a run does with timings, from the kernel's environment. */
+export interface TimingPolicy {
+  /** measure prefill/decode speed: interactive runs, or LAB_TIMINGS=1; never with LAB_TIMINGS=0 */
+  measure: boolean;
+  /** print timing numbers in cell outputs: interactive runs only (headless outputs get committed) */
+  print: boolean;
+  /** overwrite the committed speed figure: only with LAB_TIMINGS=1, and never under vitest */
+  saveFigure: boolean;
+}
+
+/**
+ * A headless run (the kit's runner sets LAB_HEADLESS=1: `npm start`, `npm test`, `lab notebooks run`)
+ * writes committed files and measures no speed unless LAB_TIMINGS=1; Jupyter (interactive, or
+ * nbconvert) measures and prints it, but rewrites the committed speed figure only with LAB_TIMINGS=1.
+ */
+export function timingPolicy(env: NodeJS.ProcessEnv = process.env): TimingPolicy {
+  const headless = env.LAB_HEADLESS === "1";
+  const asked = env.LAB_TIMINGS === "1";
+  const measure = env.LAB_TIMINGS === "0" ? false : asked || !headless;
+  return { measure, print: measure && !headless, saveFigure: measure && asked && env.VITEST === undefined };
+}
+
+/** data/results/timings/: git-ignored, so timings written there never dirty the working tree. */
+export const TIMINGS_DIR = join(REPO_ROOT, "data", "results", "timings");
+
+/** One flat record per row with speed measured: level, engine, bits per weight, prefill and decode tokens/s. */
+export function speedTable(rows: readonly StudyRow[]): FlatRow[] {
+  return rows.filter((r) => Number.isFinite(r.decodeTokensPerSecond)).map((r) => ({
+    level: r.level, engine: r.engine, bits_per_weight: r.bitsPerWeight,
+    prefill_tok_s: r.prefillTokensPerSecond, decode_tok_s: r.decodeTokensPerSecond,
+  }));
+}
+
+/**
+ * Writes the speed rows to data/results/timings/quantization-speed.csv (git-ignored), except under
+ * vitest or when no row has speed. Returns the path written, or undefined.
+ */
+export function writeSpeedCsv(rows: readonly StudyRow[], path = join(TIMINGS_DIR, "quantization-speed.csv")): string | undefined {
+  const table = speedTable(rows);
+  if (!writingResults() || table.length === 0) return undefined;
+  writeCsv(path, table);
+  return path;
 }
