@@ -11,15 +11,28 @@ require("tsx/cjs/api").register();
 // (Node >= 20.19 can require() an ES module without top-level await).
 require(join(dirname(require.resolve("tsx/package.json")), "dist", "esm", "api", "index.mjs")).register();
 
+// The declarations cells are type-checked against (lab/.types, see lab/notebooks/types.ts) must
+// exist before the kernel starts: tslab reads them once, when it first sees this import. `npm
+// install`/`npm ci` generate them (the package's `prepare` script), and so do `lab jupyter` and the
+// headless runner. If they are missing anyway (e.g. `npm ci --ignore-scripts`), every later cell
+// would fail with a type error that names nothing, so this cell stops here and says what to do.
+const { existsSync } = require("node:fs");
+const { spawnSync } = require("node:child_process");
+const TYPES_ENTRY = join(__dirname, ".types", "lab", "notebook.d.ts");
+if (!existsSync(TYPES_ENTRY)) {
+  process.stderr.write("lab: the type declarations notebook cells need (lab/.types) are missing; generating them now (about 20 s)...\n");
+  const tsxCli = join(dirname(require.resolve("tsx/package.json")), "dist", "cli.mjs");
+  const run = spawnSync(process.execPath, [tsxCli, join(__dirname, "notebooks", "types.ts")], { cwd: join(__dirname, ".."), encoding: "utf8" });
+  throw new Error(existsSync(TYPES_ENTRY)
+    ? "lab/.types was missing (`npm install` makes it) and is generated now: restart the kernel (Kernel > Restart Kernel) and run the cells again."
+    : `lab/.types is missing and could not be generated:\n${(run.stderr || run.error?.message || "").trim()}\n` +
+      `Fix that, run \`npm run prepare\` in ${join(__dirname, "..")}, then restart the kernel (Kernel > Restart Kernel).`);
+}
+
 module.exports = require("./notebook.ts");
 
-// Keep the declarations cells are type-checked against current. `lab jupyter` and the headless
-// runner refresh them before a kernel starts; this catches Jupyter started some other way, or lab
-// sources edited since. tslab reads them when the kernel starts, so a refresh needs a restart.
-const { existsSync } = require("node:fs");
-if (!existsSync(join(__dirname, ".types", "lab", "notebook.d.ts"))) {
-  process.stderr.write("lab: generating the type declarations notebook cells need (lab/.types, about 20 s)...\n");
-}
+// Keep them current: lab sources edited since they were made get fresh declarations, which the
+// NEXT kernel reads (the runner and `lab jupyter` also refresh them before a kernel starts).
 require("./notebooks/types.ts").ensureNotebookTypes().then(
   (r) => {
     if (r.regenerated) {

@@ -63,6 +63,48 @@ export const exercises = {
   quantization: () => import("../exercises/quantization/index.ts"),
 };
 
+/**
+ * The code a notebook section runs for a graded task: the student's module (exercises/) once the
+ * grader passes that task, the reference solution (solutions/) until then — so a lesson shows real
+ * results before the student has written anything, and their own code's results afterwards.
+ * Both trees export the same names and types (test/exercises/kit-types.ts checks it).
+ */
+const TASK_CODE = {
+  "1.3": {
+    functions: "planMemory, fitsOnGpu", file: "quantization/memory.ts",
+    exercises: () => import("../exercises/quantization/memory.ts"),
+    solutions: () => import("../solutions/quantization/memory.ts"),
+  },
+  "1.4": {
+    functions: "chooseLevel", file: "quantization/memory.ts",
+    exercises: () => import("../exercises/quantization/memory.ts"),
+    solutions: () => import("../solutions/quantization/memory.ts"),
+  },
+} as const;
+
+export type GradedTask = keyof typeof TASK_CODE;
+
+/**
+ * Grades `task` against exercises/ (lab/grade.ts, one vitest process, a few seconds), prints one
+ * line saying whose code the section runs and why, and returns that module:
+ * `const { planMemory } = await lab.taskCode("1.3");`
+ */
+export async function taskCode<T extends GradedTask>(task: T): Promise<Awaited<ReturnType<(typeof TASK_CODE)[T]["exercises"]>>> {
+  const code = TASK_CODE[task];
+  if (!code) throw new Error(`taskCode: no notebook code is registered for task "${task}"; known: ${Object.keys(TASK_CODE).join(", ")}`);
+  const { gradeTask, selectTasks } = await import("./grade.ts");
+  const result = await gradeTask(selectTasks([task])[0]!, "exercises", 60_000);
+  const passes = result.status === "pass";
+  const why = passes ? `task ${task} passes`
+    : result.status === "not started" ? `task ${task} is not started (\`npm run grade -- ${task}\`)`
+    : `task ${task} does not pass yet: ${result.status}${result.total ? `, ${result.passed}/${result.total} tests` : ""} (\`npm run grade -- ${task}\`)`;
+  console.log(passes
+    ? `Running YOUR ${code.functions} (exercises/${code.file}): ${why}.`
+    : `Running the reference ${code.functions} (solutions/${code.file}): ${why}.`);
+  // Same exports, same types: the solution stands in for the exercise module.
+  return (passes ? code.exercises() : code.solutions()) as Promise<Awaited<ReturnType<(typeof TASK_CODE)[T]["exercises"]>>>;
+}
+
 // ─── figures and tables ──────────────────────────────────────────────────────────────────────────
 
 export { Plot, renderFigure, showFigure } from "./plot/index.ts";

@@ -4,7 +4,9 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { allNotebooks, describeFailure, ensureNotebookTypes, notebookName, REPO_ROOT, runNotebook } from "../lab/notebooks/index.ts";
+import {
+  allNotebooks, describeFailure, ensureNotebookTypes, notebookName, readNotebook, REPO_ROOT, runNotebook,
+} from "../lab/notebooks/index.ts";
 
 const LOADER_PROOF = join(REPO_ROOT, "test", "notebooks", "llama-loader.ipynb");
 const notebooks = [...await allNotebooks(), LOADER_PROOF];
@@ -33,6 +35,33 @@ describe("notebooks run headlessly and pass", () => {
       const r = await runNotebook(path, { write: false });
       expect(r).toMatchObject({ status: "failed", failedCell: 1 });
       expect(r.error).toMatch(/Type 'number' is not assignable to type 'string'/);
+    } finally {
+      rmSync(path, { force: true });
+    }
+  }, 300_000);
+
+  it("the runner saves each figure as ONE output with image/svg+xml AND image/png, tables with text/plain", async () => {
+    const path = join(REPO_ROOT, "test", "notebooks", `.outputs-check-${process.pid}.ipynb`);
+    const cell = (source: string) => ({ cell_type: "code", metadata: {}, outputs: [], execution_count: null, source });
+    writeFileSync(path, JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [
+      cell('import * as lab from "../../lab/notebook.cjs";'),
+      cell('lab.showFigure({ width: 200, height: 100, marks: [lab.Plot.ruleY([0, 1])] });'),
+      cell('lab.showTable([{ level: "Q8_0", bpw: 8.5 }, { level: "Q4_0", bpw: 4.5 }]);'),
+    ] }));
+    try {
+      const r = await runNotebook(path, { write: true });
+      expect(r.status, describeFailure(r)).toBe("passed");
+      const saved = await readNotebook(path);
+      const [figure, table] = [saved.cells[1]!.outputs!, saved.cells[2]!.outputs!];
+      expect(figure).toHaveLength(1);
+      expect(figure[0]).toMatchObject({ output_type: "display_data", metadata: { "image/png": { width: 200 } } });
+      const data = (figure[0] as { data: Record<string, unknown> }).data;
+      expect(Object.keys(data).sort()).toEqual(["image/png", "image/svg+xml"]);
+      expect(Buffer.from(String(data["image/png"]), "base64").subarray(1, 4).toString("ascii")).toBe("PNG");
+      expect(table).toHaveLength(1);
+      const tableData = (table[0] as { data: Record<string, string[]> }).data;
+      expect(Object.keys(tableData).sort()).toEqual(["text/html", "text/plain"]);
+      expect(tableData["text/plain"]!.join("")).toMatch(/^level\s+bpw\n[─ ]+\nQ8_0\s+8\.5\nQ4_0\s+4\.5$/);
     } finally {
       rmSync(path, { force: true });
     }

@@ -8,13 +8,17 @@
 // lab/notebook.ts and everything it imports. The runtime never uses these files: cells run the real
 // sources through tsx, so a stale declaration can at worst produce a wrong type error, never wrong
 // behaviour. They are regenerated whenever a lab source changes (checked by size + mtime), before
-// `lab notebooks run`, `lab regenerate` and `lab jupyter` start a kernel.
+// `lab notebooks run`, `lab regenerate` and `lab jupyter` start a kernel — and at install time: the
+// root package's `prepare` script (`npm install`, `npm ci`) runs this file, so a Jupyter started
+// any other way (`jupyter lab`, nbconvert) on a fresh clone finds them. tslab reads them once per
+// kernel, so they must exist BEFORE the kernel starts; lab/notebook.cjs stops with what to run
+// when they do not.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -54,9 +58,9 @@ export interface TypesResult { regenerated: boolean; seconds: number; dir: strin
  */
 export async function ensureNotebookTypes(opts: { force?: boolean } = {}): Promise<TypesResult> {
   const t0 = performance.now();
-  // The declarations cover lab/ and the exercises lab/notebook.ts loads (lab.exercises.*).
-  const exercisesDir = join(REPO_ROOT, "exercises");
-  const files = [...await labSources(), ...(existsSync(exercisesDir) ? await labSources(exercisesDir) : [])];
+  // The declarations cover lab/ and the exercises and solutions lab/notebook.ts loads (lab.exercises.*, lab.taskCode).
+  const extraDirs = ["exercises", "solutions"].map((d) => join(REPO_ROOT, d)).filter((d) => existsSync(d));
+  const files = [...await labSources(), ...(await Promise.all(extraDirs.map((d) => labSources(d)))).flat()];
   const fingerprint = await sourcesFingerprint(files);
   const stampPath = join(TYPES_DIR, STAMP);
   if (!opts.force && existsSync(stampPath) && (await readFile(stampPath, "utf8")) === fingerprint) {
@@ -98,4 +102,17 @@ export async function ensureNotebookTypes(opts: { force?: boolean } = {}): Promi
   }
   await rm(old, { recursive: true, force: true });
   return { regenerated: true, seconds: (performance.now() - t0) / 1000, dir: TYPES_DIR, diagnostics };
+}
+
+// `tsx lab/notebooks/types.ts` (the package's `prepare` script): generate them now. Never fails the
+// install: a failure is printed with what to run, and notebooks say the same. (No top-level await:
+// lab/notebook.cjs require()s this file as CommonJS.)
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  ensureNotebookTypes().then(
+    (r) => process.stderr.write(r.regenerated
+      ? `lab: generated the type declarations notebook cells need (lab/.types, ${r.seconds.toFixed(1)} s)\n`
+      : "lab: the type declarations for notebook cells (lab/.types) are up to date\n"),
+    (err: Error) => process.stderr.write(`lab: could not generate the type declarations for notebook cells (lab/.types): ${err.message}\n` +
+      "lab: notebooks will not type-check until this works; fix the error above, then run `npm run prepare`.\n"),
+  );
 }

@@ -12,13 +12,23 @@ export function pathWithLocalBin(env = process.env): string {
   return [join(REPO_ROOT, "node_modules", ".bin"), env.PATH ?? ""].filter(Boolean).join(delimiter);
 }
 
-/** The commands `lab jupyter` runs, in order (printed by --dry-run). */
-export function jupyterPlan(j: JupyterInstall, jupyterArgs: string[]): { install: string[]; start: string[] } {
+/** True when this process runs as root (uid 0), as it often does in containers. */
+function runningAsRoot(): boolean {
+  return typeof process.getuid === "function" && process.getuid() === 0;
+}
+
+/**
+ * The commands `lab jupyter` runs, in order (printed by --dry-run). `allowRoot` says that
+ * --allow-root was added: Jupyter refuses to start as root without it ("Running as root is not
+ * recommended"), and containers commonly run everything as root.
+ */
+export function jupyterPlan(j: JupyterInstall, jupyterArgs: string[], asRoot = runningAsRoot()): { install: string[]; start: string[]; allowRoot: boolean } {
   const install = [process.execPath, join(REPO_ROOT, "node_modules", "tslab", "bin", "tslab"), "install", `--python=${j.python}`];
   // Non-root users get a per-user kernelspec (~/.local/share/jupyter/kernels/tslab).
-  if (typeof process.getuid === "function" && process.getuid() !== 0) install.push("--user");
-  const start = [j.python, "-m", j.jupyterlab ? "jupyterlab" : "notebook", ...jupyterArgs];
-  return { install, start };
+  if (!asRoot) install.push("--user");
+  const allowRoot = asRoot && !jupyterArgs.includes("--allow-root");
+  const start = [j.python, "-m", j.jupyterlab ? "jupyterlab" : "notebook", ...(allowRoot ? ["--allow-root"] : []), ...jupyterArgs];
+  return { install, start, allowRoot };
 }
 
 export const jupyterCommand: Command = {
@@ -31,7 +41,8 @@ Finds a Python that has Jupyter (--python or $LAB_PYTHON if given; else the Pyth
 preferring one with JupyterLab), registers the tslab TypeScript kernel with it
 (\`tslab install --python=…\`), and starts \`jupyter lab\` if JupyterLab is installed, else
 \`jupyter notebook\`, in the repository root with node_modules/.bin on PATH so Jupyter finds
-\`tslab\`. Arguments after -- go to Jupyter (e.g. -- --no-browser --port 8899).
+\`tslab\`. Arguments after -- go to Jupyter (e.g. -- --no-browser --port 8899). Run as root (uid 0,
+common in containers), it passes --allow-root, without which Jupyter refuses to start, and says so.
 
 No Jupyter? \`pip install jupyterlab\` or (Debian/Ubuntu) \`sudo apt-get install jupyter-notebook\`;
 \`lab doctor\` shows what is missing.
@@ -60,6 +71,7 @@ Options:
     say(`registering the tslab kernel with ${j.python}`);
     const installed = spawnSync(plan.install[0], plan.install.slice(1), { stdio: "inherit", env: { ...env, PATH: pathWithLocalBin(env) } });
     if (installed.status !== 0) throw new Error(`\`tslab install\` failed (exit code ${installed.status})`);
+    if (plan.allowRoot) say("running as root (uid 0): passing --allow-root to Jupyter, which refuses to start as root without it");
     say(`starting ${plan.start.slice(2).join(" ")} in ${REPO_ROOT} (Ctrl-C to stop)`);
     const child = spawn(plan.start[0], plan.start.slice(1), { cwd: REPO_ROOT, stdio: "inherit", env: { ...env, PATH: pathWithLocalBin(env) } });
     // Ctrl-C reaches Jupyter directly (same terminal) and it asks for confirmation: we just wait.

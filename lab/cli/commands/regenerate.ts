@@ -24,7 +24,7 @@ export async function writeSummary(r: NotebookRunResult, dir = RESULTS_DIR): Pro
 export const regenerateCommand: Command = {
   name: "regenerate",
   summary: "Re-run every notebook (npm start): refresh outputs, figures, data/results, print a summary",
-  help: `Usage: lab regenerate [NAME…] [--timeout SECONDS] [--json]
+  help: `Usage: lab regenerate [NAME…] [--with-timings] [--timeout SECONDS] [--json]
 
 What instructors run (\`npm start\`) to rebuild every result of the kit from scratch: each notebook
 under notebooks/ runs headlessly in a fresh tslab kernel (see \`lab notebooks run\`), its outputs are
@@ -35,19 +35,28 @@ The headline is the last line a notebook printed that starts with "Headline: " (
 \`lab.reportHeadline("Q4_K_M keeps 99% of accuracy at 28% of the size")\`). It is also written to
 data/results/<notebook>.summary.json as { notebook, status, headline }.
 
+Re-running unchanged notebooks gives byte-identical files (\`git status\` stays clean): committed
+outputs hold no timings. Speed is measured only with --with-timings, which re-measures it and
+overwrites the committed speed figures (notebooks/figures/quant-decode-speed.*) on purpose;
+every run that measures speed also writes data/results/timings/ (git-ignored). Progress lines,
+with seconds, go to stderr.
+
 Exit code 0 only if every notebook passed.
 
 Options:
-  --timeout S   per-cell limit in seconds (default ${DEFAULT_CELL_TIMEOUT_S})
-  --json        print [{ name, path, status, seconds, cells, executed, failedCell?, error?, headline? }]`,
+  --with-timings  measure speed and refresh the committed speed figures (sets LAB_TIMINGS=1 in the kernel)
+  --timeout S     per-cell limit in seconds (default ${DEFAULT_CELL_TIMEOUT_S})
+  --json          print [{ name, path, status, seconds, cells, executed, failedCell?, error?, headline? }]`,
   async run(args) {
     const { values, positionals } = parseFlags("regenerate", args, {
-      json: { type: "boolean" }, timeout: { type: "string" },
+      json: { type: "boolean" }, timeout: { type: "string" }, "with-timings": { type: "boolean" },
     }, { min: 0, max: Infinity });
     const cellTimeoutS = numberFlag("regenerate", "timeout", values.timeout, DEFAULT_CELL_TIMEOUT_S, { min: 0.1, max: 86_400 });
     const paths = await notebookPaths("regenerate", positionals);
     const started = performance.now();
-    const results = await runNotebooks(paths, { cellTimeoutS, onProgress: (line) => say(line) });
+    // LAB_TIMINGS=0 otherwise, so a LAB_TIMINGS=1 left in the caller's environment cannot sneak timings in.
+    const env = { LAB_TIMINGS: values["with-timings"] ? "1" : "0" };
+    const results = await runNotebooks(paths, { cellTimeoutS, env, onProgress: (line) => say(line) });
     for (const r of results) await writeSummary(r);
     for (const r of results) if (r.status !== "passed") say(describeFailure(r));
     const total = (performance.now() - started) / 1000;
