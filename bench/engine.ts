@@ -1,13 +1,19 @@
 // Engine speed and memory, LabEngine against llama.cpp on the same files, measured side by side.
 //
 //   npx tsx bench/engine.ts [--model PATH] [--mixes F32,Q8_0] [--threads 1] [--repeats 7]
-//                           [--prompt-tokens 64] [--decode-tokens 64] [--batch 4] [--out FILE] [--all]
+//                           [--prompt-tokens 64] [--decode-tokens 64] [--batch 1,2,4,8,16]
+//                           [--prefill-lengths 64,1024] [--out FILE] [--all]
 //
 // For each mix the model is quantized with lab/quant (quantizeGgufFile) into a temp dir, both engines
 // load it, and their repeats are interleaved (lab run, llama run, lab run, …) so a busy machine slows
-// both alike. Prints one row per mix with the lab/llama ratios and checks the goals:
+// both alike. Per engine: single-stream latency, batched steps over N sequences for each --batch size
+// (one token per sequence per engine.step; "native" = greedy sampler with output "none", which
+// llama.cpp samples itself, and "distributions" = a row per sequence and our Sampler), and prefill
+// tokens/s at each --prefill-lengths. Prints one row per mix with the lab/llama ratios and checks the goals:
 //   decode tokens/s lab ≥ 0.5 × llama for F32 and Q8_0 (1 thread each);
-//   resident weight bytes lab ≤ 1.1 × the GGUF's tensor bytes, every mix.
+//   resident weight bytes lab ≤ 1.1 × the GGUF's tensor bytes, every mix;
+//   LabEngine: a native step over 16 sequences ≥ 0.8 × its 64-token prefill tokens/s (F32, Q8_0, Q4_K_M),
+//   and a 1,024-token prefill ≥ 0.5 × the 64-token rate (every mix).
 // Writes everything to data/results/engine-bench.json (or --out). The model defaults to
 // data/models/target.gguf, else a synthetic llama (lab/model/synthetic.ts, seed 1).
 //
@@ -26,7 +32,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { openEngine, type Engine } from "../lab/engine/engine.ts";
-import { measureBatchedDecode, measureLatency, type LatencyReport } from "../lab/measure/latency.ts";
+import { measureBatchSweep, measureLatency, measurePrefillSweep, type BatchPoint, type LatencyReport } from "../lab/measure/latency.ts";
 import { benchPrompt } from "../lab/cli/commands/bench.ts";
 import { quantizeGgufFile } from "../lab/quant/file.ts";
 import { MIXES } from "../lab/quant/mixes.ts";
@@ -39,7 +45,7 @@ const { values } = parseArgs({
   options: {
     model: { type: "string" }, mixes: { type: "string" }, all: { type: "boolean" }, threads: { type: "string" },
     repeats: { type: "string" }, warmup: { type: "string" }, "prompt-tokens": { type: "string" },
-    "decode-tokens": { type: "string" }, batch: { type: "string" }, out: { type: "string" },
+    "decode-tokens": { type: "string" }, batch: { type: "string" }, "prefill-lengths": { type: "string" }, out: { type: "string" },
     quality: { type: "boolean" }, agreement: { type: "boolean" }, "quality-engine": { type: "string" }, texts: { type: "string" }, items: { type: "string" },
   },
 });
@@ -48,7 +54,8 @@ const repeats = Number(values.repeats ?? 7);
 const warmup = Number(values.warmup ?? 2);
 const promptTokens = Number(values["prompt-tokens"] ?? 64);
 const decodeTokens = Number(values["decode-tokens"] ?? 64);
-const batch = Number(values.batch ?? 4);
+const batchSizes = listFlag("batch", values.batch ?? "1,2,4,8,16");
+const prefillLengths = listFlag("prefill-lengths", values["prefill-lengths"] ?? "64,1024");
 const mixes = values.all ? MIXES.map((m) => m.name) : (values.mixes ?? "F32,Q8_0").split(",");
 const out = values.out ?? join(root, values.quality ? "data/results/engine-quality.json"
   : values.agreement ? "data/results/engine-agreement.json" : "data/results/engine-bench.json");
@@ -77,15 +84,20 @@ async function measureSpeed(model: string, work: string): Promise<void> {
     if (mix !== "F32") await quantizeGgufFile(model, path, mix);
     const engines: Engine[] = [];
     try {
-      for (const name of ["lab", "llama"] as const) {
-        engines.push(await openEngine(name, path, { threads, maxSequences: batch || 1, contextSize: promptTokens + decodeTokens + 8 }));
-      }
+      // Room for the longest prefill plus the decoded tokens, and a sequence for each stream of the largest batch.
+      const contextSize = Math.max(promptTokens, ...prefillLengths) + decodeTokens + 8;
+      const maxSequences = Math.max(1, ...batchSizes);
+      for (const name of ["lab", "llama"] as const) engines.push(await openEngine(name, path, { threads, maxSequences, contextSize }));
       const prompt = benchPrompt(engines[0], promptTokens);
       const [lab, llama] = await measureLatency(engines, { prompt, decodeTokens, repeats, warmup });
-      const batched = batch > 0
-        ? [await measureBatchedDecode(engines[0], prompt, batch, decodeTokens), await measureBatchedDecode(engines[1], prompt, batch, decodeTokens)]
-        : undefined;
-      rows.push(row(mix, lab, llama, batched));
+      const batch = batchSizes.length > 0 ? await measureBatchSweep(engines, { prompt, sizes: batchSizes, steps: decodeTokens, repeats, warmup }) : [[], []];
+      const prefill = prefillLengths.length > 0
+        ? await measurePrefillSweep(engines, prefillLengths.map((n) => benchPrompt(engines[0], n)), repeats, warmup) : [[], []];
+      rows.push(row(mix, lab, llama, {
+        lab: batch[0], llama: batch[1],
+        labPrefill: Object.fromEntries(prefill[0].map((p) => [p.promptTokens, p.tokensPerSecond])),
+        llamaPrefill: Object.fromEntries(prefill[1].map((p) => [p.promptTokens, p.tokensPerSecond])),
+      }));
       // Peak RSS is per process: measure each engine alone in a child process as well.
       const isolated = rows[rows.length - 1] as { lab: Record<string, unknown>; llama: Record<string, unknown> };
       for (const name of ["lab", "llama"] as const) isolated[name].peakRssBytesAlone = await peakRssAlone(name, path);
@@ -94,15 +106,23 @@ async function measureSpeed(model: string, work: string): Promise<void> {
       for (const e of engines) await e.dispose();
     }
   }
+  const labServing = (r: Record<string, unknown>) => r.labServing as { batch16OverPrefill64?: number; prefill1024OverPrefill64?: number };
   const goals = {
     decodeRatioAtLeastHalf: Object.fromEntries(rows.filter((r) => r.mix === "F32" || r.mix === "Q8_0").map((r) => [r.mix, (r.decodeRatio as number) >= 0.5])),
     residentWithin10Percent: Object.fromEntries(rows.map((r) => [r.mix, (r.labResidentOverTensorBytes as number) <= 1.1])),
+    labBatch16AtLeast0p8OfPrefill64: Object.fromEntries(rows.filter((r) => ["F32", "Q8_0", "Q4_K_M"].includes(r.mix as string) && labServing(r).batch16OverPrefill64 !== undefined)
+      .map((r) => [r.mix, labServing(r).batch16OverPrefill64! >= 0.8])),
+    labPrefill1024AtLeastHalfOfPrefill64: Object.fromEntries(rows.filter((r) => labServing(r).prefill1024OverPrefill64 !== undefined)
+      .map((r) => [r.mix, labServing(r).prefill1024OverPrefill64! >= 0.5])),
   };
   const report = {
     model: model.startsWith(root) ? model.slice(root.length) : "synthetic llama (seed 1)",
     date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length,
-    threads, promptTokens, decodeTokens, repeats, warmup, batch,
-    note: "ratios are lab / llama, medians over interleaved repeats in one process; peakRssBytes is that shared process's, peakRssBytesAlone a fresh process per engine",
+    threads, promptTokens, decodeTokens, repeats, warmup, batch: batchSizes, prefillLengths,
+    note: "ratios are lab / llama, medians over interleaved repeats in one process; peakRssBytes is that shared process's, peakRssBytesAlone a fresh process per engine; " +
+      "batch: N sequences prefilled with the prompt, then decodeTokens engine.step calls of one token each; native = greedy sampler with output none (llama.cpp samples itself, " +
+      "LabEngine samples from its row), distributions = output last and our Sampler (llama.cpp builds a probability Map per token); batchRatio is lab / llama per mode; " +
+      "prefillTokensPerSecondAt: a fresh sequence evaluates a prompt of that many tokens",
     rows, goals,
   };
   await mkdir(dirname(out), { recursive: true });
@@ -216,15 +236,35 @@ async function peakRssAlone(engine: "lab" | "llama", path: string): Promise<numb
   return JSON.parse(stdout).engines[engine].peakRssBytes;
 }
 
-function row(mix: string, lab: LatencyReport, llama: LatencyReport, batched?: number[]): Record<string, unknown> {
+interface Serving {
+  lab: BatchPoint[];
+  llama: BatchPoint[];
+  labPrefill: Record<string, number>;
+  llamaPrefill: Record<string, number>;
+}
+
+function row(mix: string, lab: LatencyReport, llama: LatencyReport, serving: Serving): Record<string, unknown> {
+  const at = (points: BatchPoint[], n: number, mode: BatchPoint["mode"]) => points.find((p) => p.n === n && p.mode === mode)?.tokensPerSecond;
+  // Today's batched-decode figure (N = 4, a row per sequence per step) is the distributions point at N = 4.
+  const batched4 = [at(serving.lab, 4, "distributions"), at(serving.llama, 4, "distributions")];
+  const labNative16 = at(serving.lab, 16, "native");
   return {
     mix,
     bitsPerWeight: lab.bitsPerWeight,
-    lab: pick(lab), llama: pick(llama),
+    lab: { ...pick(lab), batch: serving.lab, prefillTokensPerSecondAt: serving.labPrefill },
+    llama: { ...pick(llama), batch: serving.llama, prefillTokensPerSecondAt: serving.llamaPrefill },
     decodeRatio: lab.decodeTokensPerSecond / llama.decodeTokensPerSecond,
     prefillRatio: lab.prefillTokensPerSecond / llama.prefillTokensPerSecond,
     ttftRatio: lab.ttftMs / llama.ttftMs,
-    ...(batched ? { batchedDecodeTokensPerSecond: { lab: batched[0], llama: batched[1] }, batchedDecodeRatio: batched[0] / batched[1] } : {}),
+    batchRatio: serving.lab.map((p) => ({ n: p.n, mode: p.mode, tokensPerSecond: p.tokensPerSecond / at(serving.llama, p.n, p.mode)! })),
+    prefillRatioAt: Object.fromEntries(Object.entries(serving.labPrefill).map(([n, tps]) => [n, tps / serving.llamaPrefill[n]])),
+    labServing: {
+      ...(labNative16 !== undefined && serving.labPrefill["64"] !== undefined ? { batch16OverPrefill64: labNative16 / serving.labPrefill["64"] } : {}),
+      ...(serving.labPrefill["1024"] !== undefined && serving.labPrefill["64"] !== undefined
+        ? { prefill1024OverPrefill64: serving.labPrefill["1024"] / serving.labPrefill["64"] } : {}),
+    },
+    ...(batched4[0] !== undefined && batched4[1] !== undefined
+      ? { batchedDecodeTokensPerSecond: { lab: batched4[0], llama: batched4[1] }, batchedDecodeRatio: batched4[0] / batched4[1] } : {}),
     labResidentOverTensorBytes: lab.weightBytes / lab.tensorBytes,
   };
 }
@@ -238,12 +278,25 @@ function pick(r: LatencyReport) {
 }
 
 function format(r: Record<string, unknown>): string {
-  const l = r.lab as ReturnType<typeof pick>, m = r.llama as ReturnType<typeof pick>;
+  type Side = ReturnType<typeof pick> & { batch: BatchPoint[]; prefillTokensPerSecondAt: Record<string, number> };
+  const l = r.lab as Side, m = r.llama as Side;
+  const largest = l.batch.length > 0 ? Math.max(...l.batch.map((p) => p.n)) : undefined;
+  const step = (side: Side, mode: BatchPoint["mode"]) => side.batch.find((p) => p.n === largest && p.mode === mode)?.tokensPerSecond.toFixed(0) ?? "?";
+  const longest = Object.keys(l.prefillTokensPerSecondAt).map(Number).sort((a, b) => b - a)[0];
   return `${String(r.mix).padEnd(7)} decode ${l.decodeTokensPerSecond.toFixed(0)} vs ${m.decodeTokensPerSecond.toFixed(0)} tok/s (×${(r.decodeRatio as number).toFixed(2)})  ` +
     `prefill ${l.prefillTokensPerSecond.toFixed(0)} vs ${m.prefillTokensPerSecond.toFixed(0)} tok/s (×${(r.prefillRatio as number).toFixed(2)})  ` +
-    (r.batchedDecodeRatio !== undefined ? `batched decode ×${(r.batchedDecodeRatio as number).toFixed(2)}  ` : "") +
+    (largest !== undefined ? `step ×${largest} native ${step(l, "native")} vs ${step(m, "native")}, distributions ${step(l, "distributions")} vs ${step(m, "distributions")} tok/s  ` : "") +
+    (longest !== undefined ? `prefill ${longest} ${l.prefillTokensPerSecondAt[longest].toFixed(0)} vs ${m.prefillTokensPerSecondAt[longest].toFixed(0)} tok/s  ` : "") +
     `resident/tensors ${(r.labResidentOverTensorBytes as number).toFixed(3)}  ` +
     `peak RSS alone ${mib((l as Record<string, unknown>).peakRssBytesAlone)} vs ${mib((m as Record<string, unknown>).peakRssBytesAlone)} MiB`;
+}
+
+/** "1,2,4" → [1, 2, 4]; "" or "0" → [] (skip); anything else that is not a positive integer list is an error. */
+function listFlag(name: string, text: string): number[] {
+  if (text.trim() === "" || text.trim() === "0") return [];
+  const list = text.split(",").map((x) => Number(x.trim()));
+  if (list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--${name} must be a comma-separated list of positive integers, got "${text}"`);
+  return list;
 }
 
 function mib(bytes: unknown): string {
