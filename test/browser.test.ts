@@ -7,7 +7,9 @@
 // Needs Jupyter Notebook with the tslab kernel registered and a system Chromium (`lab doctor` shows
 // both); without them every test here is skipped, and the reason is printed. LAB_BROWSER_TEST=required
 // (set by .ci/run) turns that skip into a failure.
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findJupyter } from "../lab/doctor.ts";
@@ -108,7 +110,31 @@ describe.skipIf(unavailable !== undefined)("notebooks in Jupyter Notebook throug
   });
 });
 
-describe("where the evidence goes", () => {
+describe.skipIf(unavailable !== undefined)("lab notebooks screenshot", () => {
+  it("writes a full-page PNG of the notebook as a student opens it and lists what is wrong (exit 1 if anything)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lab-screenshot-"));
+    try {
+      const out = join(dir, "welcome.png");
+      const r = spawnSync(process.execPath, [join(REPO_ROOT, "lab", "cli", "bin.mjs"), "notebooks", "screenshot", "00-welcome", "--out", out, "--json"],
+        { encoding: "utf8", timeout: 170_000 });
+      const view = JSON.parse(r.stdout) as NotebookView;
+      expect(view).toMatchObject({ notebook: "00-welcome", screenshot: out });
+      expect(r.status, r.stderr).toBe(view.problems.length ? 1 : 0);
+      expect(readFileSync(out).subarray(1, 4).toString()).toBe("PNG");
+      expect(readFileSync(out).readUInt32BE(20), "screenshot height in pixels").toBeGreaterThan(1500);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+describe("the screenshot command and where the evidence goes", () => {
+  it("refuses an --out that is not a .png, before starting anything", () => {
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, "lab", "cli", "bin.mjs"), "notebooks", "screenshot", "00-welcome", "--out", "x.txt"], { encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--out must name a \.png file/);
+  });
+
   it("screenshots/ (failure screenshots, console logs) is git-ignored", () => {
     expect(readFileSync(join(REPO_ROOT, ".gitignore"), "utf8").split("\n")).toContain("/screenshots/");
   });

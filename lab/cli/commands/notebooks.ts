@@ -1,11 +1,13 @@
 // `lab notebooks list` and `lab notebooks run [NAME…]`: the kit's notebooks, executed headlessly
 // by the real tslab kernel (lab/notebooks/runner.ts), outputs written back into the .ipynb files.
+// `lab notebooks screenshot NAME`: one notebook as a student sees it (lab/notebooks/browser.ts).
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
 import {
   allNotebooks, DEFAULT_CELL_TIMEOUT_S, describeFailure, listNotebooks, resolveNotebook, runNotebooks,
   type NotebookRunResult,
 } from "../../notebooks/index.ts";
 import { UsageError } from "../../errors.ts";
+import { resolve } from "node:path";
 
 /** NAMEs (or paths) to notebook files; none means every notebook under notebooks/. */
 export async function notebookPaths(command: string, names: string[]): Promise<string[]> {
@@ -103,4 +105,47 @@ Examples:
   },
 };
 
-export const notebookCommands: Command[] = [notebooksList, notebooksRun];
+export const notebooksScreenshot: Command = {
+  name: "notebooks screenshot",
+  summary: "Screenshot a notebook as a student sees it in Jupyter (untrusted, headless Chromium)",
+  help: `Usage: lab notebooks screenshot NAME [--out FILE] [--json]
+
+Opens the notebook the way a student does after cloning: Jupyter Notebook serving a fresh copy of
+the repository (your uncommitted edits included), so the notebook is untrusted, in headless Chromium
+(the system one: \`sudo apt-get install chromium\` or LAB_CHROMIUM). Writes a full-page PNG of the
+committed outputs and lists what a student would miss: a figure that is not a visible image (an
+SVG-only figure output is blank when untrusted), a table that does not render, an error output.
+The same checks run in test/browser.test.ts. Needs Jupyter Notebook with the tslab kernel
+(\`lab doctor\` shows what is missing).
+
+Exit code 0 if nothing is wrong, 1 if a problem was found (the screenshot is written either way).
+
+Options:
+  --out FILE   where the PNG goes (default screenshots/NAME.png, git-ignored); the page's console
+               log is written beside it as NAME.console.log
+  --json       print { notebook, problems: [{ notebook, cell?, what }], screenshot, consoleLog, seconds }`,
+  async run(args) {
+    const { values, positionals } = parseFlags("notebooks screenshot", args, {
+      out: { type: "string" }, json: { type: "boolean" },
+    }, { min: 1, max: 1 });
+    const [path] = await notebookPaths("notebooks screenshot", positionals);
+    if (values.out !== undefined && !values.out.endsWith(".png")) throw new UsageError("lab notebooks screenshot: --out must name a .png file");
+    // Loaded only here: puppeteer-core is a development dependency, and no other command needs it.
+    const browser = await import("../../notebooks/browser.ts").catch((err: Error) => {
+      throw new Error(`lab notebooks screenshot needs puppeteer-core (a development dependency: run \`npm install\`): ${err.message}`);
+    });
+    const why = await browser.browserSessionUnavailable();
+    if (why) throw new Error(`lab notebooks screenshot cannot run here: ${why}`);
+    say(`opening ${browser.notebookRel(path)} in Jupyter Notebook (fresh untrusted copy) with headless Chromium…`);
+    const view = await browser.screenshotNotebook(path, values.out ? resolve(values.out) : undefined);
+    if (values.json) printJson(view);
+    else {
+      for (const p of view.problems) say(browser.describeProblem(p));
+      say(view.problems.length ? `${view.problems.length} problem(s) a student would see` : "nothing missing: every figure visible, tables rendered, no errors");
+      process.stdout.write(`${view.screenshot}\n`);
+    }
+    return view.problems.length ? 1 : 0;
+  },
+};
+
+export const notebookCommands: Command[] = [notebooksList, notebooksRun, notebooksScreenshot];
