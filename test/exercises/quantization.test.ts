@@ -11,15 +11,19 @@ import { ggmlCase } from "./ggml-vectors.ts";
 // Tasks 1.1/1.2 are graded against ggml's own bytes, recorded from node-llama-cpp's libggml with
 // their provenance (test/exercises/ggml-vectors.ts), never against the kit's lab/quant.
 
-/** "none", or where the first byte differs, in words a student can act on. */
-function firstDifference(got: Uint8Array, want: Uint8Array, blockBytes: number): string {
+/** "none", or where the first byte differs and which weight(s) it stores, in words a student can act on. */
+function firstDifference(got: Uint8Array, want: Uint8Array, type: "Q8_0" | "Q4_0"): string {
   if (got.length !== want.length) return `length ${got.length} bytes, expected ${want.length}`;
   const i = got.findIndex((v, k) => v !== want[k]);
   if (i < 0) return "none";
+  const blockBytes = type === "Q8_0" ? 34 : 18;
   const [block, offset] = [Math.floor(i / blockBytes), i % blockBytes];
-  const what = offset < 2 ? "the fp16 scale d" : `the quants (byte ${offset} of the block)`;
-  return `byte ${i} (block ${block}, ${what}): got ${got[i]}, expected ${want[i]}`;
+  const holds = offset < 2 ? `the fp16 scale d, ${offset === 0 ? "low" : "high"} byte`
+    : type === "Q8_0" ? `q_${offset - 2}` : `q_${offset - 2} in the low nibble, q_${offset - 2 + 16} in the high one`;
+  return `byte ${i} (block ${block}, byte ${offset}: ${holds}): got ${got[i]}, expected ${want[i]}`;
 }
+
+const SPECIAL = "blocks 0 zero, 1 constant -1.25, 2 ramp (j-16)/4, 3 outlier 100 at j=7, 4 tie -3/+3";
 
 /** "none", or the first dequantized value that differs (NaN equals NaN; 0 equals -0). */
 function firstValueDifference(got: Float32Array, want: Float32Array): string {
@@ -37,12 +41,12 @@ describe("task 1.1 — Q8_0 quantize/dequantize", () => {
   it("is bit-exact with ggml on random rows", () => {
     for (const name of ["Q8_0 row of 32", "Q8_0 row of 256", "Q8_0 row of 4096"] as const) {
       const c = ggmlCase(name);
-      expect(firstDifference(quantizeQ8_0Row(c.input), c.bytes, 34), name).toBe("none");
+      expect(firstDifference(quantizeQ8_0Row(c.input), c.bytes, "Q8_0"), name).toBe("none");
     }
   });
   it("is bit-exact with ggml on zero, constant, ramp, outlier and tie blocks", () => {
     const c = ggmlCase("Q8_0 special blocks");
-    expect(firstDifference(quantizeQ8_0Row(c.input), c.bytes, 34)).toBe("none");
+    expect(firstDifference(quantizeQ8_0Row(c.input), c.bytes, "Q8_0"), SPECIAL).toBe("none");
   });
   it("dequantizes to exactly what ggml gives", () => {
     for (const name of ["Q8_0 row of 512", "Q8_0 special blocks"] as const) {
@@ -83,12 +87,12 @@ describe("task 1.2 — Q4_0 quantize/dequantize", () => {
   it("is bit-exact with ggml on random rows", () => {
     for (const name of ["Q4_0 row of 32", "Q4_0 row of 256", "Q4_0 row of 4096"] as const) {
       const c = ggmlCase(name);
-      expect(firstDifference(quantizeQ4_0Row(c.input), c.bytes, 18), name).toBe("none");
+      expect(firstDifference(quantizeQ4_0Row(c.input), c.bytes, "Q4_0"), name).toBe("none");
     }
   });
   it("is bit-exact with ggml on zero, constant, ramp, outlier and tie blocks", () => {
     const c = ggmlCase("Q4_0 special blocks");
-    expect(firstDifference(quantizeQ4_0Row(c.input), c.bytes, 18)).toBe("none");
+    expect(firstDifference(quantizeQ4_0Row(c.input), c.bytes, "Q4_0"), SPECIAL).toBe("none");
   });
   it("dequantizes to exactly what ggml gives", () => {
     for (const name of ["Q4_0 row of 512", "Q4_0 special blocks"] as const) {

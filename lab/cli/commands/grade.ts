@@ -10,12 +10,23 @@ export const grade: Command = {
 
 Runs the graded tests of each task (e.g. 1.3, or 1 for all of question 1) in its own process
 against exercises/ (your code; default, or LAB_TARGET) or solutions/ (the reference), and prints
-task, points, result and the first useful message. "not started" means the stub still throws
-NotImplementedError. A task that runs longer than --timeout (default 60 s) is stopped and scored 0.
-Exit code 0 only when every selected task passes.
+task, points, result and the first message, then for every task that did not pass: the failing
+test's name, the whole message, expected and received, and the file:line:column in your code
+(for a syntax error too). "not started" means the stub still throws NotImplementedError;
+"refused" means the task's code imports the kit's own implementation of it (e.g. lab/quant for
+1.1/1.2) or the solutions. A task that runs longer than --timeout (default 60 s) is stopped and
+scored 0. Exit code 0 only when every selected task passes.
 
+--json       stdout is exactly one JSON document { target, results: [{ id, status, earned, points,
+             message, failure?: { test, message, expected?, received?, location?, code?, checkedAt? },
+             failing? }], earned, points }; progress goes to stderr. Through npm, silence npm's
+             banner: \`npm run -s grade -- --json\` (or \`npx lab grade --json\`).
 --check-kit  (npm run check:kit) every solution passes, every exercise is still "not started",
              and exercises/ and solutions/ export the same names.
+
+Examples:
+  lab grade 1.3
+  lab grade 1 --json
 
 Hints: exercises/<set>/HINTS.md.`,
   async run(args) {
@@ -41,7 +52,8 @@ Hints: exercises/<set>/HINTS.md.`,
     }
     say(`grading ${tasks.length} task(s) against ${target}/ …`);
     const results = await gradeTasks(tasks, target, timeoutMs, (r) => say(`  task ${r.id}: ${r.status} (${r.seconds.toFixed(1)} s)`));
-    if (values.json) printJson({ target, results, earned: results.reduce((s, r) => s + r.earned, 0), points: results.reduce((s, r) => s + r.points, 0) });
+    const earned = Math.round(results.reduce((s, r) => s + r.earned, 0) * 10) / 10;
+    if (values.json) printJson({ target, results, earned, points: results.reduce((s, r) => s + r.points, 0) });
     else process.stdout.write(formatTable(results) + "\n");
     return results.every((r) => r.status === "pass") ? 0 : 1;
   },
