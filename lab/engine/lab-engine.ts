@@ -661,23 +661,27 @@ export function attendSimd(m: AttentionContext, a: SimdAttention, l: number, sp:
     }
     for (let g = 0; g < group; g++) {
       for (let i = 0; i < n; i++) {
-        const row = g * n + i, pos = sp.start + i;
+        // Row `row` sees positions 0..pos: blocks 0..last, the last one up to slot pos % bs.
+        const row = g * n + i, pos = sp.start + i, last = pos >> shift, lastEnd = (pos & (bs - 1)) + 1;
         let max = -Infinity;
-        for (let j = 0; j <= pos; j++) {
-          const x = p[((j >> shift) * R + row) * bs + (j & (bs - 1))];
-          if (x > max) max = x;
+        for (let b = 0; b <= last; b++) {
+          const base = (b * R + row) * bs, end = b < last ? bs : lastEnd;
+          for (let j = 0; j < end; j++) if (p[base + j] > max) max = p[base + j];
         }
         let sum = 0;
-        for (let j = 0; j <= pos; j++) {
-          const at = ((j >> shift) * R + row) * bs + (j & (bs - 1));
-          const e = Math.exp(p[at] - max);
-          p[at] = e;
-          sum += e;
+        for (let b = 0; b <= last; b++) {
+          const base = (b * R + row) * bs, end = b < last ? bs : lastEnd;
+          for (let j = 0; j < end; j++) {
+            const e = Math.exp(p[base + j] - max);
+            p[base + j] = e;
+            sum += e;
+          }
         }
         const inv = 1 / sum;
-        for (let j = 0; j < nb * bs; j++) {
-          const at = ((j >> shift) * R + row) * bs + (j & (bs - 1));
-          p[at] = j <= pos ? p[at] * inv : 0; // positions after pos (the causal mask) weigh nothing
+        for (let b = 0; b < nb; b++) {
+          const base = (b * R + row) * bs, end = b < last ? bs : b === last ? lastEnd : 0;
+          for (let j = 0; j < end; j++) p[base + j] *= inv;
+          for (let j = end; j < bs; j++) p[base + j] = 0; // positions after pos (the causal mask) weigh nothing
         }
       }
     }
@@ -687,7 +691,10 @@ export function attendSimd(m: AttentionContext, a: SimdAttention, l: number, sp:
     }
     for (let g = 0; g < group; g++) {
       const h = kvh * group + g;
-      for (let i = 0; i < n; i++) s.att.set(o.subarray((g * n + i) * headDim, (g * n + i + 1) * headDim), (r0 + i) * qDim + h * headDim);
+      for (let i = 0; i < n; i++) {
+        const src = (g * n + i) * headDim, dst = (r0 + i) * qDim + h * headDim;
+        for (let d = 0; d < headDim; d++) s.att[dst + d] = o[src + d];
+      }
     }
   }
 }
