@@ -55,7 +55,8 @@ const VIEWPORT = { width: 1280, height: 900 };
  * notebook's import cell need not regenerate them: `cp -a` keeps the mtimes its fingerprint checks.
  */
 export async function copyRepository(dest: string, root = REPO_ROOT): Promise<void> {
-  const git = await promisify(execFile)("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: root, maxBuffer: 64 << 20 });
+  const git = await promisify(execFile)("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: root, maxBuffer: 64 << 20 })
+    .catch((err: Error) => { throw new Error(`copying the repository as a clone would have it needs git and a git checkout (${root}): ${err.message.split("\n")[0]}`); });
   // Tracked files deleted in the working tree are listed but absent: a clone of this state lacks them too.
   const files = git.stdout.split("\0").filter((f) => f && existsSync(join(root, f)));
   if (existsSync(join(root, "lab", ".types"))) files.push(join("lab", ".types"));
