@@ -175,6 +175,20 @@ export function checkModels(dir = MODELS_DIR): Check {
 }
 
 // ---------------------------------------------------------------------------------------------
+// gcc (optional: only `npm test` compiles the C oracle test/oracle/*.c against node-llama-cpp's libggml)
+// ---------------------------------------------------------------------------------------------
+
+export async function checkGcc(gcc = "gcc"): Promise<Check> {
+  const name = "gcc (optional: npm test)";
+  const r = await run(gcc, ["--version"], 20_000);
+  const version = r.code === 0 ? r.stdout.split("\n")[0]?.trim() : undefined;
+  return version
+    ? { name, ok: true, optional: true, detail: version }
+    : { name, ok: false, optional: true, detail: "not found (only `npm test` needs it: the quantization tests compile test/oracle/*.c against ggml)",
+        fix: "`sudo apt-get install gcc` (Debian/Ubuntu)" };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Chromium (optional: only test/browser.test.ts and `lab notebooks screenshot` drive a browser)
 // ---------------------------------------------------------------------------------------------
 
@@ -229,6 +243,7 @@ export async function doctor(): Promise<DoctorReport> {
     ...(registered ? {} : { fix: "`npx lab jupyter` registers it (or `npx tslab install --python=/usr/bin/python3`)" }) });
   checks.push(llama);
   checks.push(checkModels());
+  checks.push(await checkGcc());
   checks.push(await checkChromium());
   return { ok: checks.every((c) => c.ok || c.optional), checks };
 }

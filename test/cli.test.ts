@@ -75,7 +75,8 @@ describe("lab CLI", () => {
     const report = JSON.parse(r.stdout);
     expect(report.checks.map((c: { name: string }) => c.name)).toEqual([
       "Node.js", "npm packages", "zeromq (kernel protocol)", "Jupyter", "tslab kernel registered",
-      "node-llama-cpp binary", "embedded models (data/models/)", "Chromium (optional: browser test)",
+      "node-llama-cpp binary", "embedded models (data/models/)", "gcc (optional: npm test)",
+      "Chromium (optional: browser test)",
     ]);
     expect(report.ok).toBe(r.code === 0);
     for (const c of report.checks) if (!c.ok) expect(c.fix).toBeTruthy();
@@ -100,7 +101,7 @@ describe("lab CLI", () => {
 });
 
 describe("lab doctor checks (unit)", async () => {
-  const { checkNode, checkModels, pythonCandidates } = await import("../lab/doctor.ts");
+  const { checkNode, checkModels, checkGcc, pythonCandidates } = await import("../lab/doctor.ts");
   const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
 
@@ -136,6 +137,15 @@ describe("lab doctor checks (unit)", async () => {
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
+  });
+
+  it("gcc: found with its version line, or optional with the fix when it is not", async () => {
+    const found = await checkGcc();
+    expect(found.optional).toBe(true);
+    if (found.ok) expect(found.detail).toMatch(/gcc|GCC/);
+    const missing = await checkGcc("/no/such/gcc");
+    expect(missing).toMatchObject({ ok: false, optional: true });
+    expect(missing.fix).toContain("apt-get install gcc");
   });
 
   it("LAB_PYTHON is tried first when it exists", () => {

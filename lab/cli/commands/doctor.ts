@@ -11,12 +11,14 @@ Checks, each with the fix when it fails:
   Node.js >= 20.19, the npm packages, zeromq (used to talk to kernels), a Python with Jupyter
   (jupyterlab or notebook; $LAB_PYTHON, else the best of jupyter's Python, /usr/bin/python3, PATH), the tslab kernel registered
   with that Jupyter, node-llama-cpp's prebuilt CPU binary loading (and its build type), and the
-  embedded models data/models/target.gguf and draft.gguf.
+  embedded models data/models/target.gguf and draft.gguf. Optional (shown as "absent", not a failure):
+  gcc, which only \`npm test\` needs (it compiles the C oracle test/oracle/*.c against ggml), and
+  Chromium, which only the browser test and \`lab notebooks screenshot\` need.
 
-Exit code 0 when everything is present, 1 otherwise.
+Exit code 0 when everything required is present, 1 otherwise.
 
 Options:
-  --json   print { ok, checks: [{ name, ok, detail, fix? }] }`,
+  --json   print { ok, checks: [{ name, ok, optional?, detail, fix? }] }`,
   async run(args) {
     const { values } = parseFlags("doctor", args, { json: { type: "boolean" } });
     const report = await doctor();
