@@ -41,43 +41,74 @@ const loopWhile = (body: number[], counter: number, step: number[], limit: numbe
 /**
  * matmul_f32(w, x, out, nIn, nOut, T, outStride): out[t·outStride + o] = Σ_i w[o][i]·x[t][i], byte
  * pointers (outStride in floats: a tile of rows can write its columns of a wider output).
- * Four rows at a time; for each token the four rows' dot products run over i four floats at a time
- * (the four rows stay in L1 between tokens). Requires nIn % 4 == 0, nOut % 4 == 0, T ≥ 1.
+ * Four rows at a time, and tokens two at a time: each f32x4 of the four weight rows is loaded once
+ * and multiplied with two tokens' activations (eight running sums), so a load feeds two
+ * multiply-adds instead of one; an odd last token runs alone. Each (row, token) sum still adds the
+ * same products in the same order whether its token was paired or not, so results do not depend
+ * on T. Requires nIn % 4 == 0, nOut % 4 == 0, T ≥ 1.
  * With `accumulate` (matmul_f32_acc) the products are added to out instead of stored: paged
  * attention sums P·V over a sequence's KV blocks this way, one block at a time.
  */
 function matmulF32(accumulate = false) {
   const [w, x, out, nIn, nOut, T, outStride] = [0, 1, 2, 3, 4, 5, 6];
-  const [o, t, k, rowBytes, xRow, outRow] = [7, 8, 9, 10, 11, 12];
-  const rows = [13, 14, 15, 16]; // i32: the four weight rows' pointers
-  const acc = [17, 18, 19, 20]; // v128: their running sums
-  const xv = 21;
+  const [o, t, k, rowBytes, xRow, outRow, xRow2, outRow2, pairLimit] = [7, 8, 9, 10, 11, 12, 13, 14, 15];
+  const rows = [16, 17, 18, 19]; // i32: the four weight rows' pointers
+  const acc = [20, 21, 22, 23]; // v128: their running sums for token t
+  const acc2 = [24, 25, 26, 27]; // v128: … for token t + 1
+  const [xv, xv2, wv] = [28, 29, 30];
+  const storeSums = (sums: number[], row: number) => sums.flatMap((a, j) => accumulate
+    ? [...get(row), ...get(row), OP.f32Load, 2, ...uleb(4 * j), ...hsum(a), OP.f32Add, OP.f32Store, 2, ...uleb(4 * j)]
+    : [...get(row), ...hsum(a), OP.f32Store, 2, ...uleb(4 * j)]);
+  // outRow = out + (t·outStride + o)·4
+  const setOutRow = [...get(out), ...get(t), ...get(outStride), ...mul, ...get(o), ...add, ...i32(2), OP.i32Shl, ...add, ...set(outRow)];
+  // xRow = x + t·rowBytes (activations are rows of nIn floats too)
+  const setXRow = [...get(x), ...get(t), ...get(rowBytes), ...mul, ...add, ...set(xRow)];
   const perK = [
     ...get(xRow), ...get(k), ...add, ...load(), ...set(xv),
     ...acc.flatMap((a, j) => [...get(a), ...get(rows[j]), ...get(k), ...add, ...load(), ...get(xv), ...fmul, ...fadd, ...set(a)]),
   ];
-  const perToken = [
+  const oneToken = [
     ...acc.flatMap((a) => [...zero, ...set(a)]),
     ...i32(0), ...set(k),
     ...loopWhile(perK, k, i32(16), get(rowBytes)),
-    // outRow = out + (t·outStride + o)·4
-    ...get(out), ...get(t), ...get(outStride), ...mul, ...get(o), ...add, ...i32(2), OP.i32Shl, ...add, ...set(outRow),
-    ...acc.flatMap((a, j) => accumulate
-      ? [...get(outRow), ...get(outRow), OP.f32Load, 2, ...uleb(4 * j), ...hsum(a), OP.f32Add, OP.f32Store, 2, ...uleb(4 * j)]
-      : [...get(outRow), ...hsum(a), OP.f32Store, 2, ...uleb(4 * j)]),
+    ...setOutRow,
+    ...storeSums(acc, outRow),
+  ];
+  const perKPair = [
+    ...get(xRow), ...get(k), ...add, ...load(), ...set(xv),
+    ...get(xRow2), ...get(k), ...add, ...load(), ...set(xv2),
+    ...acc.flatMap((a, j) => [
+      ...get(rows[j]), ...get(k), ...add, ...load(), ...set(wv),
+      ...get(a), ...get(wv), ...get(xv), ...fmul, ...fadd, ...set(a),
+      ...get(acc2[j]), ...get(wv), ...get(xv2), ...fmul, ...fadd, ...set(acc2[j]),
+    ]),
+  ];
+  const twoTokens = [
+    ...setXRow, ...get(xRow), ...get(rowBytes), ...add, ...set(xRow2),
+    ...[...acc, ...acc2].flatMap((a) => [...zero, ...set(a)]),
+    ...i32(0), ...set(k),
+    ...loopWhile(perKPair, k, i32(16), get(rowBytes)),
+    ...setOutRow, ...get(outRow), ...get(outStride), ...i32(2), OP.i32Shl, ...add, ...set(outRow2),
+    ...storeSums(acc, outRow), ...storeSums(acc2, outRow2),
   ];
   const perRowGroup = [
     // rows[j] = w + (o + j)·rowBytes
     ...get(w), ...get(o), ...get(rowBytes), ...mul, ...add, ...tee(rows[0]),
     ...get(rowBytes), ...add, ...tee(rows[1]), ...get(rowBytes), ...add, ...tee(rows[2]), ...get(rowBytes), ...add, ...set(rows[3]),
     ...i32(0), ...set(t),
-    ...loopWhile([
-      // xRow = x + t·rowBytes (activations are rows of nIn floats too)
-      ...get(x), ...get(t), ...get(rowBytes), ...mul, ...add, ...set(xRow),
-      ...perToken,
-    ], t, i32(1), get(T)),
+    // Pairs (t, t+1) while t + 1 < T, i.e. while t < T − 1; none when T < 2.
+    OP.block, 0x40,
+    ...get(T), ...i32(2), OP.i32LtU, OP.brIf, 0,
+    ...get(T), ...i32(-1), ...add, ...set(pairLimit),
+    ...loopWhile(twoTokens, t, i32(2), get(pairLimit)),
+    OP.end,
+    // The odd last token, if any (t < T).
+    OP.block, 0x40,
+    ...get(t), ...get(T), OP.i32GeU, OP.brIf, 0,
+    ...setXRow, ...oneToken,
+    OP.end,
   ];
-  return fn(7, [[10, I32], [5, V128]], [
+  return fn(7, [[13, I32], [11, V128]], [
     ...get(nIn), ...i32(2), OP.i32Shl, ...set(rowBytes),
     ...i32(0), ...set(o),
     ...loopWhile(perRowGroup, o, i32(4), get(nOut)),
