@@ -32,8 +32,9 @@ if (!existsSync(TYPES_ENTRY)) {
 module.exports = require("./notebook.ts");
 
 // Keep them current: lab sources edited since they were made get fresh declarations, which the
-// NEXT kernel reads (the runner and `lab jupyter` also refresh them before a kernel starts).
-require("./notebooks/types.ts").ensureNotebookTypes().then(
+// NEXT kernel reads. Not in headless runs: the runner refreshed them just before starting this
+// kernel, and a late "restart" notice would land in whichever cell is running, in a committed output.
+if (process.env.LAB_HEADLESS !== "1") require("./notebooks/types.ts").ensureNotebookTypes().then(
   (r) => {
     if (r.regenerated) {
       process.stderr.write("lab: type declarations for cells are up to date now. Restart the kernel (Kernel > Restart) and run the cells again.\n");
