@@ -26,7 +26,7 @@ scored 0. Exit code 0 only when every selected task passes.
 
 Examples:
   lab grade 1.3
-  lab grade 1 --json
+  lab grade 1.5 --json
 
 Hints: exercises/<set>/HINTS.md.`,
   async run(args) {
