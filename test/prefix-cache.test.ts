@@ -1,0 +1,214 @@
+// Prefix caches on LabEngine's paged KV pool (and the slot cache on llama.cpp): exact block ids,
+// reference counts and eviction order in the style of vLLM's tests/v1/core/test_prefix_caching.py,
+// radix insert/match/split/lock/eviction in the style of SGLang's radix cache tests, exactness of
+// cached generation, and a random property test of the pool's accounting.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { EngineError, KvCacheFullError, openEngine, type Engine, type Sequence } from "../lab/engine/engine.ts";
+import type { LabEngine } from "../lab/engine/lab-engine.ts";
+import { mulberry32 } from "../lab/random.ts";
+import { BlockHashCache, LruBlockQueue, blockHashes, sha256BlockHash } from "../lab/prefix-cache/block-cache.ts";
+import { prefillCached, type PrefixCache } from "../lab/prefix-cache/cache.ts";
+import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
+
+const tmp = tempDir("prefix-cache-");
+let model: string; // synthetic llama, F32, nCtx 256
+const engines: Engine[] = [];
+
+beforeAll(async () => {
+  model = await writeSyntheticVariant(join(tmp.dir, "f32.gguf"), "F32", { seed: 3, nCtx: 256 });
+});
+afterAll(async () => {
+  for (const e of engines) await e.dispose();
+  tmp.cleanup();
+});
+
+async function open(opts: Parameters<typeof openEngine>[2] = {}): Promise<LabEngine> {
+  const e = (await openEngine("lab", model, { contextSize: 256, ...opts })) as LabEngine;
+  engines.push(e);
+  return e;
+}
+
+function tokens(n: number, seed: number, nVocab: number): number[] {
+  const r = mulberry32(seed);
+  return Array.from({ length: n }, () => 3 + Math.floor(r() * (nVocab - 3)));
+}
+
+/** Pool accounting from the outside: every count == the live tables holding the block + the cache's
+ *  references; free ⇔ count 0; no block both free and referenced; used + free == total. */
+function checkPool(e: LabEngine, live: Sequence[], cacheHeld: readonly number[]): void {
+  const kv = e.kv;
+  const { blocksTotal, blocksUsed, blocksFree } = e.memory().kv;
+  const free = new Set(kv.freeQueue());
+  expect(free.size).toBe(kv.freeQueue().length);
+  const expected = new Array(blocksTotal).fill(0);
+  for (const s of live) for (const id of kv.blockIds(s)) expected[id]++;
+  for (const id of cacheHeld) expected[id]++;
+  let used = 0;
+  for (let id = 0; id < blocksTotal; id++) {
+    expect(kv.refCount(id)).toBeGreaterThanOrEqual(0);
+    expect(kv.refCount(id)).toBe(expected[id]);
+    expect(free.has(id)).toBe(expected[id] === 0);
+    if (expected[id] > 0) used++;
+  }
+  expect(blocksUsed).toBe(used);
+  expect(blocksUsed + blocksFree).toBe(blocksTotal);
+}
+
+describe("block-hash cache (vLLM APC), block size 16", () => {
+  it("LRU queue: O(1) removal from the middle keeps the order of the rest", () => {
+    const q = new LruBlockQueue();
+    for (const id of [5, 3, 9, 1]) q.pushBack(id);
+    q.remove(9);
+    expect(q.ids()).toEqual([5, 3, 1]);
+    expect(q.popFront()).toBe(5);
+    q.pushBack(9);
+    expect(q.ids()).toEqual([3, 1, 9]);
+    expect(() => q.remove(42)).toThrow(/not queued/);
+    expect(() => q.pushBack(3)).toThrow(/already queued/);
+  });
+
+  it("55 tokens hash exactly 3 chained blocks; the same prefix hits those 3 with 2 users; after both finish the eviction order is exact and a miss receives blocks in that order", async () => {
+    const e = await open({ kvBlockSize: 16, kvBlocks: 11, maxSequences: 4 });
+    const cache = new BlockHashCache(e);
+    const common = tokens(48, 1, e.hparams.nVocab);
+    const p0 = [...common, ...tokens(7, 2, e.hparams.nVocab)]; // 48 + 7 = 55 tokens
+    const hashes = blockHashes(p0, 16);
+    expect(hashes).toHaveLength(3); // the partial 4th block (7 tokens) is never hashed
+    expect(hashes[1]).toBe(sha256BlockHash(hashes[0], p0.slice(16, 32))); // chained on the parent
+    expect(hashes[0]).not.toBe(sha256BlockHash(null, p0.slice(16, 32)));
+
+    const r0 = await prefillCached(e, cache, p0);
+    expect(r0.cachedTokens).toBe(0);
+    expect(e.kv.blockIds(r0.sequence)).toEqual([0, 1, 2, 3]);
+    expect(cache.heldBlocks()).toEqual([0, 1, 2]); // full blocks only
+    expect([0, 1, 2].map((id) => cache.hashOf(id))).toEqual(hashes);
+
+    const p1 = [...common, ...tokens(3, 3, e.hparams.nVocab)]; // 51 tokens, same 48-token prefix
+    const r1 = await prefillCached(e, cache, p1);
+    expect(r1.cachedTokens).toBe(48);
+    expect(r1.computedTokens).toBe(3);
+    expect(e.kv.blockIds(r1.sequence)).toEqual([0, 1, 2, 4]);
+    // Pool count 3 = two running sequences + the cache's own reference (vLLM's ref_cnt 2 = the two requests).
+    expect([0, 1, 2].map((id) => e.kv.refCount(id))).toEqual([3, 3, 3]);
+    checkPool(e, [r0.sequence, r1.sequence], cache.heldBlocks());
+
+    await cache.release(r0.sequence);
+    expect(e.kv.freeQueue()).toEqual([5, 6, 7, 8, 9, 10, 3]); // r0's partial block: not cached, freed
+    expect(cache.evictionQueue()).toEqual([]); // r1 still holds 0, 1, 2
+    await cache.release(r1.sequence);
+    expect(e.kv.freeQueue()).toEqual([5, 6, 7, 8, 9, 10, 3, 4]);
+    expect(cache.evictionQueue()).toEqual([2, 1, 0]); // tail first
+    checkPool(e, [], cache.heldBlocks());
+
+    // A 10-block miss: the 8 free blocks, then the cache evicts 2 then 1 (0 stays cached).
+    const miss = await prefillCached(e, cache, tokens(16 * 9 + 5, 4, e.hparams.nVocab));
+    expect(miss.cachedTokens).toBe(0);
+    expect(e.kv.blockIds(miss.sequence)).toEqual([5, 6, 7, 8, 9, 10, 3, 4, 2, 1]);
+    // Block 0 survives the eviction; the miss's own 9 full blocks are cached in turn.
+    expect(cache.heldBlocks()).toEqual([0, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(cache.stats()).toMatchObject({ queries: 3, queryTokens: 55 + 51 + 149, hitTokens: 48, evictedBlocks: 2, blocksHeld: 10 });
+    await cache.release(miss.sequence);
+    // The stale entries of the evicted blocks are gone: p1 now hits block 0 only.
+    const again = await cache.lookup(p1);
+    expect(again.cachedTokens).toBe(16);
+    expect(e.kv.blockIds(again.sequence)).toEqual([0]);
+    await cache.release(again.sequence);
+    await cache.dispose();
+    checkPool(e, [], []);
+  });
+
+  it("at least one prompt token is recomputed: a 48-token prompt fully cached reuses 2 blocks, not 3", async () => {
+    const e = await open({ kvBlockSize: 16, kvBlocks: 16, maxSequences: 4 });
+    const cache = new BlockHashCache(e);
+    const p = tokens(48, 5, e.hparams.nVocab);
+    const r0 = await prefillCached(e, cache, p);
+    await cache.release(r0.sequence);
+    const r1 = await prefillCached(e, cache, p);
+    expect(r1.cachedTokens).toBe(32);
+    expect(r1.computedTokens).toBe(16);
+    await cache.release(r1.sequence);
+    await cache.dispose();
+  });
+
+  it("blocks held by a running sequence are never evicted: a pool full of them still throws KvCacheFullError", async () => {
+    const e = await open({ kvBlockSize: 16, kvBlocks: 6, maxSequences: 4 });
+    const cache = new BlockHashCache(e);
+    const running = await prefillCached(e, cache, tokens(64, 6, e.hparams.nVocab)); // blocks 0..3, all cached
+    expect(cache.heldBlocks()).toEqual([0, 1, 2, 3]);
+    expect(await cache.evict(4)).toBe(0);
+    await expect(prefillCached(e, cache, tokens(40, 7, e.hparams.nVocab))).rejects.toBeInstanceOf(KvCacheFullError);
+    expect(e.kv.blockIds(running.sequence)).toEqual([0, 1, 2, 3]);
+    expect([0, 1, 2, 3].map((id) => e.kv.refCount(id))).toEqual([2, 2, 2, 2]);
+    checkPool(e, [running.sequence], cache.heldBlocks());
+    await cache.release(running.sequence);
+    await cache.dispose();
+  });
+
+  it("capacity 0 is off: nothing is retained, nothing hits; capacity 2 keeps at most 2 blocks", async () => {
+    const e = await open({ kvBlockSize: 16, kvBlocks: 16, maxSequences: 4 });
+    const off = new BlockHashCache(e, { capacityBlocks: 0 });
+    const p = tokens(70, 8, e.hparams.nVocab);
+    await off.release((await prefillCached(e, off, p)).sequence);
+    const r = await prefillCached(e, off, p);
+    expect(r.cachedTokens).toBe(0);
+    expect(off.heldBlocks()).toEqual([]);
+    await off.release(r.sequence);
+    checkPool(e, [], []);
+    const two = new BlockHashCache(e, { capacityBlocks: 2 });
+    await two.release((await prefillCached(e, two, p)).sequence);
+    expect(two.heldBlocks()).toHaveLength(2);
+    expect((await prefillCached(e, two, p)).cachedTokens).toBe(32);
+    expect(() => new BlockHashCache(e, { capacityBlocks: -1 })).toThrow(RangeError);
+  });
+
+  it("a forced hash collision never returns another prompt's KV (token and parent checks), and both prompts stay cached", async () => {
+    const e = await open({ kvBlockSize: 16, kvBlocks: 20, maxSequences: 4 });
+    const cache = new BlockHashCache(e, { hash: () => "same" }); // every block collides
+    const a = tokens(40, 9, e.hparams.nVocab);
+    const b = [...tokens(16, 10, e.hparams.nVocab), ...a.slice(16)]; // same block 1 tokens, different parent
+    await cache.release((await prefillCached(e, cache, a)).sequence);
+    const rb = await prefillCached(e, cache, b);
+    expect(rb.cachedTokens).toBe(0); // block 0 differs → no hit, though every hash is equal
+    await cache.release(rb.sequence);
+    expect(cache.heldBlocks()).toHaveLength(4);
+    const ra = await cache.lookup(a);
+    const rb2 = await cache.lookup(b);
+    expect([ra.cachedTokens, rb2.cachedTokens]).toEqual([32, 32]);
+    expect(e.kv.blockIds(ra.sequence)).not.toEqual(e.kv.blockIds(rb2.sequence));
+    // Each hit continues exactly like a cold run of its own prompt.
+    for (const [hit, p] of [[ra, a], [rb2, b]] as const) {
+      const got = await hit.sequence.evaluate(p.slice(32));
+      const cold = await e.createSequence();
+      const want = await cold.evaluate(p);
+      expect(Array.from(got[0])).toEqual(Array.from(want[0]));
+      await cold.free();
+      await cache.release(hit.sequence);
+    }
+  });
+
+  it("the collision test fails on a wrong implementation: a cache that trusts the hash alone hands b block 0 of a", async () => {
+    const e = await open({ kvBlockSize: 16, kvBlocks: 20, maxSequences: 4 });
+    const broken = new BlockHashCache(e, { hash: () => "same" });
+    // Replace the token-and-parent check by "first entry under this hash" (what a careless cache does).
+    const inner = broken as unknown as { byHash: Map<string, unknown[]>; find: (h: string) => unknown };
+    inner.find = (h: string) => inner.byHash.get(h)?.[0];
+    const a = tokens(40, 9, e.hparams.nVocab);
+    const b = [...tokens(16, 10, e.hparams.nVocab), ...a.slice(16)];
+    await broken.release((await prefillCached(e, broken, a)).sequence);
+    const rb = await broken.lookup(b);
+    expect(rb.cachedTokens).toBeGreaterThan(0); // the previous test's `toBe(0)` would catch this
+    await broken.release(rb.sequence);
+    await broken.dispose();
+  });
+
+  it("bad input: empty prompt, ids outside the vocabulary, an engine without paged KV", async () => {
+    const e = await open({ kvBlockSize: 16, kvBlocks: 8, maxSequences: 2 });
+    const cache = new BlockHashCache(e);
+    await expect(cache.lookup([])).rejects.toThrow(/empty prompt/);
+    await expect(cache.lookup([1, e.hparams.nVocab])).rejects.toThrow(/outside the vocabulary/);
+    await expect(cache.lookup([1, -1])).rejects.toBeInstanceOf(EngineError);
+    expect(() => new BlockHashCache({ ...e, name: "llama", kv: undefined } as unknown as Engine)).toThrow(/slot cache/);
+  });
+});
+
