@@ -1,6 +1,6 @@
 // Task 1.5 — a quiz on quantization trade-offs. Graded; no hints for this one.
 // Answer by returning your answers from quizAnswers(). Multiple choice must match exactly; numbers
-// are compared at 3 significant figures (39.375 and 39.4 both count as 39.4). Grade with
+// are compared at 3 significant figures (1234.5 and 1230 both count as 1.23e+3). Grade with
 // `npm run grade -- 1.5`.
 //
 // Q1. llama.cpp's Q4_K_M mix stores most weight matrices as Q4_K. Which tensors does it keep at a

@@ -141,7 +141,7 @@ describe("task 1.3 — memory planner", () => {
     expect(v.fits).toBe(true);
     expect(v.usableBytes).toBeCloseTo(72e9, -3);
     expect(v.spareBytes).toBeCloseTo(v.usableBytes - v.plan.totalBytes, -3);
-    // Headroom matters: 39.4 GB of weights + 1.3 GB of KV cache on a 48 GB card.
+    // Headroom matters: the 4.5-bpw 70B model and its KV cache fit 90% of a 48 GB card, not 80%.
     expect(fitsOnGpu(llama2_70b(4.5), 48, 0.1).fits).toBe(true);
     expect(fitsOnGpu(llama2_70b(4.5), 48, 0.2).fits).toBe(false);
   });
@@ -210,7 +210,7 @@ describe("task 1.4 — level chooser", () => {
 
 // The quiz answers are stored as sha256(salt + ":" + answer) with one salt per question, so reading
 // this file does not give them away. Choices compare as lower-case letters; numbers at 3 significant
-// figures (answer.toPrecision(3): 39.375 and 39.4 both read "39.4").
+// figures (answer.toPrecision(3): 1234.5 and 1230 both read "1.23e+3").
 const QUIZ: Record<keyof QuizAnswers, { salt: string; sha256: string }> = {
   q1: { salt: "55c9a5ccdd4932e2", sha256: "87a3f7821d3d833eaa9fe9839505a5148cec36d9b0ba2599d030656e250922c5" },
   q2: { salt: "b41f7ef02f26635c", sha256: "4c0f081d9d65f5798e83bb4fd08ac0ea17e2a976b88921e9de3622584c58b68e" },
