@@ -82,7 +82,7 @@ describe("lab jupyter as root", () => {
   it("passes --allow-root when uid is 0 (Jupyter refuses to start as root without it), never twice", () => {
     const root = jupyterPlan(j, ["--no-browser"], true);
     expect(root.allowRoot).toBe(true);
-    expect(root.start).toEqual(["/usr/bin/python3", "-m", "notebook", "--allow-root", "--no-browser"]);
+    expect(root.start).toEqual(["/usr/bin/python3", "-m", "notebook", "--no-browser", "--allow-root"]);
     expect(root.install).not.toContain("--user");
     expect(jupyterPlan(j, ["--allow-root"], true)).toMatchObject({ allowRoot: false, start: ["/usr/bin/python3", "-m", "notebook", "--allow-root"] });
     const user = jupyterPlan(j, [], false);

@@ -27,7 +27,7 @@ export function jupyterPlan(j: JupyterInstall, jupyterArgs: string[], asRoot = r
   // Non-root users get a per-user kernelspec (~/.local/share/jupyter/kernels/tslab).
   if (!asRoot) install.push("--user");
   const allowRoot = asRoot && !jupyterArgs.includes("--allow-root");
-  const start = [j.python, "-m", j.jupyterlab ? "jupyterlab" : "notebook", ...(allowRoot ? ["--allow-root"] : []), ...jupyterArgs];
+  const start = [j.python, "-m", j.jupyterlab ? "jupyterlab" : "notebook", ...jupyterArgs, ...(allowRoot ? ["--allow-root"] : [])];
   return { install, start, allowRoot };
 }
 
