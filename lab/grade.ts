@@ -117,13 +117,16 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** The first `DIR/…:line:col` in a stack or message (absolute or repository-relative). */
+/**
+ * The first `DIR/…:line:col` in a stack or message: absolute (under the repository) or relative, but
+ * DIR must start a path ("exercises/" inside "test/exercises/" is not the exercises tree).
+ */
 function findPosition(text: string, dir: string): RegExpExecArray | null {
-  return new RegExp(`(?:${escapeRegExp(ROOT)}/)?(${escapeRegExp(dir)}/[^\\s:()\\[\\]]+):(\\d+):(\\d+)`).exec(text);
+  return new RegExp(`(?:${escapeRegExp(ROOT)}/|(?<![\\w./-]))(${escapeRegExp(dir)}/[^\\s:()\\[\\]]+):(\\d+):(\\d+)`).exec(text);
 }
 
 /** Where in the graded tree an error happened, and that line of code. */
-function locate(text: string, target: Target): { location?: string; code?: string } {
+export function locate(text: string, target: Target): { location?: string; code?: string } {
   const m = findPosition(text, target);
   if (!m) return {};
   const [, file, line, col] = m;

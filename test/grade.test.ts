@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkImports, formatTable, gradeTasks, selectTasks, type TaskResult } from "../lab/grade.ts";
+import { checkImports, formatTable, gradeTasks, locate, selectTasks, type TaskResult } from "../lab/grade.ts";
 import { TASKS } from "./exercises/tasks.ts";
 
 // Three "students", each a copy of the solutions with some mistakes edited in.
@@ -135,6 +135,14 @@ describe("grader", () => {
       expect(await checkImports(task, "solutions"), `solutions, task ${task.id}`).toBeUndefined();
       expect(await checkImports(task, "exercises"), `exercises, task ${task.id}`).toBeUndefined();
     }
+  });
+
+  it("locates an error in the graded tree only: test/exercises/ is not exercises/", () => {
+    const root = process.cwd();
+    const stack = `TypeError: x\n    at /x (${root}/test/exercises/quantization.test.ts:96:18)\n    at quantizeQ8_0Row (${root}/exercises/quantization/blocks.ts:4:7)`;
+    expect(locate(stack, "exercises")).toEqual({ location: "exercises/quantization/blocks.ts:4:7", code: expect.any(String) });
+    expect(locate(`at ${root}/test/exercises/quantization.test.ts:96:18`, "exercises")).toEqual({});
+    expect(locate("╭─[ exercises/quantization/memory.ts:3:1 ]", "exercises").location).toBe("exercises/quantization/memory.ts:3:1");
   });
 
   it("selects tasks by id or by question and rejects unknown ones", () => {
