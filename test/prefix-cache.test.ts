@@ -8,7 +8,8 @@ import { EngineError, KvCacheFullError, openEngine, type Engine, type Sequence }
 import type { LabEngine } from "../lab/engine/lab-engine.ts";
 import { mulberry32 } from "../lab/random.ts";
 import { BlockHashCache, LruBlockQueue, blockHashes, sha256BlockHash } from "../lab/prefix-cache/block-cache.ts";
-import { prefillCached, type PrefixCache } from "../lab/prefix-cache/cache.ts";
+import { prefillCached, stepEvicting, type PrefixCache } from "../lab/prefix-cache/cache.ts";
+import { RadixCache } from "../lab/prefix-cache/radix-cache.ts";
 import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
 
 const tmp = tempDir("prefix-cache-");
@@ -212,3 +213,162 @@ describe("block-hash cache (vLLM APC), block size 16", () => {
   });
 });
 
+
+describe("radix cache (SGLang RadixAttention), block size 4", () => {
+  it("insert, match with a split inside an edge, lock/unlock along the path, LRU eviction of unlocked leaves then their parent", async () => {
+    const e = await open({ kvBlockSize: 4, kvBlocks: 64, maxSequences: 4 });
+    const cache = new RadixCache(e);
+    const a = tokens(10, 20, e.hparams.nVocab);
+    const b = [...a.slice(0, 6), ...tokens(4, 21, e.hparams.nVocab)];
+    expect(b[6]).not.toBe(a[6]);
+
+    const ra = await prefillCached(e, cache, a);
+    expect(e.kv.blockIds(ra.sequence)).toEqual([0, 1, 2]);
+    expect(cache.dump().children.map((c) => [c.key.length, c.lockRef])).toEqual([[10, 1]]); // locked while running
+    await cache.release(ra.sequence);
+    expect(cache.dump().children[0].lockRef).toBe(0);
+    expect(cache.heldBlocks()).toEqual([0, 1, 2]); // the partial block too: radix matches are token-granular
+
+    const rb = await prefillCached(e, cache, b);
+    expect(rb.cachedTokens).toBe(6); // not rounded down to a block: 6 tokens of blocks [0, 1]
+    // The match ended inside a's edge: split into [a0..a5] → {[a6..a9], [b6..b9]}.
+    const tree = cache.dump();
+    expect(tree.children).toHaveLength(1);
+    expect(tree.children[0].key).toEqual(a.slice(0, 6));
+    expect(tree.children[0].lockRef).toBe(1); // b runs through the shared part
+    expect(tree.children[0].children.map((c) => [c.key, c.lockRef])).toEqual([[a.slice(6), 0], [b.slice(6), 1]]);
+    // b appended into the shared partial block 1: copy-on-write gave it block 3, then block 4.
+    expect(e.kv.blockIds(rb.sequence)).toEqual([0, 3, 4]);
+    expect(cache.heldBlocks()).toEqual([0, 1, 1, 2, 3, 4]); // block 1 straddles the split: held by both halves
+    checkPool(e, [rb.sequence], cache.heldBlocks());
+
+    // Locked leaves are never evicted: only a's tail can go while b runs.
+    expect(await cache.evict(100)).toBe(1); // a's tail: block 2 freed, block 1 still held by the top half
+    expect(cache.evictedKeys).toEqual([a.slice(6)]);
+    await cache.release(rb.sequence);
+    expect(e.kv.freeQueue().slice(-1)).toEqual([2]);
+    expect(await cache.evict(100)).toBe(4); // b's tail (3, 4), then its parent became an unlocked leaf (0, 1)
+    expect(cache.evictedKeys).toEqual([a.slice(6), b.slice(6), a.slice(0, 6)]);
+    expect(e.kv.freeQueue().slice(-5)).toEqual([2, 3, 4, 0, 1]);
+    expect(cache.heldBlocks()).toEqual([]);
+    checkPool(e, [], []);
+    expect(cache.stats()).toMatchObject({ queries: 2, queryTokens: 20, hitTokens: 6, evictedBlocks: 5, blocksHeld: 0 });
+  });
+
+  it("eviction is least recently used: a leaf touched by a later lookup outlives an older one", async () => {
+    const e = await open({ kvBlockSize: 4, kvBlocks: 64, maxSequences: 4 });
+    const cache = new RadixCache(e);
+    const x = tokens(8, 22, e.hparams.nVocab), y = tokens(8, 23, e.hparams.nVocab), z = tokens(8, 24, e.hparams.nVocab);
+    for (const p of [x, y, z]) await cache.release((await prefillCached(e, cache, p)).sequence);
+    await cache.release((await prefillCached(e, cache, x)).sequence); // x is now the most recently used (all of it)
+    await cache.evict(2);
+    expect(cache.evictedKeys).toEqual([y]);
+    await cache.evict(2);
+    expect(cache.evictedKeys).toEqual([y, z]);
+    await cache.dispose();
+    checkPool(e, [], []);
+  });
+
+  it("capacity 0 is off; a capacity of 4 blocks evicts old leaves to admit new ones", async () => {
+    const e = await open({ kvBlockSize: 4, kvBlocks: 64, maxSequences: 4 });
+    const off = new RadixCache(e, { capacityBlocks: 0 });
+    const p = tokens(12, 25, e.hparams.nVocab);
+    await off.release((await prefillCached(e, off, p)).sequence);
+    expect((await prefillCached(e, off, p)).cachedTokens).toBe(0);
+    expect(off.heldBlocks()).toEqual([]);
+    const small = new RadixCache(e, { capacityBlocks: 4 });
+    const q = tokens(8, 26, e.hparams.nVocab), r = tokens(8, 27, e.hparams.nVocab), t = tokens(8, 28, e.hparams.nVocab);
+    for (const x of [q, r, t]) await small.release((await prefillCached(e, small, x)).sequence);
+    expect(small.evictedKeys).toEqual([q]);
+    expect(small.stats().blocksHeld).toBe(4);
+    expect(() => new RadixCache(e, { capacityBlocks: 1.5 })).toThrow(RangeError);
+  });
+});
+
+/** Greedy generation of n tokens after the prompt through a cache (or none) → tokens and log-probs. */
+async function greedy(e: Engine, cache: PrefixCache | undefined, prompt: number[], n: number): Promise<{ tokens: number[]; rows: Float32Array[]; cached: number }> {
+  const req = await prefillCached(e, cache, prompt);
+  const rows = [req.logprobs];
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = rows[rows.length - 1];
+    let best = 0;
+    for (let v = 1; v < row.length; v++) if (row[v] > row[best]) best = v;
+    out.push(best);
+    if (i < n - 1) rows.push((await stepEvicting(e, cache, req.sequence, [best])).logprobs[0]);
+  }
+  if (cache) await cache.release(req.sequence);
+  else await req.sequence.free();
+  return { tokens: out, rows, cached: req.cachedTokens };
+}
+
+describe("caching is exact (F32): identical greedy tokens, log-probs within 1e-5", () => {
+  for (const method of ["block", "radix"] as const) {
+    it(`${method}: three requests sharing a 37-token prefix generate what cold requests generate`, async () => {
+      const e = await open({ kvBlockSize: 8, kvBlocks: 40, maxSequences: 4 });
+      const cache: PrefixCache = method === "block" ? new BlockHashCache(e) : new RadixCache(e);
+      const shared = tokens(37, 30, e.hparams.nVocab);
+      let cachedTotal = 0;
+      for (let i = 0; i < 3; i++) {
+        const prompt = [...shared, ...tokens(5 + i, 31 + i, e.hparams.nVocab)];
+        const cold = await greedy(e, undefined, prompt, 6);
+        const warm = await greedy(e, cache, prompt, 6);
+        cachedTotal += warm.cached;
+        expect(warm.tokens).toEqual(cold.tokens);
+        for (let r = 0; r < cold.rows.length; r++) {
+          let d = 0;
+          for (let v = 0; v < cold.rows[r].length; v++) d = Math.max(d, Math.abs(cold.rows[r][v] - warm.rows[r][v]));
+          expect(d).toBeLessThanOrEqual(1e-5);
+        }
+      }
+      // Request 1 hits the shared prefix (and request 0's own prompt tokens beyond it, for radix none).
+      expect(cachedTotal).toBe(method === "block" ? 2 * 32 : 2 * 37);
+      await cache.dispose();
+    });
+  }
+});
+
+describe("random property test: ref counts >= 0, pool accounting exact, no block both free and referenced", () => {
+  for (const method of ["block", "radix"] as const) {
+    it(`${method}: 120 random lookups, inserts, releases and evictions on a small pool`, async () => {
+      const e = await open({ kvBlockSize: 4, kvBlocks: 30, maxSequences: 4, contextSize: 64 });
+      const cache: PrefixCache = method === "block" ? new BlockHashCache(e) : new RadixCache(e);
+      const rand = mulberry32(77);
+      const stems = [tokens(9, 40, e.hparams.nVocab), tokens(14, 41, e.hparams.nVocab), tokens(5, 42, e.hparams.nVocab)];
+      const live: Sequence[] = [];
+      const held = () => (cache as BlockHashCache | RadixCache).heldBlocks();
+      for (let op = 0; op < 120; op++) {
+        const r = rand();
+        if (r < 0.45 && live.length < 3) {
+          const stem = stems[Math.floor(rand() * stems.length)];
+          const prompt = [...stem.slice(0, 1 + Math.floor(rand() * stem.length)), ...tokens(1 + Math.floor(rand() * 6), op, e.hparams.nVocab)];
+          try {
+            const req = await prefillCached(e, cache, prompt);
+            expect(req.sequence.tokens).toEqual(prompt); // the cache never hands out other tokens
+            live.push(req.sequence);
+          } catch (err) {
+            expect(err).toBeInstanceOf(KvCacheFullError); // only when running sequences fill the pool
+          }
+        } else if (r < 0.65 && live.length > 0) {
+          const s = live[Math.floor(rand() * live.length)];
+          try {
+            await stepEvicting(e, cache, s, tokens(1 + Math.floor(rand() * 3), 1000 + op, e.hparams.nVocab), "none");
+            cache.insert(s);
+          } catch (err) {
+            expect(err).toBeInstanceOf(KvCacheFullError);
+          }
+        } else if (r < 0.9 && live.length > 0) {
+          const i = Math.floor(rand() * live.length);
+          await cache.release(live[i]);
+          live.splice(i, 1);
+        } else {
+          await cache.evict(1 + Math.floor(rand() * 4));
+        }
+        checkPool(e, live, held());
+      }
+      for (const s of live) await cache.release(s);
+      await cache.dispose();
+      checkPool(e, [], []);
+    });
+  }
+});
