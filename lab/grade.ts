@@ -223,7 +223,7 @@ export async function checkImports(task: TaskSpec, target: Target): Promise<stri
     for (const site of await importsOf(file)) {
       const at = `${shown}:${site.line}:${site.col}`;
       if (site.specifier === undefined) {
-        return `${at} loads a module whose name is computed at run time; the grader only accepts imports with a literal path, so that it can check them`;
+        return `${at} loads a module the grader cannot check (a name computed at run time, or createRequire); use import with a literal path, so that the grader can check it`;
       }
       let path: string;
       if (site.specifier.startsWith(".")) {
