@@ -12,6 +12,7 @@ import { benchCommand } from "./bench.ts";
 import { quantizeCommand } from "./quantize.ts";
 import { ggufInspectCommand } from "./gguf.ts";
 import { trainCommand } from "./train.ts";
+import { capacityCommand } from "./capacity.ts";
 
 export const commands: Command[] = [
   ...notebookCommands, jupyterCommand, doctorCommand, regenerateCommand,
@@ -23,4 +24,5 @@ export const commands: Command[] = [
   quantizeCommand,
   ggufInspectCommand,
   trainCommand,
+  capacityCommand,
 ];
