@@ -16,6 +16,8 @@ import {
 import { goodnessOfFit, homogeneity } from "../lab/speculative/chi-square.ts";
 import { TARGET_GGUF, hasTarget } from "./engine-fixtures.ts";
 import { existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const DRAFT_GGUF = fileURLToPath(new URL("../data/models/draft.gguf", import.meta.url));
@@ -369,5 +371,47 @@ describe.skipIf(!haveModels)("speculativeGenerate at temperature 1 (LabEngine)",
       await target.dispose();
       await draftEngine.dispose();
     }
+  }, MODEL_TEST_MS);
+});
+
+// ---------------------------------------------------------------------------------------------
+// lab speculate
+
+const BIN = join(import.meta.dirname, "..", "lab", "cli", "bin.mjs");
+function lab(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 240_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe.skipIf(!haveModels)("lab speculate", () => {
+  it("usage errors exit 2 and say what is wrong", () => {
+    for (const [args, message] of [
+      [["--ngram", "--k", "0"], /--k must be an integer in \[1, 32\]/],
+      [["--ngram", "--k", "33"], /--k must be an integer in \[1, 32\]/],
+      [["--ngram", "--draft", DRAFT_GGUF], /exactly one drafter/],
+      [[], /exactly one drafter/],
+      [["--ngram", "--prompts", "poetry"], /unknown --prompts "poetry"/],
+      [["--ngram", "--engine", "vllm"], /unknown engine "vllm"/],
+      [["--ngram", "--level", "Q9_X"], /unknown --level "Q9_X"/],
+    ] as const) {
+      const r = lab("speculate", TARGET_GGUF, ...args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  }, MODEL_TEST_MS);
+
+  it.each([["--ngram"], ["--draft", DRAFT_GGUF]])("--json has the issue's fields (%s)", (...drafterArgs) => {
+    const r = lab("speculate", TARGET_GGUF, ...drafterArgs, "--k", "3", "--tokens", "16", "--count", "1", "--repeats", "1", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    for (const key of ["speedup", "acceptanceRate", "meanAcceptedLength", "predictedSpeedup", "c", "v", "tokensPerTargetPass"]) {
+      expect(typeof j[key], key).toBe("number");
+    }
+    expect(j.baseline.tokensPerSecond).toBeGreaterThan(0);
+    expect(j.speculative.tokensPerSecond).toBeGreaterThan(0);
+    expect(j.speedup).toBeCloseTo(j.speculative.tokensPerSecond / j.baseline.tokensPerSecond, 9);
+    expect(j.identical).toBe(true);
+    expect(j.acceptancePerPosition).toHaveLength(3);
+    expect(j.k).toBe(3);
   }, MODEL_TEST_MS);
 });

@@ -4,3 +4,4 @@ export * from "./verify.ts";
 export * from "./drafters.ts";
 export * from "./generate.ts";
 export * from "./cost.ts";
+export * from "./measure.ts";

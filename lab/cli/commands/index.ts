@@ -13,6 +13,7 @@ import { quantizeCommand } from "./quantize.ts";
 import { ggufInspectCommand } from "./gguf.ts";
 import { trainCommand } from "./train.ts";
 import { capacityCommand } from "./capacity.ts";
+import { speculateCommand } from "./speculate.ts";
 
 export const commands: Command[] = [
   ...notebookCommands, jupyterCommand, doctorCommand, regenerateCommand,
@@ -24,5 +25,6 @@ export const commands: Command[] = [
   quantizeCommand,
   ggufInspectCommand,
   trainCommand,
+  speculateCommand,
   capacityCommand,
 ];
