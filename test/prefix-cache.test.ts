@@ -10,6 +10,9 @@ import { mulberry32 } from "../lab/random.ts";
 import { BlockHashCache, LruBlockQueue, blockHashes, sha256BlockHash } from "../lab/prefix-cache/block-cache.ts";
 import { prefillCached, stepEvicting, type PrefixCache } from "../lab/prefix-cache/cache.ts";
 import { RadixCache } from "../lab/prefix-cache/radix-cache.ts";
+import { SlotCache } from "../lab/prefix-cache/slot-cache.ts";
+import { openPrefixCache } from "../lab/prefix-cache/index.ts";
+import { TARGET_GGUF, hasTarget } from "./engine-fixtures.ts";
 import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
 
 const tmp = tempDir("prefix-cache-");
@@ -371,4 +374,80 @@ describe("random property test: ref counts >= 0, pool accounting exact, no block
       checkPool(e, [], []);
     });
   }
+});
+
+/** The slot cache's behaviour, the same on both engines. */
+async function slotScenario(e: Engine): Promise<void> {
+  const cache = new SlotCache(e, { slots: 2 });
+  const sys = tokens(20, 50, e.hparams.nVocab);
+  const p1 = [...sys, ...tokens(4, 51, e.hparams.nVocab)];
+  const p2 = [...sys, ...tokens(6, 52, e.hparams.nVocab)];
+  const other = tokens(10, 53, e.hparams.nVocab);
+  const cold1 = await greedy(e, undefined, p1, 4);
+  const r1 = await greedy(e, cache, p1, 4);
+  expect(r1.cached).toBe(0);
+  const rOther = await greedy(e, cache, other, 2); // shares nothing: opens the second slot, keeps slot 0
+  expect(rOther.cached).toBe(0);
+  expect(cache.slotTokens().map((s) => s.tokens.length)).toEqual([24 + 3, 10 + 1]);
+  // p2 routes to slot 0 (common prefix 20 with p1's tokens), truncated to it: 20 tokens reused.
+  const cold2 = await greedy(e, undefined, p2, 4);
+  const r2 = await greedy(e, cache, p2, 4);
+  expect(r2.cached).toBe(20);
+  expect(r2.tokens).toEqual(cold2.tokens);
+  for (let r = 0; r < cold2.rows.length; r++) {
+    let d = 0;
+    for (let v = 0; v < cold2.rows[r].length; v++) d = Math.max(d, Math.abs(cold2.rows[r][v] - r2.rows[r][v]));
+    expect(d).toBeLessThanOrEqual(1e-5);
+  }
+  expect(r1.tokens).toEqual(cold1.tokens);
+  // The same prompt again: everything but its last token is reused.
+  const r3 = await greedy(e, cache, p2, 1);
+  expect(r3.cached).toBe(p2.length - 1);
+  const s = cache.stats();
+  expect(s).toMatchObject({ queries: 4, queryTokens: 24 + 10 + 26 + 26, hitTokens: 20 + 25 });
+  // Dropped by truncation: slot 0 held p1 + 3 generated (27) → cut to 20 (7); then p2 + 3 generated (29) → cut to 25 (4).
+  expect(s.evictedTokens).toBe(7 + 4);
+  // Both slots busy → a clear error, not a silent overwrite.
+  const a = await cache.lookup(p1);
+  const b = await cache.lookup(other);
+  await expect(cache.lookup(p2)).rejects.toThrow(/all 2 slots are busy/);
+  await cache.release(a.sequence);
+  await cache.release(b.sequence);
+  await expect(cache.release(a.sequence)).rejects.toThrow(/released twice/);
+  await cache.dispose();
+}
+
+describe("slot cache (llama-server cache_prompt)", () => {
+  it("LabEngine: routes to the longest common prefix, truncates, reuses; exact outputs; busy slots are never overwritten", async () => {
+    const e = await open({ kvBlockSize: 8, kvBlocks: 32, maxSequences: 4 });
+    await slotScenario(e);
+    checkPool(e, [], []);
+  });
+
+  it("LabEngine: idle slots are evicted (LRU) when the pool is full; 0 slots = off; bad sizes refused", async () => {
+    const e = await open({ kvBlockSize: 8, kvBlocks: 8, maxSequences: 4 });
+    const cache = new SlotCache(e, { slots: 3 });
+    await cache.release((await prefillCached(e, cache, tokens(30, 60, e.hparams.nVocab))).sequence); // 4 blocks
+    await cache.release((await prefillCached(e, cache, tokens(20, 61, e.hparams.nVocab))).sequence); // 3 blocks
+    const big = await prefillCached(e, cache, tokens(40, 62, e.hparams.nVocab)); // 5 blocks: evicts the oldest slot
+    expect(cache.slotTokens().map((s) => s.tokens.length)).toEqual([20, 40]);
+    expect(cache.stats().evictedBlocks).toBe(4);
+    await cache.release(big.sequence);
+    await cache.dispose();
+    const off = new SlotCache(e, { slots: 0 });
+    const p = tokens(12, 63, e.hparams.nVocab);
+    await off.release((await prefillCached(e, off, p)).sequence);
+    expect((await prefillCached(e, off, p)).cachedTokens).toBe(0);
+    expect(() => new SlotCache(e, { slots: 5 })).toThrow(RangeError);
+    expect(() => openPrefixCache("lru", e)).toThrow(/unknown prefix cache method "lru"/);
+  });
+
+  it.skipIf(!hasTarget)("llama.cpp (target.gguf, 1 thread): the same routing and exactness", async () => {
+    const e = await openEngine("llama", TARGET_GGUF, { contextSize: 128, maxSequences: 3, threads: 1 });
+    engines.push(e);
+    expect(e.kv).toBeUndefined();
+    expect(() => new BlockHashCache(e)).toThrow(/slot cache/);
+    expect(() => new RadixCache(e)).toThrow(/slot cache/);
+    await slotScenario(e);
+  }, 120_000);
 });
