@@ -14,7 +14,7 @@ import {
   type Drafter, type VerifyInput, type VerifyResult,
 } from "../lab/speculative/index.ts";
 import { goodnessOfFit, homogeneity } from "../lab/speculative/chi-square.ts";
-import { TARGET_GGUF, hasTarget } from "./engine-fixtures.ts";
+import { TARGET_GGUF, hasTarget, tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
 import { existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -324,6 +324,15 @@ describe.skipIf(!haveModels).each(["lab", "llama"] as const)("speculativeGenerat
         async rollback() {}, async dispose() {},
       });
       await expect(speculativeGenerate(target, stub(512, []), prompt, { k: 4, maxTokens: 8 })).rejects.toThrow(/vocabulary of 512 tokens, the target 1024/);
+      // A real draft model with another vocabulary (the synthetic llama's 512 pieces): refused before any pass.
+      const tmp = tempDir("spec-vocab-");
+      try {
+        const other = await openEngine(engineName, await writeSyntheticVariant(join(tmp.dir, "synthetic.gguf"), "F32", { seed: 1, nEmbd: 32 }), { contextSize: 64, maxSequences: 1 });
+        const drafter = new ModelDrafter(other);
+        await expect(speculativeGenerate(target, drafter, prompt, { k: 4, maxTokens: 8 })).rejects.toThrow(/same vocabulary/);
+        await drafter.dispose();
+        await other.dispose();
+      } finally { tmp.cleanup(); }
       await expect(speculativeGenerate(target, stub(1024, []), prompt, { k: 0, maxTokens: 8 })).rejects.toThrow(/k must be an integer in \[1, 32\]/);
       await expect(speculativeGenerate(target, stub(1024, []), prompt, { k: 33, maxTokens: 8 })).rejects.toThrow(RangeError);
       const bad = speculativeGenerate(target, stub(1024, [5000]), prompt, { k: 2, maxTokens: 8 });
