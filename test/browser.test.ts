@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findJupyter } from "../lab/doctor.ts";
 import {
-  browserSessionUnavailable, describeProblem, notebookRel, SCREENSHOTS_DIR, StudentSession, type NotebookView,
+  browserSessionUnavailable, describeProblem, notebookRel, savedOutputs, SCREENSHOTS_DIR, StudentSession, type NotebookView,
 } from "../lab/notebooks/browser.ts";
 import { allNotebooks, notebookName, readNotebook, REPO_ROOT, type Notebook } from "../lab/notebooks/index.ts";
 
@@ -58,6 +58,9 @@ describe.skipIf(unavailable !== undefined)("notebooks in Jupyter Notebook throug
     it(`${notebookName(path)} as opened: the title renders, every figure is a visible image, tables render, no errors`, async () => {
       const v = await session.check(notebookRel(path));
       expect(v.problems, report(v)).toEqual([]);
+      // Not vacuous: every figure and table the file holds was seen on the page.
+      const saved = (await readNotebook(path)).cells.flatMap((c) => savedOutputs(c.outputs ?? []));
+      expect(v.seen).toEqual({ figures: saved.filter((o) => o.isFigure).length, tables: saved.filter((o) => o.isTable).length });
     }, 60_000);
   }
 
@@ -65,6 +68,7 @@ describe.skipIf(unavailable !== undefined)("notebooks in Jupyter Notebook throug
     it(`${name}: Run All in the browser finishes with no error, visible figures and the headline`, async () => {
       const v = await session.runAll(`notebooks/${name}.ipynb`, { timeoutMs: 240_000 });
       expect(v.problems, report(v)).toEqual([]);
+      expect(v.seen.figures, "figures drawn from the kernel's outputs").toBeGreaterThan(0);
     }, 300_000);
   }
 

@@ -418,7 +418,18 @@ export interface NotebookView {
   /** Written when there are problems (or when asked for): a full-page PNG and the console log. */
   screenshot?: string;
   consoleLog?: string;
+  /** What the page showed: visible figures and rendered tables, over all cells (the checks' coverage). */
+  seen: { figures: number; tables: number };
   seconds: number;
+}
+
+/** Visible figures and rendered tables on the page. */
+export function countSeen(cells: DrawnCell[]): NotebookView["seen"] {
+  const outputs = cells.flatMap((c) => c.outputs);
+  return {
+    figures: outputs.filter((o) => o.kind === "figure" && o.width > 0 && o.height > 0 && o.loaded).length,
+    tables: outputs.filter((o) => o.kind === "html" && o.tableRows > 0 && o.width > 0 && o.height > 0).length,
+  };
 }
 
 export interface SessionOptions {
@@ -430,14 +441,19 @@ export interface SessionOptions {
   failuresDir?: string;
 }
 
-/** Why a session cannot start on this machine, or undefined if it can. */
-export async function browserSessionUnavailable(env = process.env): Promise<string | undefined> {
+/** What a session needs (Jupyter Notebook with the tslab kernel, a Chromium), and what is missing. */
+async function probeSession(env = process.env): Promise<{ python?: string; chromium?: string; missing?: string }> {
   const [jupyter, chromium] = await Promise.all([findJupyter(env), findChromium(env)]);
   const missing: string[] = [];
-  if (!jupyter?.notebook) missing.push("no Python with Jupyter Notebook (`sudo apt-get install jupyter-notebook`)");
+  if (!jupyter?.notebook) missing.push(`no Python with Jupyter Notebook${env.LAB_PYTHON ? ` (LAB_PYTHON=${env.LAB_PYTHON})` : ""} (\`sudo apt-get install jupyter-notebook\`)`);
   else if (!jupyter.kernels.includes("tslab")) missing.push(`the tslab kernel is not registered with ${jupyter.python}'s Jupyter (\`npx lab jupyter\` or \`npx tslab install --python=${jupyter.python}\`)`);
   if (!chromium) missing.push("no Chromium (`sudo apt-get install chromium`, or set LAB_CHROMIUM)");
-  return missing.length ? missing.join("; ") : undefined;
+  return { python: jupyter?.python, chromium: chromium?.path, ...(missing.length ? { missing: missing.join("; ") } : {}) };
+}
+
+/** Why a session cannot start on this machine, or undefined if it can. */
+export async function browserSessionUnavailable(env = process.env): Promise<string | undefined> {
+  return (await probeSession(env)).missing;
 }
 
 export class StudentSession {
@@ -453,17 +469,16 @@ export class StudentSession {
 
   /** Copies the repository, starts Jupyter Notebook on it and launches Chromium. */
   static async open(opts: SessionOptions = {}): Promise<StudentSession> {
-    const jupyter = await findJupyter(opts.python ? { ...process.env, LAB_PYTHON: opts.python } : process.env);
-    if (!jupyter?.notebook) throw new Error(`no Python with Jupyter Notebook found${opts.python ? ` (${opts.python})` : ""}: \`sudo apt-get install jupyter-notebook\``);
-    const chromium = opts.chromium ?? (await findChromium())?.path;
-    if (!chromium) throw new Error("no Chromium found: `sudo apt-get install chromium`, or set LAB_CHROMIUM to a Chromium/Chrome binary");
+    const env = { ...process.env, ...(opts.python ? { LAB_PYTHON: opts.python } : {}), ...(opts.chromium ? { LAB_CHROMIUM: opts.chromium } : {}) };
+    const { python, chromium, missing } = await probeSession(env);
+    if (missing || !python || !chromium) throw new Error(`a browser session cannot start here: ${missing}`);
     // What `lab jupyter` does before it starts Jupyter: without these declarations the first cell
     // that uses `lab.` fails to type-check in a fresh kernel.
     await ensureNotebookTypes();
     const root = await mkdtemp(join(tmpdir(), "lab-student-"));
     try {
       await copyRepository(root);
-      const server = await startJupyter(root, jupyter.python, "notebook");
+      const server = await startJupyter(root, python, "notebook");
       try {
         const { browser, close } = await launchChromium(chromium);
         return new StudentSession(root, server, browser, close, opts.failuresDir ?? FAILURES_DIR, classicDriver);
@@ -523,9 +538,9 @@ export class StudentSession {
     return { screenshot: file, consoleLog };
   }
 
-  private async finish(rel: string, tag: string, page: Page, consoleLines: string[], problems: Problem[], t0: number, shot?: string): Promise<NotebookView> {
+  private async finish(rel: string, tag: string, page: Page, consoleLines: string[], problems: Problem[], seen: NotebookView["seen"], t0: number, shot?: string): Promise<NotebookView> {
     const name = notebookName(rel);
-    const view: NotebookView = { notebook: name, problems, seconds: 0 };
+    const view: NotebookView = { notebook: name, problems, seen, seconds: 0 };
     try {
       const file = shot ?? (problems.length ? join(this.failuresDir, `${name}-${tag}.png`) : undefined);
       if (file) Object.assign(view, await this.keepEvidence(page, consoleLines, file));
@@ -548,9 +563,11 @@ export class StudentSession {
     const nb = await readNotebook(join(this.root, rel));
     const { page, consoleLines } = await this.openPage(rel, { kernel: false });
     const problems: Problem[] = [];
+    let seen = { figures: 0, tables: 0 };
     try {
       if (await this.driver.trusted(page)) problems.push({ notebook: name, what: "the notebook is trusted in this fresh copy, so the check would not see what a student sees" });
       const drawn = await this.driver.cells(page);
+      seen = countSeen(drawn);
       problems.push(...titleProblems(name, nb, drawn));
       nb.cells.forEach((cell, i) => {
         if (cell.cell_type === "code") problems.push(...cellProblems(name, i, savedOutputs(cell.outputs ?? []), drawn[i]?.outputs ?? []));
@@ -558,7 +575,7 @@ export class StudentSession {
     } catch (err) {
       problems.push({ notebook: name, what: `the page could not be checked: ${(err as Error).message}` });
     }
-    return this.finish(rel, "opened", page, consoleLines, problems, t0, opts.screenshot);
+    return this.finish(rel, "opened", page, consoleLines, problems, seen, t0, opts.screenshot);
   }
 
   /**
@@ -570,9 +587,11 @@ export class StudentSession {
     const name = notebookName(rel);
     const { page, consoleLines } = await this.openPage(rel, { kernel: true });
     const problems: Problem[] = [];
+    let seen = { figures: 0, tables: 0 };
     try {
       await this.driver.runAll(page, opts.timeoutMs ?? 120_000);
       const [drawn, outputs] = [await this.driver.cells(page), await this.driver.outputsNow(page)];
+      seen = countSeen(drawn);
       let headline = false;
       drawn.forEach((cell, i) => {
         if (cell.type !== "code") return;
@@ -586,7 +605,7 @@ export class StudentSession {
     } catch (err) {
       problems.push({ notebook: name, what: `Run All did not finish: ${(err as Error).message.split("\n")[0]}` });
     }
-    return this.finish(rel, "run-all", page, consoleLines, problems, t0);
+    return this.finish(rel, "run-all", page, consoleLines, problems, seen, t0);
   }
 }
 

@@ -134,8 +134,6 @@ Options:
     const browser = await import("../../notebooks/browser.ts").catch((err: Error) => {
       throw new Error(`lab notebooks screenshot needs puppeteer-core (a development dependency: run \`npm install\`): ${err.message}`);
     });
-    const why = await browser.browserSessionUnavailable();
-    if (why) throw new Error(`lab notebooks screenshot cannot run here: ${why}`);
     say(`opening ${browser.notebookRel(path)} in Jupyter Notebook (fresh untrusted copy) with headless Chromium…`);
     const view = await browser.screenshotNotebook(path, values.out ? resolve(values.out) : undefined);
     if (values.json) printJson(view);
