@@ -13,6 +13,8 @@ import { RadixCache } from "../lab/prefix-cache/radix-cache.ts";
 import { SlotCache } from "../lab/prefix-cache/slot-cache.ts";
 import { openPrefixCache } from "../lab/prefix-cache/index.ts";
 import { TARGET_GGUF, hasTarget } from "./engine-fixtures.ts";
+import { runPrefixBench, workloadPrompts } from "../lab/prefix-cache/bench.ts";
+import { prefixBenchCommand } from "../lab/cli/commands/prefix-bench.ts";
 import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
 
 const tmp = tempDir("prefix-cache-");
@@ -450,4 +452,39 @@ describe("slot cache (llama-server cache_prompt)", () => {
     expect(() => new RadixCache(e)).toThrow(/slot cache/);
     await slotScenario(e);
   }, 120_000);
+});
+
+describe("lab prefix-bench", () => {
+  it("workloads: the system prompt is shared, multi-turn prompts extend earlier ones, unique ones share nothing", () => {
+    const sys = workloadPrompts("system-prompt", 3);
+    expect(sys[1].startsWith(sys[0].split("\n")[0])).toBe(true);
+    const turns = workloadPrompts("multi-turn", 6); // 2 conversations, interleaved
+    expect(turns[2].startsWith(turns[0].slice(0, -"\nAssistant:".length))).toBe(true);
+    const unique = workloadPrompts("unique", 3);
+    expect(unique[0].slice(0, 20)).not.toBe(unique[1].slice(0, 20));
+    expect(() => workloadPrompts("system-prompt", 0)).toThrow(RangeError);
+  });
+
+  it.skipIf(!hasTarget)("few-shot on target.gguf: every method's JSON fields, same greedy tokens as no cache", async () => {
+    const report = await runPrefixBench({ model: TARGET_GGUF, workload: "few-shot", requests: 4, decodeTokens: 2 });
+    expect(Object.keys(report.methods)).toEqual(["none", "block", "radix", "slot"]);
+    for (const m of Object.values(report.methods)) {
+      expect(m).toEqual(expect.objectContaining({ hitRate: expect.any(Number), prefillTokens: expect.any(Number), evictions: expect.any(Number) }));
+      expect(m.ttftMs.p50).toBeGreaterThan(0);
+      expect(m.ttftMs.p90).toBeGreaterThanOrEqual(m.ttftMs.p50);
+      expect(m.sameTokensAsNone).toBe(true);
+    }
+    expect(report.methods.none.hitRate).toBe(0);
+    // Token-granular radix reuses at least what block-aligned hashing does.
+    expect(report.methods.radix.cachedTokens).toBeGreaterThanOrEqual(report.methods.block.cachedTokens);
+    const total = report.methods.none.prefillTokens;
+    for (const m of ["block", "radix", "slot"] as const) expect(report.methods[m].prefillTokens + report.methods[m].cachedTokens).toBe(total);
+  }, 120_000);
+
+  it("bad flags are usage errors in words", async () => {
+    await expect(prefixBenchCommand.run(["m.gguf", "--workload", "chat"])).rejects.toThrow(/unknown workload "chat"/);
+    await expect(prefixBenchCommand.run(["m.gguf", "--block-size", "12"])).rejects.toThrow(/power of two/);
+    await expect(prefixBenchCommand.run(["m.gguf", "--engine", "vllm"])).rejects.toThrow(/unknown engine "vllm"/);
+    await expect(prefixBenchCommand.run(["m.gguf", "--cache-blocks", "-1"])).rejects.toThrow(/--cache-blocks/);
+  });
 });

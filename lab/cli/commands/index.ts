@@ -14,6 +14,7 @@ import { ggufInspectCommand } from "./gguf.ts";
 import { trainCommand } from "./train.ts";
 import { capacityCommand } from "./capacity.ts";
 import { speculateCommand } from "./speculate.ts";
+import { prefixBenchCommand } from "./prefix-bench.ts";
 
 export const commands: Command[] = [
   ...notebookCommands, jupyterCommand, doctorCommand, regenerateCommand,
@@ -27,4 +28,5 @@ export const commands: Command[] = [
   trainCommand,
   speculateCommand,
   capacityCommand,
+  prefixBenchCommand,
 ];
