@@ -104,7 +104,9 @@ export function simulateAutoscaling(input: AutoscaleInput): AutoscaleResult {
 
   const decide = (t: number) => {
     const current = live().length;
-    const outstanding = queue.length + replicas.reduce((s, r) => s + (r.stoppedAt === undefined ? r.slotFreeAt.filter((f) => f > t).length : 0), 0);
+    // in service: busy slots of started replicas (a replica still loading has none, though its slots read "busy until ready")
+    const inService = replicas.reduce((s, r) => s + (r.stoppedAt === undefined && r.readyAt <= t ? r.slotFreeAt.filter((f) => f > t).length : 0), 0);
+    const outstanding = queue.length + inService;
     const metric = policy.kind === "utilisation" ? (readyArea > 0 ? busyArea / readyArea : 0) : outstanding / Math.max(1, current);
     const target = policy.kind === "utilisation" ? policy.target : policy.targetPerSlot * slots;
     let desired = Math.ceil((current * metric) / target - 1e-9);

@@ -12,11 +12,13 @@
 // does enough arithmetic per byte: the crossover batch is FLOP/s ÷ bandwidth × bytes per parameter ÷ 2
 // (H100 SXM, BF16: 989.5e12 ÷ 3.35e12 × 2 ÷ 2 ≈ 295 sequences; 4-bit weights cut it by 4×).
 //
+// "weight bytes" here are the bytes a pass streams: all but the embedding table (only its rows are read).
+//
 // TP communication: two all-reduces per layer (after attention and after the FFN) of the activations
 // (tokens × hidden × 2 bytes). A ring all-reduce sends 2 × (TP−1)/TP of the buffer over each GPU's
 // link; a fixed latency per all-reduce is an input (default 0: we found no source to cite for it).
 import type { GpuSpec, KvFormat, ModelSpec, WeightFormat } from "./tables.ts";
-import { DEFAULTS, matmulParameters, weightBytes } from "./tables.ts";
+import { DEFAULTS, matmulParameters, streamedWeightBytes } from "./tables.ts";
 import { CapacityError, checkTensorParallel, kvBytesPerTokenPerGpu } from "./memory.ts";
 
 /** Peak tensor FLOP/s for a format's matmuls: FP8/INT8 where the GPU has them, else BF16 (weight-only dequantization). */
@@ -98,7 +100,7 @@ export function estimateLatency(input: LatencyInput): LatencyEstimate {
   if (!(promptTokens >= 1) || !(outputTokens >= 1)) throw new CapacityError(`prompt and output tokens must be ≥ 1`);
 
   const { flops, math } = peakFlops(gpu, format);
-  const weights = weightBytes(model, format);
+  const weights = streamedWeightBytes(model, format); // bytes each forward pass reads
   const bandwidth = gpu.memoryBandwidth * mbu;
   const compute = flops * mfu;
 

@@ -259,10 +259,23 @@ const isEmbeddingOrHead = (name: string) => name === "token_embd.weight" || name
 
 /** Bytes of a model's weights in a format, tensor by tensor (1-D norms at 16 bits, GGUF norms F32). */
 export function weightBytes(m: ModelSpec, format: WeightFormat): number {
+  return tensorBytes(m, format, () => true);
+}
+
+/**
+ * Bytes a forward pass reads: every weight but the embedding table, of which it reads only the rows
+ * of its tokens (unless tied, when the table is also the output head and is read whole).
+ */
+export function streamedWeightBytes(m: ModelSpec, format: WeightFormat): number {
+  return tensorBytes(m, format, (name) => m.tiedEmbeddings || name !== "token_embd.weight");
+}
+
+function tensorBytes(m: ModelSpec, format: WeightFormat, include: (name: string) => boolean): number {
   let bits = 0;
   const mix: QuantMix | undefined = format.ggufMix ? findMix(format.ggufMix) : undefined;
   const shape = { nLayer: m.layers, nGqa: m.heads / m.kvHeads, tiedEmbeddings: m.tiedEmbeddings };
   for (const t of modelTensors(m)) {
+    if (!include(t.name)) continue;
     const n = elements(t);
     if (mix) {
       const from: GgmlTypeName = t.ne.length === 1 ? "F32" : "F16";
