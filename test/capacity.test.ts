@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import {
   averageBitsPerWeight, burstyArrivals, checkTensorParallel, crossoverBatch, DEFAULTS, estimateLatency, exponential, findFormat,
   findGpu, findKvFormat, findModel, GPUS, KV_FORMATS, kvBytesPerToken, loadGgufModel, measuredMachine, mmcMeanWait, MODELS,
-  parameterCount, planMemory, poissonArrivals, simulateAutoscaling, simulateQueue, WEIGHT_FORMATS, type ScalingPolicy,
+  parameterCount, planMemory, poissonArrivals, PUBLISHED_70B, reproduce, simulateAutoscaling, simulateQueue, WEIGHT_FORMATS, type ScalingPolicy,
 } from "../lab/capacity/index.ts";
 import { mulberry32 } from "../lab/random.ts";
 
@@ -244,4 +244,19 @@ describe("lab capacity", () => {
     expect(ctx.code).toBe(2);
     expect(ctx.stderr).toMatch(/exceeds its maximum of 4096/);
   }, CLI_MS);
+});
+
+describe("published 70B measurements (TensorRT-LLM's performance tables)", () => {
+  it.each(PUBLISHED_70B.map((p) => [p.id, p] as const))("%s: within 2×, or the miss is documented", async (_, p) => {
+    const r = reproduce(await findModel("llama-2-70b"), p);
+    expect(p.source.url).toMatch(/^https:\/\/github\.com\/NVIDIA\/TensorRT-LLM\/blob\/[0-9a-f]{40}\//);
+    expect(r.fits, "the published configuration ran, so it must fit our memory model").toBe(true);
+    expect(r.within2x, `predicted ${r.predicted.toFixed(1)} vs published ${p.published} (ratio ${r.ratio.toFixed(2)}); miss note: ${p.miss ?? "none"}`)
+      .toBe(p.miss === undefined);
+  });
+
+  it("at least three points are reproduced within 2×", async () => {
+    const model = await findModel("llama-2-70b");
+    expect(PUBLISHED_70B.filter((p) => reproduce(model, p).within2x).length).toBeGreaterThanOrEqual(3);
+  });
 });

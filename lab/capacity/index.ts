@@ -6,3 +6,4 @@ export * from "./memory.ts";
 export * from "./latency.ts";
 export * from "./queueing.ts";
 export * from "./autoscale.ts";
+export * from "./published.ts";
