@@ -53,7 +53,7 @@ for (const engineName of engines) {
         await drafter.dispose();
         cells.push({ engine: engineName, level: file.level, drafterKind: kind, ...r });
         console.error(`${engineName} ${file.level.padEnd(6)} ${kind.padEnd(5)} k=${k}: ${r.baseline.tokensPerSecond.toFixed(0)} → ${r.speculative.tokensPerSecond.toFixed(0)} tok/s, ` +
-          `speedup ${r.speedup.toFixed(2)} (predicted ${r.predictedSpeedup.toFixed(2)}), acceptance ${r.acceptanceRate.toFixed(2)}, ` +
+          `speedup ${r.speedup.toFixed(2)} (median of pairs ${r.speedupMedianOfPairs.toFixed(2)}, predicted ${r.predictedSpeedup.toFixed(2)}), acceptance ${r.acceptanceRate.toFixed(2)}, ` +
           `L ${r.meanAcceptedLength.toFixed(2)}, c ${r.c.toFixed(3)}, v ${r.v.toFixed(2)}, identical ${r.identical}`);
       }
     }
@@ -80,10 +80,10 @@ if (best) {
 }
 
 const summary = {
-  bestDraft: best && { engine: best.engine, level: best.level, k: best.k, speedup: best.speedup, predicted: best.predictedSpeedup, identical: best.identical },
+  bestDraft: best && { engine: best.engine, level: best.level, k: best.k, speedup: best.speedup, speedupMedianOfPairs: best.speedupMedianOfPairs, predicted: best.predictedSpeedup, identical: best.identical },
   bestNgram: (() => {
     const b = cells.filter((c) => c.drafterKind === "ngram").sort((a, b) => b.speedup - a.speedup)[0];
-    return b && { engine: b.engine, level: b.level, k: b.k, speedup: b.speedup, predicted: b.predictedSpeedup, identical: b.identical };
+    return b && { engine: b.engine, level: b.level, k: b.k, speedup: b.speedup, speedupMedianOfPairs: b.speedupMedianOfPairs, predicted: b.predictedSpeedup, identical: b.identical };
   })(),
   allIdentical: cells.every((c) => c.identical === true),
   vByLevel: Object.fromEntries(engines.flatMap((e) => files.map((f) => [`${e} ${f.level}`,

@@ -10,6 +10,7 @@ import { loadCorpus, TASKS, type Task } from "../data/index.ts";
 import type { Engine } from "../engine/engine.ts";
 import { generate } from "../engine/generate.ts";
 import { Sampler, type SamplerOptions } from "../engine/sampler.ts";
+import { median } from "../measure/stats.ts";
 import { alphaFromMeanLength, predictedSpeedup } from "./cost.ts";
 import type { Drafter } from "./drafters.ts";
 import { checkSameVocabulary, speculativeGenerate, type SpeculativeResult } from "./generate.ts";
@@ -114,6 +115,9 @@ export interface Comparison {
   baseline: { tokensPerSecond: number; tokens: number; seconds: number };
   speculative: { tokensPerSecond: number; tokens: number; seconds: number };
   speedup: number;
+  /** The median over runs of (plain seconds ÷ speculative seconds) for the same prompt, run back to
+   *  back: less moved by load that changes between runs than the ratio of totals. */
+  speedupMedianOfPairs: number;
   /** Greedy: every prompt's speculative output equals the plain one token for token. null when sampling. */
   identical: boolean | null;
   drafted: number;
@@ -151,6 +155,7 @@ export async function compareWithPlain(target: Engine, drafter: Drafter, prompts
   let plainTokens = 0, plainMs = 0, specTokens = 0, specMs = 0;
   let identical = true;
   const runs: SpeculativeResult[] = [];
+  const pairRatios: number[] = [];
   for (let r = 0; r < repeats; r++) {
     for (const [i, prompt] of prompts.entries()) {
       const runSeed = seed + 1000 * r + i;
@@ -158,16 +163,21 @@ export async function compareWithPlain(target: Engine, drafter: Drafter, prompts
       const order = (r + i) % 2 === 0 ? ["plain", "spec"] : ["spec", "plain"];
       let plain: number[] = [];
       let spec: SpeculativeResult | undefined;
+      let onePlainMs = 0, oneSpecMs = 0;
       for (const which of order) {
         const t0 = performance.now();
         if (which === "plain") {
           plain = await generate(target, prompt, { maxTokens, ...sampler, seed: runSeed });
-          plainMs += performance.now() - t0;
+          onePlainMs = performance.now() - t0;
         } else {
           spec = await speculativeGenerate(target, drafter, prompt, { k, maxTokens, sampler, seed: runSeed });
-          specMs += performance.now() - t0;
+          oneSpecMs = performance.now() - t0;
         }
       }
+      plainMs += onePlainMs;
+      specMs += oneSpecMs;
+      // Tokens per second of each run, as a ratio (sampling may give the two runs different lengths).
+      if (plain.length > 0 && spec!.tokens.length > 0) pairRatios.push((spec!.tokens.length / oneSpecMs) / (plain.length / onePlainMs));
       plainTokens += plain.length;
       specTokens += spec!.tokens.length;
       runs.push(spec!);
@@ -190,6 +200,7 @@ export async function compareWithPlain(target: Engine, drafter: Drafter, prompts
   return {
     k, drafter: drafter.name, temperature, prompts: prompts.length, tokensPerPrompt: maxTokens,
     baseline, speculative, speedup: speculative.tokensPerSecond / baseline.tokensPerSecond,
+    speedupMedianOfPairs: pairRatios.length > 0 ? median(pairRatios) : NaN,
     identical: temperature === 0 ? identical : null,
     drafted, accepted, acceptanceRate: drafted > 0 ? accepted / drafted : NaN, meanAcceptedLength,
     tokensPerTargetPass: specTokens / Math.max(1, passes),
