@@ -63,8 +63,14 @@ export function workloadPrompts(workload: Workload, requests: number, seed = 1):
     });
   }
   if (workload === "unique") {
+    // ~3,000 characters (~700 tokens, as long as the chat prompts) of consecutive documents each,
+    // starting 9 documents apart, so no two requests share more than the BOS token and chance words.
     const docs = loadCorpus("prose", "val");
-    return Array.from({ length: requests }, (_, i) => docs[i % docs.length].slice(0, 2500) + ` (${i})`);
+    return Array.from({ length: requests }, (_, i) => {
+      let text = "";
+      for (let d = 9 * i; text.length < 3000; d++) text += docs[d % docs.length] + "\n";
+      return `${text}(${i})`;
+    });
   }
   throw new RangeError(`unknown workload "${workload}" (expected one of: ${WORKLOADS.join(", ")})`);
 }
@@ -152,6 +158,9 @@ export async function runPrefixBench(opts: PrefixBenchOptions) {
     if (tooLong >= 0) throw new RangeError(`request ${tooLong} has ${prompts[tooLong].length} tokens: too long for the context of ${engines[0].contextSize}`);
     const caches: (PrefixCache | undefined)[] = methods.map((m, i) =>
       m === "none" ? undefined : openPrefixCache(m, engines[i], { capacityBlocks: opts.cacheBlocks, slots }));
+    // Warm each engine up (wasm compilation, first allocations) on a throwaway prompt, uncached.
+    const warm = engines[0].tokenizer.encode("A warm-up prompt that no workload uses.", { bos: true });
+    for (const e of engines) await runRequest(e, undefined, warm, 2);
     const runs: RequestRun[][] = methods.map(() => []);
     for (let r = 0; r < prompts.length; r++) {
       for (let k = 0; k < methods.length; k++) {
