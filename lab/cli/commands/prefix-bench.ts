@@ -41,7 +41,7 @@ Options:
   --json               print the report as JSON
 
 Example:
-  lab prefix-bench data/models/target.gguf --workload system-prompt --requests 6 --json`,
+  lab prefix-bench data/models/target.gguf --workload few-shot --requests 2 --json`,
   async run(args) {
     const { values, positionals } = parseFlags("prefix-bench", args, {
       engine: { type: "string" }, workload: { type: "string" }, requests: { type: "string" },
