@@ -153,6 +153,17 @@ describe("preemption and resumption", () => {
     expect(engine.memory().kv.blocksUsed).toBe(0);
   });
 
+  it("the preempted request goes back to the FRONT of the queue: c (waiting for blocks) is not admitted ahead of it", async () => {
+    const { scheduler } = setup({ blocks: 10, blockSize: 4 }, { maxBatchTokens: 100 });
+    scheduler.submit(req("a", 16, 12));
+    scheduler.submit(req("b", 16, 12));
+    scheduler.submit(req("c", 12, 1)); // 3 blocks: only 2 free after a and b
+    const stats = await scheduler.runToCompletion();
+    expect(stats[5]).toMatchObject({ preempted: ["b"], waiting: 2 });
+    // From step 6 on 4 blocks are free: c's 3 would fit, but b (6 blocks) is ahead of it.
+    expect(stats.flatMap((s) => s.admitted.map((id) => [s.step, id]))).toEqual([[0, "a"], [0, "b"], [12, "b"], [12, "c"]]);
+  });
+
   it("a seeded temperature sampler draws the same tokens whether or not its request was preempted (the failed step sampled nothing)", async () => {
     const sampler = () => new Sampler({ temperature: 1, seed: 42 });
     const small = await twoStreams(10, sampler);
