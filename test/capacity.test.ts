@@ -230,6 +230,21 @@ describe("lab capacity", () => {
     expect(doc.assumptions.join("\n")).toMatch(/MBU 0\.5 — .*https:\/\//);
   }, CLI_MS);
 
+  it("--arrival-rate adds the M/M/c (Erlang C) wait to TTFT, and refuses a rate the replica cannot serve", () => {
+    const args = ["--model", "llama-3-8b", "--gpu", "l4", "--format", "fp8", "--concurrency", "8", "--json"];
+    const base = JSON.parse(lab(...args).stdout);
+    const r = lab(...args, "--arrival-rate", "0.3");
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    const wait = mmcMeanWait(0.3, 1e3 / base.latency.e2eMs, 8) * 1e3;
+    expect(doc.latency.ttftMs - base.latency.ttftMs).toBeCloseTo(wait, 6);
+    expect(doc.inputs.queueWaitMs).toBeCloseTo(wait, 6);
+    expect(doc.throughput.requestsPerSecond).toBeCloseTo(base.throughput.requestsPerSecond, 9);
+    const over = lab(...args, "--arrival-rate", "10");
+    expect(over.code).toBe(2);
+    expect(over.stderr).toMatch(/overloads this replica: 8 slots .* serve at most 0\.\d+ requests\/s/);
+  }, CLI_MS);
+
   it("unknown model or GPU lists the known ones (exit 2); TP and context errors are explained", () => {
     const model = lab("--model", "gpt-5", "--gpu", "h100-sxm");
     expect(model.code).toBe(2);

@@ -74,7 +74,7 @@ export interface LatencyEstimate {
   e2eMs: number;
   /** output tokens per second of one replica with `concurrency` sequences decoding */
   decodeTokensPerSecond: number;
-  /** requests per second one replica completes, each slot serving one request per e2e latency */
+  /** requests per second one replica completes, each slot serving one request per (e2e − queue wait) */
   requestsPerSecond: number;
   decodeBound: "memory" | "compute";
   crossoverBatch: number;
@@ -130,7 +130,7 @@ export function estimateLatency(input: LatencyInput): LatencyEstimate {
     tpotMs: tpotS * 1e3,
     e2eMs: e2eS * 1e3,
     decodeTokensPerSecond: concurrency / tpotS,
-    requestsPerSecond: concurrency / e2eS,
+    requestsPerSecond: concurrency / (e2eS - queueWaitS), // a slot is busy from prefill to last token, not while the request waits
     decodeBound: decodeComputeS > decodeMemoryS ? "compute" : "memory",
     crossoverBatch: crossoverBatch(flops, gpu.memoryBandwidth, bytesPerParameter, mfu, mbu),
     math,

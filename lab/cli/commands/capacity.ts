@@ -3,7 +3,7 @@
 // context beyond the model's) exits 2 with what is known.
 import { UsageError } from "../../errors.ts";
 import {
-  CapacityError, DEFAULTS, estimateLatency, findFormat, findGpu, findKvFormat, findModel, GPUS, KV_FORMATS, MODELS,
+  CapacityError, DEFAULTS, mmcMeanWait, estimateLatency, findFormat, findGpu, findKvFormat, findModel, GPUS, KV_FORMATS, MODELS,
   parameterCount, peakFlops, planMemory, WEIGHT_FORMATS, type LatencyEstimate, type MemoryPlan,
 } from "../../capacity/index.ts";
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
@@ -19,7 +19,7 @@ export const capacityCommand: Command = {
   help: `Usage: lab capacity --model M --gpu G [--gpus N] [--format F] [--kv fp16|fp8] [--context N]
                     [--concurrency N] [--prompt-tokens N] [--output-tokens N] [--mfu X] [--mbu X]
                     [--headroom X] [--cached-share X] [--speculative-speedup X] [--queue-wait-ms N]
-                    [--all-reduce-latency-us N] [--json]
+                    [--all-reduce-latency-us N] [--arrival-rate R] [--json]
 
 Memory per GPU = weights ÷ TP + KV cache (2 × layers × KV heads × head dim × bytes per token, × context
 × concurrency, split over TP) + headroom. Latency is a roofline: prefill and decode each take the longer
@@ -41,19 +41,22 @@ Options:
   --cached-share X           share of the prompt served by a prefix cache, in [0, 1) (default 0)
   --speculative-speedup X    measured TPOT speedup from speculative decoding, ≥ 1 (default 1)
   --queue-wait-ms N          queueing delay added to TTFT (default 0)
+  --arrival-rate R           requests/s offered to one replica: the queue wait is M/M/c's (Erlang C) with
+                             c = concurrency slots and mean service time = the end-to-end latency
   --all-reduce-latency-us N  fixed cost per all-reduce (default 0: not modelled without a measurement)
   --json                     print { inputs, memory, latency, throughput, assumptions } on stdout
 
 Examples:
   lab capacity --model llama-2-70b --gpu h100-sxm --format awq-int4 --context 4096 --concurrency 16
-  lab capacity --model llama-2-70b --gpu a100-80gb --gpus 4 --kv fp8 --json`,
+  lab capacity --model llama-2-70b --gpu a100-80gb --gpus 4 --kv fp8 --json
+  lab capacity --model llama-3-8b --gpu l4 --format fp8 --concurrency 8 --arrival-rate 0.3`,
   async run(args) {
     const { values } = parseFlags("capacity", args, {
       model: { type: "string" }, gpu: { type: "string" }, gpus: { type: "string" }, format: { type: "string" }, kv: { type: "string" },
       context: { type: "string" }, concurrency: { type: "string" }, "prompt-tokens": { type: "string" }, "output-tokens": { type: "string" },
       mfu: { type: "string" }, mbu: { type: "string" }, headroom: { type: "string" }, "cached-share": { type: "string" },
       "speculative-speedup": { type: "string" }, "queue-wait-ms": { type: "string" }, "all-reduce-latency-us": { type: "string" },
-      json: { type: "boolean" },
+      "arrival-rate": { type: "string" }, json: { type: "boolean" },
     });
     if (!values.model) throw new UsageError(`lab capacity: --model is required; known: ${[...MODELS.map((m) => m.key), "target"].join(", ")}`);
     if (!values.gpu) throw new UsageError(`lab capacity: --gpu is required; known: ${GPUS.map((g) => g.key).join(", ")}`);
@@ -92,12 +95,23 @@ Examples:
     const speculativeSpeedup = num("speculative-speedup", 1, 1, 100);
     const queueWaitS = num("queue-wait-ms", 0, 0, 1e9) / 1e3;
     const allReduceLatencyS = num("all-reduce-latency-us", 0, 0, 1e6) / 1e6;
+    const arrivalRate = values["arrival-rate"] === undefined ? undefined : num("arrival-rate", 0, 1e-9, 1e9);
+    if (arrivalRate !== undefined && values["queue-wait-ms"] !== undefined) throw new UsageError("lab capacity: give --arrival-rate or --queue-wait-ms, not both");
 
     let memory: MemoryPlan;
     let latency: LatencyEstimate;
     try {
       memory = planMemory({ model, gpu, format, kv, tp, context, concurrency, headroom });
-      latency = estimateLatency({ model, gpu, format, kv, tp, promptTokens, outputTokens, concurrency, mfu, mbu, queueWaitS, cachedShare, speculativeSpeedup, allReduceLatencyS });
+      const input = { model, gpu, format, kv, tp, promptTokens, outputTokens, concurrency, mfu, mbu, queueWaitS, cachedShare, speculativeSpeedup, allReduceLatencyS };
+      latency = estimateLatency(input);
+      if (arrivalRate !== undefined) {
+        // M/M/c: c slots, each busy for one end-to-end latency per request (exponential service assumed)
+        const capacity = concurrency / (latency.e2eMs / 1e3);
+        if (arrivalRate >= capacity) {
+          throw new UsageError(`lab capacity: --arrival-rate ${arrivalRate}/s overloads this replica: ${concurrency} slots × 1/${(latency.e2eMs / 1e3).toFixed(2)} s serve at most ${capacity.toFixed(3)} requests/s`);
+        }
+        latency = estimateLatency({ ...input, queueWaitS: mmcMeanWait(arrivalRate, 1e3 / latency.e2eMs, concurrency) });
+      }
     } catch (err) {
       if (err instanceof CapacityError) throw new UsageError(`lab capacity: ${err.message}`);
       throw err;
@@ -111,6 +125,7 @@ Examples:
       `MBU ${mbu}${values.mbu ? " (given)" : ` — ${DEFAULTS.mbu.source.says} (${DEFAULTS.mbu.source.url})`}`,
       `headroom ${headroom} of each GPU's memory${values.headroom ? " (given)" : ` — ${DEFAULTS.headroom.source.says} (${DEFAULTS.headroom.source.url})`}; activations are not counted separately`,
       `decode: the average sequence is at prompt + output/2 tokens; prefill of one request alone; TP all-reduce latency ${allReduceLatencyS * 1e6} µs`,
+      arrivalRate === undefined ? `queue wait ${queueWaitS * 1e3} ms (given, or 0)` : `queue wait ${(latency.ttftMs - latency.prefillMs).toFixed(1)} ms: M/M/c mean wait (Erlang C) at ${arrivalRate} requests/s, c = ${concurrency}, service = e2e latency`,
     ];
     const throughput = {
       decodeTokensPerSecond: latency.decodeTokensPerSecond,
@@ -119,7 +134,7 @@ Examples:
     };
     if (values.json) {
       printJson({
-        inputs: { model: model.key, gpu: gpu.key, gpus: tp, format: format.key, kv: kv.key, context, concurrency, promptTokens, outputTokens, mfu, mbu, headroom, cachedShare, speculativeSpeedup, queueWaitMs: queueWaitS * 1e3 },
+        inputs: { model: model.key, gpu: gpu.key, gpus: tp, format: format.key, kv: kv.key, context, concurrency, promptTokens, outputTokens, mfu, mbu, headroom, cachedShare, speculativeSpeedup, arrivalRate: arrivalRate ?? null, queueWaitMs: latency.ttftMs - latency.prefillMs },
         memory, latency, throughput, assumptions,
       });
       return 0;
