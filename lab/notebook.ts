@@ -49,6 +49,7 @@ export * as stats from "./measure/stats.ts";
 export * as synthetic from "./model/synthetic.ts";
 export * as reference from "./model/reference.ts";
 export * as study from "./study/index.ts";
+export * as speculative from "./speculative/index.ts";
 export { SpmTokenizer } from "./tokenizer.ts";
 export { generate, generateTokens } from "./engine/generate.ts";
 export { importNodeLlamaCpp, cpuLlama } from "./engine/node-llama.mjs";
