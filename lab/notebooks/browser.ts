@@ -19,7 +19,7 @@
 // `classicDriver`. JupyterLab draws its outputs differently and is not driven yet.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -120,7 +120,17 @@ export async function startJupyter(root: string, python: string, frontEnd: Front
   const keep = (chunk: Buffer) => log.push(...chunk.toString().split("\n").filter(Boolean));
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
-  const exited = new Promise<number>((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  // If this process ends without stop() (a crash, a test runner tearing a worker down), the server
+  // and its kernels must not outlive it.
+  const killOnExit = () => {
+    child.kill("SIGTERM"); // the server then shuts its kernels down itself
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  process.once("exit", killOnExit);
+  const exited = new Promise<number>((resolve) => child.once("exit", (code, signal) => {
+    process.off("exit", killOnExit);
+    resolve(code ?? (signal ? 128 : 1));
+  }));
   const base = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -456,6 +466,12 @@ export async function browserSessionUnavailable(env = process.env): Promise<stri
   return (await probeSession(env)).missing;
 }
 
+// The repository copies of sessions not closed yet: removed when the process exits anyway.
+const liveCopies = new Set<string>();
+process.on("exit", () => {
+  for (const root of liveCopies) rmSync(root, { recursive: true, force: true });
+});
+
 export class StudentSession {
   private constructor(
     /** The fresh copy of the repository the server serves. */
@@ -476,6 +492,7 @@ export class StudentSession {
     // that uses `lab.` fails to type-check in a fresh kernel.
     await ensureNotebookTypes();
     const root = await mkdtemp(join(tmpdir(), "lab-student-"));
+    liveCopies.add(root);
     try {
       await copyRepository(root);
       const server = await startJupyter(root, python, "notebook");
@@ -488,6 +505,7 @@ export class StudentSession {
       }
     } catch (err) {
       await rm(root, { recursive: true, force: true });
+      liveCopies.delete(root);
       throw err;
     }
   }
@@ -496,6 +514,7 @@ export class StudentSession {
     await this.closeBrowser();
     await this.server.stop();
     await rm(this.root, { recursive: true, force: true });
+    liveCopies.delete(this.root);
   }
 
   /** Writes a notebook into the session's copy (e.g. a doctored one for testing the checks). */
