@@ -215,6 +215,9 @@ describe("block-hash cache (vLLM APC), block size 16", () => {
     await expect(cache.lookup([1, e.hparams.nVocab])).rejects.toThrow(/outside the vocabulary/);
     await expect(cache.lookup([1, -1])).rejects.toBeInstanceOf(EngineError);
     expect(() => new BlockHashCache({ ...e, name: "llama", kv: undefined } as unknown as Engine)).toThrow(/slot cache/);
+    // Block sizes are the pool's: not a power of two, or larger than the context, is refused on opening.
+    await expect(open({ kvBlockSize: 12 })).rejects.toThrow(/power of two/);
+    await expect(open({ kvBlockSize: 512, contextSize: 256 })).rejects.toThrow(/power of two between 1 and contextSize/);
   });
 });
 
@@ -333,16 +336,13 @@ describe("caching is exact (F32): identical greedy tokens, log-probs within 1e-5
   }
 });
 
-describe("random property test: ref counts >= 0, pool accounting exact, no block both free and referenced", () => {
-  for (const method of ["block", "radix"] as const) {
-    it(`${method}: 120 random lookups, inserts, releases and evictions on a small pool`, async () => {
-      const e = await open({ kvBlockSize: 4, kvBlocks: 30, maxSequences: 4, contextSize: 64 });
-      const cache: PrefixCache = method === "block" ? new BlockHashCache(e) : new RadixCache(e);
-      const rand = mulberry32(77);
+/** Random lookups, steps, releases and evictions; the pool's accounting is checked after each one. */
+async function propertyRun(e: LabEngine, cache: PrefixCache, seed: number, ops: number): Promise<void> {
+      const rand = mulberry32(seed);
       const stems = [tokens(9, 40, e.hparams.nVocab), tokens(14, 41, e.hparams.nVocab), tokens(5, 42, e.hparams.nVocab)];
       const live: Sequence[] = [];
       const held = () => (cache as BlockHashCache | RadixCache).heldBlocks();
-      for (let op = 0; op < 120; op++) {
+      for (let op = 0; op < ops; op++) {
         const r = rand();
         if (r < 0.45 && live.length < 3) {
           const stem = stems[Math.floor(rand() * stems.length)];
@@ -374,8 +374,25 @@ describe("random property test: ref counts >= 0, pool accounting exact, no block
       for (const s of live) await cache.release(s);
       await cache.dispose();
       checkPool(e, [], []);
+}
+
+describe("random property test: ref counts >= 0, pool accounting exact, no block both free and referenced", () => {
+  for (const method of ["block", "radix"] as const) {
+    it(`${method}: 120 random lookups, inserts, releases and evictions on a small pool`, async () => {
+      const e = await open({ kvBlockSize: 4, kvBlocks: 30, maxSequences: 4, contextSize: 64 });
+      await propertyRun(e, method === "block" ? new BlockHashCache(e) : new RadixCache(e), 77, 120);
     });
   }
+
+  it("the property test fails on a wrong implementation: a block cache that indexes blocks without taking a reference", async () => {
+    const e = await open({ kvBlockSize: 4, kvBlocks: 30, maxSequences: 4, contextSize: 64 });
+    const broken = new BlockHashCache(e);
+    // The bug: insert() forgets kv.retain, so a cached block returns to the pool when its sequence ends.
+    const inner = broken as unknown as { kv: typeof e.kv };
+    inner.kv = { ...e.kv, blockSize: e.kv.blockSize, retain: () => {} };
+    const err = await propertyRun(e, broken, 77, 120).then(() => undefined, (x: Error) => x);
+    expect(err?.name).toBe("AssertionError"); // caught by the accounting check, not by a crash
+  });
 });
 
 /** The slot cache's behaviour, the same on both engines. */
