@@ -185,6 +185,19 @@ describe("preemption and resumption", () => {
     expect(scheduler.record("small")!.finishReason).toBe("length");
     expect(engine.memory().kv.blocksUsed).toBe(0);
   });
+
+  it("a prompt bigger than the whole pool, in one chunk, fails at its first step (not a queue stalled forever); the next request runs", async () => {
+    const { scheduler, engine } = setup({ blocks: 4, blockSize: 4 }, { maxBatchTokens: 100 });
+    scheduler.submit(req("huge", 30, 2)); // 8 blocks > 4
+    scheduler.submit(req("small", 3, 2));
+    const stats: StepStats[] = [];
+    for (let i = 0; i < 10 && scheduler.pending > 0; i++) stats.push((await scheduler.step())!);
+    expect(stats[0]).toMatchObject({ rows: 0, finished: ["huge"], admitted: ["huge"] });
+    expect(scheduler.record("huge")!.error).toMatch(/needs 8 more block\(s\), 4 free/);
+    expect(sched(stats[1])).toEqual([["small", 3, "last"]]);
+    expect(scheduler.pending).toBe(0);
+    expect(engine.memory().kv.blocksUsed).toBe(0);
+  });
 });
 
 describe("cancellation and finishing", () => {
@@ -233,6 +246,20 @@ describe("cancellation and finishing", () => {
     expect(r("ctx")).toMatchObject({ finishReason: "length" }); // min(10, 24 - 20) tokens, as generate.ts
     expect(r("ctx").generated.length).toBe(4);
     expect(seen).toEqual(r("keepEos").generated);
+    expect(engine.liveSequences).toBe(0);
+  });
+
+  it("a callback that throws fails its own request (error, blocks freed); the others finish; two steps at once are refused", async () => {
+    const { scheduler, engine } = setup();
+    scheduler.submit(req("bad", 4, 5, { onToken: (_, rec) => { if (rec.generated.length === 2) throw new Error("client went away"); } }));
+    scheduler.submit(req("good", 4, 5));
+    const first = scheduler.step();
+    await expect(scheduler.step()).rejects.toThrow(/another step is running/);
+    await first;
+    await scheduler.runToCompletion();
+    expect(scheduler.record("bad")).toMatchObject({ finishReason: "error", error: "its onToken or stop callback threw: client went away" });
+    expect(scheduler.record("bad")!.generated.length).toBe(2);
+    expect(scheduler.record("good")!.generated.length).toBe(5);
     expect(engine.liveSequences).toBe(0);
   });
 

@@ -81,7 +81,7 @@ export interface SchedulerOptions {
 
 export type RequestState = "waiting" | "running" | "finished";
 /** length: maxTokens (or the context) reached; stop: EOS or the stop predicate; cancelled: cancel();
- *  error: it can never run (it needs more KV blocks than the pool holds). */
+ *  error: it can never run (it needs more KV blocks than the pool holds) or its callback threw. */
 export type FinishReason = "length" | "stop" | "cancelled" | "error";
 
 export interface RequestRecord {
@@ -204,6 +204,7 @@ export class Scheduler {
   /** Static mode: the ids of the batch being run; empty when the next batch may be gathered. */
   private readonly batch = new Set<string>();
   private steps = 0;
+  private stepping = false;
 
   constructor(readonly engine: Engine, opts: SchedulerOptions = {}) {
     this.mode = opts.mode ?? "continuous";
@@ -269,15 +270,22 @@ export class Scheduler {
    * nothing to do.
    */
   async step(): Promise<StepStats | undefined> {
-    const finished: string[] = [];
-    await this.releaseCancelled(finished);
-    if (this.pending === 0) return finished.length > 0 ? this.stats([], [], [], finished) : undefined;
-    const admitted: string[] = [];
-    const plan = await this.schedule(admitted);
-    const preempted: string[] = [];
-    const done = await this.runWithPreemption(plan, preempted, finished);
-    await this.advance(done, finished);
-    return this.stats(done, admitted, preempted, finished);
+    // One step at a time: two interleaved steps would plan over the same requests.
+    if (this.stepping) throw new EngineError("scheduler: step() called while another step is running (await it first)");
+    this.stepping = true;
+    try {
+      const finished: string[] = [];
+      await this.releaseCancelled(finished);
+      if (this.pending === 0) return finished.length > 0 ? this.stats([], [], [], finished) : undefined;
+      const admitted: string[] = [];
+      const plan = await this.schedule(admitted);
+      const preempted: string[] = [];
+      const done = await this.runWithPreemption(plan, preempted, finished);
+      await this.advance(done, finished);
+      return this.stats(done, admitted, preempted, finished);
+    } finally {
+      this.stepping = false;
+    }
   }
 
   /** Steps until every submitted request has finished; returns every step's stats. */
@@ -345,7 +353,11 @@ export class Scheduler {
     // Without chunked prefill the whole prefill must fit this step; only a recompute after a
     // preemption that outgrew maxBatchTokens is still split (else it could never run again).
     const mustWait = !this.chunkedPrefill && n < remaining && remaining <= this.maxBatchTokens;
-    if (mustWait || this.blocksFor(hit.sequence, n) > blocksFree) {
+    // With nothing else running the head goes in whatever the estimate says: the step itself then
+    // asks the cache to evict, or fails the request if even the whole pool is too small (waiting
+    // for blocks nobody will free would stall the queue forever).
+    const alone = this.running.length === 0;
+    if (mustWait || (!alone && this.blocksFor(hit.sequence, n) > blocksFree)) {
       await this.cache.release(hit.sequence);
       return false;
     }
@@ -447,8 +459,14 @@ export class Scheduler {
     entry.tokens.push(token);
     record.times.firstToken ??= now;
     record.times.tokens.push(now);
-    request.onToken?.(token, record);
-    if (request.stop?.(record.generated)) return "stop";
+    // The caller's callbacks fail their own request only, never the step or other requests.
+    try {
+      request.onToken?.(token, record);
+      if (request.stop?.(record.generated)) return "stop";
+    } catch (err) {
+      record.error = `its onToken or stop callback threw: ${err instanceof Error ? err.message : String(err)}`;
+      return "error";
+    }
     if (record.generated.length >= entry.limit) return "length";
     return undefined;
   }
