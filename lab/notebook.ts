@@ -50,6 +50,8 @@ export * as synthetic from "./model/synthetic.ts";
 export * as reference from "./model/reference.ts";
 export * as study from "./study/index.ts";
 export * as speculative from "./speculative/index.ts";
+export * as prefixCache from "./prefix-cache/index.ts";
+export * as prefixBench from "./prefix-cache/bench.ts";
 export { SpmTokenizer } from "./tokenizer.ts";
 export { generate, generateTokens } from "./engine/generate.ts";
 export { importNodeLlamaCpp, cpuLlama } from "./engine/node-llama.mjs";
