@@ -378,6 +378,7 @@ describe("bad input: a clear error, nothing queued", () => {
       [{ prompt: new Array(64).fill(5) }, /leaves no room to generate in the context of 64/],
       [{ maxTokens: 0 }, /maxTokens 0/],
       [{ sampler: undefined as unknown as Sampler }, /no sampler/],
+      [{ arrival: NaN }, /arrival NaN/],
       [{ prompt: new Array(40).fill(5) }, /longer than maxBatchTokens 32, and chunked prefill is off/],
     ];
     for (const [patch, message] of bad) expect(() => scheduler.submit({ ...req("r", 4, 2), ...patch })).toThrow(message);

@@ -532,6 +532,7 @@ export class Scheduler {
     }
     if (!Number.isInteger(r.maxTokens) || r.maxTokens < 1) throw new EngineError(`scheduler: request ${id} has maxTokens ${r.maxTokens} (expected an integer >= 1)`);
     if (!r.sampler || typeof r.sampler.sample !== "function") throw new EngineError(`scheduler: request ${id} has no sampler`);
+    if (r.arrival !== undefined && !Number.isFinite(r.arrival)) throw new EngineError(`scheduler: request ${id} has arrival ${r.arrival} (expected a time on the scheduler's clock)`);
     if (!this.chunkedPrefill && r.prompt.length > this.maxBatchTokens) {
       throw new EngineError(`scheduler: request ${id} has a ${r.prompt.length}-token prompt, longer than maxBatchTokens ${this.maxBatchTokens}, and chunked prefill is off`);
     }
