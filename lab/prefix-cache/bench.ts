@@ -197,6 +197,7 @@ export async function runPrefixBench(opts: PrefixBenchOptions) {
       node: process.version, date: new Date().toISOString(),
       note: "TTFT = lookup + prefill of the uncached rest + the first greedy token; methods interleaved per request on separate engines over one model; hitRate = cached prompt tokens / prompt tokens looked up in this run",
       methods: report,
+      ...(engineName === "llama" ? { unavailable: { block: "llama.cpp shares no KV between sequences here (node-llama-cpp has no KV copy): no block or radix cache", radix: "as block" } } : {}),
     };
   } finally {
     for (const e of engines) await e.dispose();
