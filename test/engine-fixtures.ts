@@ -10,6 +10,8 @@ import { kv, openGguf, readTensorBytes, writeGguf } from "../lab/gguf/index.ts";
 import { mulberry32 } from "../lab/random.ts";
 import { dequantizeTensor, isSupportedType, quantizeTensor } from "../lab/quant/index.ts";
 import type { GgmlTypeName } from "../lab/ggml-types.ts";
+import { openEngine, type Engine, type EngineOptions } from "../lab/engine/engine.ts";
+import type { LabEngine } from "../lab/engine/lab-engine.ts";
 
 /** The committed target model (LAB_TARGET_GGUF overrides, e.g. to try another trained model). */
 export const TARGET_GGUF = process.env.LAB_TARGET_GGUF ?? fileURLToPath(new URL("../data/models/target.gguf", import.meta.url));
@@ -109,4 +111,44 @@ export async function writeWideVocabVariant(path: string, nVocab: number, opts: 
     }),
   });
   return path;
+}
+
+/** n token ids from a seeded RNG, in [3, nVocab) (past the tokenizer's special ids). */
+export function randomTokens(n: number, seed: number, nVocab: number): number[] {
+  const r = mulberry32(seed);
+  return Array.from({ length: n }, () => 3 + Math.floor(r() * (nVocab - 3)));
+}
+
+/** Largest |a[i] − b[i]| over two rows (equal entries, infinities included, count as 0). */
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    m = Math.max(m, Math.abs(a[i] - b[i]));
+  }
+  return m;
+}
+
+/** The synthetic F32 llama (seed 3, context 256) in a temp dir, and LabEngines opened on it; call
+ *  setup() in beforeAll and cleanup() in afterAll (it disposes every engine opened). */
+export function syntheticLabEngines(prefix: string) {
+  const tmp = tempDir(prefix);
+  const engines: Engine[] = [];
+  let model = "";
+  return {
+    get model(): string { return model; },
+    get dir(): string { return tmp.dir; },
+    async setup(): Promise<void> {
+      model = await writeSyntheticVariant(join(tmp.dir, "f32.gguf"), "F32", { seed: 3, nCtx: 256 });
+    },
+    async open(opts: EngineOptions = {}): Promise<LabEngine> {
+      const e = (await openEngine("lab", model, { contextSize: 256, ...opts })) as LabEngine;
+      engines.push(e);
+      return e;
+    },
+    async cleanup(): Promise<void> {
+      for (const e of engines) await e.dispose();
+      tmp.cleanup();
+    },
+  };
 }

@@ -4,7 +4,7 @@
 // In the style of vLLM's tests/v1/core: deterministic, every id and count asserted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { EngineError, KvCacheFullError, openEngine, type Engine, type Sequence } from "../lab/engine/engine.ts";
+import { EngineError, KvCacheFullError, openEngine, type EngineOptions, type Sequence } from "../lab/engine/engine.ts";
 import { KvPool } from "../lab/engine/kv-pool.ts";
 import { MAX_ROWS, attendSimd, attendTs, createKvPool, kvArenaFloats, type LabEngine } from "../lab/engine/lab-engine.ts";
 import { Sampler } from "../lab/engine/sampler.ts";
@@ -12,39 +12,15 @@ import { SimdArena } from "../lab/engine/simd.ts";
 import { writeGguf } from "../lab/gguf/writer.ts";
 import { mulberry32 } from "../lab/random.ts";
 import { syntheticLlama } from "../lab/model/synthetic.ts";
-import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
+import { maxAbsDiff, randomTokens, syntheticLabEngines } from "./engine-fixtures.ts";
 
-const tmp = tempDir("engine-paged-");
-let model: string; // synthetic llama, F32, nCtx 256, vocab of the spm-small tokenizer
-const engines: Engine[] = [];
+const fixture = syntheticLabEngines("engine-paged-");
+const open = (opts: EngineOptions = {}) => fixture.open(opts);
+beforeAll(() => fixture.setup());
+afterAll(() => fixture.cleanup());
 
-beforeAll(async () => {
-  model = await writeSyntheticVariant(join(tmp.dir, "f32.gguf"), "F32", { seed: 3, nCtx: 256 });
-});
-afterAll(async () => {
-  for (const e of engines) await e.dispose();
-  tmp.cleanup();
-});
+const tokens = randomTokens;
 
-async function open(opts: Parameters<typeof openEngine>[2] = {}): Promise<LabEngine> {
-  const e = (await openEngine("lab", model, { contextSize: 256, ...opts })) as LabEngine;
-  engines.push(e);
-  return e;
-}
-
-function tokens(n: number, seed: number, nVocab: number): number[] {
-  const r = mulberry32(seed);
-  return Array.from({ length: n }, () => 3 + Math.floor(r() * (nVocab - 3)));
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] === b[i]) continue; // equal infinities too
-    m = Math.max(m, Math.abs(a[i] - b[i]));
-  }
-  return m;
-}
 
 /** Every invariant of the pool, from the outside: counts ≥ 0, free ⇔ count 0, used + free == total,
  *  and each count == the tables holding the block + the references retained by the test. */
@@ -354,11 +330,11 @@ describe("bad input: an error with the reason, nothing applied", () => {
   });
 
   it("kvBlockSize must be a power of two within the context; kvBlocks ≥ 1; IQ*/TQ* weights are refused up front with the supported list", async () => {
-    await expect(openEngine("lab", model, { kvBlockSize: 12 })).rejects.toThrow(/power of two/);
-    await expect(openEngine("lab", model, { contextSize: 8, kvBlockSize: 16 })).rejects.toThrow(/between 1 and contextSize/);
-    await expect(openEngine("lab", model, { kvBlocks: 0 })).rejects.toThrow(/kvBlocks/);
+    await expect(openEngine("lab", fixture.model, { kvBlockSize: 12 })).rejects.toThrow(/power of two/);
+    await expect(openEngine("lab", fixture.model, { contextSize: 8, kvBlockSize: 16 })).rejects.toThrow(/between 1 and contextSize/);
+    await expect(openEngine("lab", fixture.model, { kvBlocks: 0 })).rejects.toThrow(/kvBlocks/);
     const m = syntheticLlama({ seed: 1 });
-    const iq = join(tmp.dir, "iq4_nl.gguf");
+    const iq = join(fixture.dir, "iq4_nl.gguf");
     await writeGguf(iq, {
       metadata: m.metadata,
       tensors: m.tensors.map((t) => t.name === "blk.0.ffn_up.weight"

@@ -4,7 +4,7 @@
 // cached generation, and a random property test of the pool's accounting.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { EngineError, KvCacheFullError, openEngine, type Engine, type Sequence } from "../lab/engine/engine.ts";
+import { EngineError, KvCacheFullError, openEngine, type Engine, type EngineOptions, type Sequence } from "../lab/engine/engine.ts";
 import type { LabEngine } from "../lab/engine/lab-engine.ts";
 import { mulberry32 } from "../lab/random.ts";
 import { BlockHashCache, LruBlockQueue, blockHashes, sha256BlockHash } from "../lab/prefix-cache/block-cache.ts";
@@ -15,30 +15,16 @@ import { openPrefixCache } from "../lab/prefix-cache/index.ts";
 import { TARGET_GGUF, hasTarget } from "./engine-fixtures.ts";
 import { runPrefixBench, workloadPrompts } from "../lab/prefix-cache/bench.ts";
 import { prefixBenchCommand } from "../lab/cli/commands/prefix-bench.ts";
-import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
+import { randomTokens, syntheticLabEngines } from "./engine-fixtures.ts";
 
-const tmp = tempDir("prefix-cache-");
-let model: string; // synthetic llama, F32, nCtx 256
-const engines: Engine[] = [];
+const fixture = syntheticLabEngines("prefix-cache-");
+const open = (opts: EngineOptions = {}) => fixture.open(opts);
+beforeAll(() => fixture.setup());
+afterAll(() => fixture.cleanup());
+const engines: Engine[] = []; // opened outside the fixture (llama.cpp)
+afterAll(async () => { for (const e of engines) await e.dispose(); });
 
-beforeAll(async () => {
-  model = await writeSyntheticVariant(join(tmp.dir, "f32.gguf"), "F32", { seed: 3, nCtx: 256 });
-});
-afterAll(async () => {
-  for (const e of engines) await e.dispose();
-  tmp.cleanup();
-});
-
-async function open(opts: Parameters<typeof openEngine>[2] = {}): Promise<LabEngine> {
-  const e = (await openEngine("lab", model, { contextSize: 256, ...opts })) as LabEngine;
-  engines.push(e);
-  return e;
-}
-
-function tokens(n: number, seed: number, nVocab: number): number[] {
-  const r = mulberry32(seed);
-  return Array.from({ length: n }, () => 3 + Math.floor(r() * (nVocab - 3)));
-}
+const tokens = randomTokens;
 
 /** Pool accounting from the outside: every count == the live tables holding the block + the cache's
  *  references; free ⇔ count 0; no block both free and referenced; used + free == total. */
