@@ -5,7 +5,9 @@
 //   npx tsx bench/speculative.ts [--engines lab,llama] [--levels F32,Q8_0,Q4_K_M] [--ks 1,2,4,8]
 //                                [--tokens 48] [--repeats 1] [--out data/results/speculative.json]
 //
-// Prompts: one validation document per task (prose, arithmetic, code, chat), 64 tokens each. The
+// Workloads: "tasks" = one validation document per task (prose, arithmetic, code, chat), 64 tokens
+// each; "repeat" = the repetitive workload of lab/speculative/measure.ts (a chat transcript, then
+// the start of the next one, whose system prompt repeats the first's: 3 prompts of 73 tokens). The
 // target is quantized with lab/quant into data/cache/quantization/ (as notebook 01 does); the draft
 // stays F32. Per cell: tokens/s both ways, speedup, identical (greedy), acceptance (rate, mean
 // accepted length, per position), c and v(k) measured, α fitted to the mean accepted length and the
@@ -35,7 +37,11 @@ const ks = values.ks!.split(",").map(Number);
 const maxTokens = Number(values.tokens);
 const repeats = Number(values.repeats);
 
-interface Cell extends Comparison { engine: EngineName; level: string; drafterKind: "draft" | "ngram" }
+type Workload = "tasks" | "repeat";
+interface Cell extends Comparison { engine: EngineName; level: string; drafterKind: "draft" | "ngram"; workload: Workload }
+const workloadPrompts = (target: Engine, w: Workload) => w === "repeat"
+  ? speculativePrompts(target, "repeat", { count: 3 })
+  : (["prose", "arith", "code", "chat"] as const).map((set) => speculativePrompts(target, set, { count: 1 })[0]);
 
 const loadStart = loadavg();
 const t0 = performance.now();
@@ -45,54 +51,57 @@ for (const engineName of engines) {
   const draftEngine = await openEngine(engineName, join(ROOT, "data", "models", "draft.gguf"), { maxSequences: 2, contextSize: 512 });
   for (const file of files) {
     const target: Engine = await openEngine(engineName, file.path, { maxSequences: 2, contextSize: 512 });
-    const prompts = (["prose", "arith", "code", "chat"] as const).map((set) => speculativePrompts(target, set, { count: 1 })[0]);
+    for (const workload of ["tasks", "repeat"] as const) {
+    const prompts = workloadPrompts(target, workload);
     for (const kind of ["draft", "ngram"] as const) {
       for (const k of ks) {
         const drafter: Drafter = kind === "draft" ? new ModelDrafter(draftEngine) : new PromptLookupDrafter(target.tokenizer.vocabSize);
         const r = await compareWithPlain(target, drafter, prompts, { k, maxTokens, repeats, draftEngine: kind === "draft" ? draftEngine : undefined });
         await drafter.dispose();
-        cells.push({ engine: engineName, level: file.level, drafterKind: kind, ...r });
-        console.error(`${engineName} ${file.level.padEnd(6)} ${kind.padEnd(5)} k=${k}: ${r.baseline.tokensPerSecond.toFixed(0)} → ${r.speculative.tokensPerSecond.toFixed(0)} tok/s, ` +
+        cells.push({ engine: engineName, level: file.level, drafterKind: kind, workload, ...r });
+        console.error(`${engineName} ${file.level.padEnd(6)} ${workload.padEnd(6)} ${kind.padEnd(5)} k=${k}: ${r.baseline.tokensPerSecond.toFixed(0)} → ${r.speculative.tokensPerSecond.toFixed(0)} tok/s, ` +
           `speedup ${r.speedup.toFixed(2)} (median of pairs ${r.speedupMedianOfPairs.toFixed(2)}, predicted ${r.predictedSpeedup.toFixed(2)}), acceptance ${r.acceptanceRate.toFixed(2)}, ` +
           `L ${r.meanAcceptedLength.toFixed(2)}, c ${r.c.toFixed(3)}, v ${r.v.toFixed(2)}, identical ${r.identical}`);
       }
+    }
     }
     await target.dispose();
   }
   await draftEngine.dispose();
 }
 
-// Temperature 0.7 for the best draft-model cell.
-const best = cells.filter((c) => c.drafterKind === "draft").sort((a, b) => b.speedup - a.speedup)[0];
+// Temperature 0.7 for the best draft-model cell of the task prompts.
+const bestOf = (kind: "draft" | "ngram", workload: Workload) => cells.filter((c) => c.drafterKind === kind && c.workload === workload).sort((a, b) => b.speedup - a.speedup)[0];
+const best = bestOf("draft", "tasks");
 let sampled: Cell | undefined;
 if (best) {
   const file = files.find((f) => f.level === best.level)!;
   const target = await openEngine(best.engine, file.path, { maxSequences: 2, contextSize: 512 });
   const draftEngine = await openEngine(best.engine, join(ROOT, "data", "models", "draft.gguf"), { maxSequences: 2, contextSize: 512 });
-  const prompts = (["prose", "arith", "code", "chat"] as const).map((set) => speculativePrompts(target, set, { count: 1 })[0]);
+  const prompts = workloadPrompts(target, "tasks");
   const drafter = new ModelDrafter(draftEngine);
   const r = await compareWithPlain(target, drafter, prompts, { k: best.k, maxTokens, repeats: Math.max(2, repeats), sampler: { temperature: 0.7 }, draftEngine });
   await drafter.dispose();
   await draftEngine.dispose();
   await target.dispose();
-  sampled = { engine: best.engine, level: best.level, drafterKind: "draft", ...r };
+  sampled = { engine: best.engine, level: best.level, drafterKind: "draft", workload: "tasks", ...r };
   console.error(`temperature 0.7, ${best.engine} ${best.level} k=${best.k}: speedup ${r.speedup.toFixed(2)} (predicted ${r.predictedSpeedup.toFixed(2)}), acceptance ${r.acceptanceRate.toFixed(2)}`);
 }
 
+const brief = (c: Cell | undefined) => c && { engine: c.engine, level: c.level, k: c.k, speedup: c.speedup, speedupMedianOfPairs: c.speedupMedianOfPairs, predicted: c.predictedSpeedup, acceptanceRate: c.acceptanceRate, identical: c.identical };
 const summary = {
-  bestDraft: best && { engine: best.engine, level: best.level, k: best.k, speedup: best.speedup, speedupMedianOfPairs: best.speedupMedianOfPairs, predicted: best.predictedSpeedup, identical: best.identical },
-  bestNgram: (() => {
-    const b = cells.filter((c) => c.drafterKind === "ngram").sort((a, b) => b.speedup - a.speedup)[0];
-    return b && { engine: b.engine, level: b.level, k: b.k, speedup: b.speedup, speedupMedianOfPairs: b.speedupMedianOfPairs, predicted: b.predictedSpeedup, identical: b.identical };
-  })(),
+  bestDraft: brief(best),
+  bestNgram: brief(bestOf("ngram", "tasks")),
+  bestDraftRepeat: brief(bestOf("draft", "repeat")),
+  bestNgramRepeat: brief(bestOf("ngram", "repeat")),
   allIdentical: cells.every((c) => c.identical === true),
   vByLevel: Object.fromEntries(engines.flatMap((e) => files.map((f) => [`${e} ${f.level}`,
-    Object.fromEntries(cells.filter((c) => c.engine === e && c.level === f.level && c.drafterKind === "draft").map((c) => [`k=${c.k}`, +c.v.toFixed(3)]))]))),
+    Object.fromEntries(cells.filter((c) => c.engine === e && c.level === f.level && c.drafterKind === "draft" && c.workload === "tasks").map((c) => [`k=${c.k}`, +c.v.toFixed(3)]))]))),
 };
 const doc = {
   generated: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, loadAverageAtStart: loadStart, loadAverageAtEnd: loadavg(), note: "timings are from one run; compare cells only with each other" },
-  settings: { engines, levels, ks, maxTokens, repeats, prompts: "one 64-token validation document each of prose, arithmetic, code, chat", greedy: true },
+  settings: { engines, levels, ks, maxTokens, repeats, workloads: { tasks: "one 64-token validation document each of prose, arithmetic, code, chat", repeat: "3 prompts: 64 tokens of a chat transcript + 8 of the next (same system prompt)" }, greedy: true },
   seconds: (performance.now() - t0) / 1000,
   summary, cells, sampled,
 };

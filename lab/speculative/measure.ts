@@ -21,12 +21,25 @@ import { checkSameVocabulary, speculativeGenerate, type SpeculativeResult } from
 /** The prompt sets of `lab speculate --prompts`: the corpus tasks' validation documents
  *  ("arith" is the arithmetic task; chat documents start with a long system prompt that answers
  *  quote, which is where prompt lookup pays). */
-export const PROMPT_SETS = ["chat", "prose", "code", "arith"] as const;
+export const PROMPT_SETS = ["chat", "prose", "code", "arith", "repeat"] as const;
 export type PromptSet = (typeof PROMPT_SETS)[number];
 
-/** The first `length` tokens (BOS included) of the first `count` validation documents of a task. */
+/** The first `length` tokens (BOS included) of the first `count` validation documents of a task.
+ *  "repeat" is the repetitive workload: 64 tokens of one chat transcript, then the first 8 tokens
+ *  of the next one — which opens with the same system prompt, so the continuation repeats text
+ *  already in the context (what prompt lookup is for: quoting, multi-turn chat, editing code). */
 export function speculativePrompts(engine: Engine, set: PromptSet, { count = 3, length = 64 } = {}): number[][] {
   if (!PROMPT_SETS.includes(set)) throw new RangeError(`unknown prompt set "${set}" (expected ${PROMPT_SETS.join(" | ")})`);
+  if (set === "repeat") {
+    const docs = loadCorpus("chat", "val");
+    const prompts: number[][] = [];
+    for (let i = 0; i + 1 < docs.length && prompts.length < count; i++) {
+      const first = engine.tokenizer.encode(docs[i], { bos: true }).slice(0, 64);
+      const second = engine.tokenizer.encode(docs[i + 1], { bos: false }).slice(0, 8);
+      prompts.push([...first, ...engine.tokenizer.encode("\n", { bos: false }), ...second]);
+    }
+    return prompts;
+  }
   const task: Task = set === "arith" ? "arithmetic" : set;
   if (!TASKS.includes(task)) throw new RangeError(`no corpus task for prompt set "${set}"`);
   const docs = loadCorpus(task, "val");
