@@ -14,6 +14,7 @@ import {
   type Drafter, type VerifyInput, type VerifyResult,
 } from "../lab/speculative/index.ts";
 import { goodnessOfFit, homogeneity } from "../lab/speculative/chi-square.ts";
+import { speculativePrompts } from "../lab/speculative/measure.ts";
 import { TARGET_GGUF, hasTarget, tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
 import { existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
@@ -297,6 +298,19 @@ describe.skipIf(!haveModels).each(["lab", "llama"] as const)("speculativeGenerat
           await drafter.dispose();
         }
       }
+    });
+  }, MODEL_TEST_MS);
+
+  it("prompt lookup on the repetitive workload: most drafts accepted, output still identical", async () => {
+    await withEngines(async (target) => {
+      const [prompt] = speculativePrompts(target, "repeat", { count: 1 });
+      expect(prompt).toHaveLength(1 + 63 + target.tokenizer.encode("\n", { bos: false }).length + 8);
+      // The last 8 tokens (the next transcript's opening) already occurred: the proposer finds them.
+      expect(proposeNgram(prompt, 4).length).toBe(4);
+      const drafter = new PromptLookupDrafter(target.tokenizer.vocabSize);
+      const r = await speculativeGenerate(target, drafter, prompt, { k: 4, maxTokens: 24 });
+      expect(r.tokens).toEqual(await generate(target, prompt, { maxTokens: 24 }));
+      expect(r.acceptanceRate).toBeGreaterThan(0.8);
     });
   }, MODEL_TEST_MS);
 
