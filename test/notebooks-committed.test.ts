@@ -91,3 +91,23 @@ describe("lab jupyter as root", () => {
     expect(user.install).toContain("--user");
   });
 });
+
+describe("lab.taskCode: the student's code once its task passes, the reference until then", () => {
+  it("runs the reference for a task that is not started, and says so", async () => {
+    const { taskCode } = await import("../lab/notebook.ts");
+    const reference = await import("../solutions/quantization/memory.ts");
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (...args: unknown[]) => { lines.push(args.join(" ")); };
+    let code: Awaited<ReturnType<typeof taskCode<"1.3">>>;
+    try {
+      code = await taskCode("1.3");
+    } finally {
+      console.log = log;
+    }
+    // check:kit keeps every exercise "not started" in the repository, so this is the branch a fresh clone takes.
+    expect(lines).toEqual(["Running the reference planMemory, fitsOnGpu (solutions/quantization/memory.ts): task 1.3 is not started (`npm run grade -- 1.3`)."]);
+    expect(code.planMemory).toBe(reference.planMemory);
+    await expect(taskCode("9.9" as "1.3")).rejects.toThrow(/no notebook code is registered for task "9.9"; known: 1.3, 1.4/);
+  }, 120_000);
+});
