@@ -253,6 +253,28 @@ describe("commands", () => {
     expect(r.ratio.decodeTokensPerSecond).toBeCloseTo(r.engines.lab.decodeTokensPerSecond / r.engines.llama.decodeTokensPerSecond, 9);
   });
 
+  it("lab bench --batch 1,2 --json: per engine both modes at each N, prefill at each length, and lab/llama ratios per point", async () => {
+    const { code, stdout } = await runCli(["bench", model, "--engine", "both", "--json", "--prompt-tokens", "16", "--decode-tokens", "4",
+      "--repeats", "1", "--warmup", "0", "--batch", "1,2", "--prefill-lengths", "8,24"]);
+    expect(code).toBe(0);
+    const r = JSON.parse(stdout);
+    expect(r.batch).toEqual([1, 2]);
+    for (const name of ["lab", "llama"]) {
+      const e = r.engines[name];
+      expect(e.batch.map((p: { n: number; mode: string }) => [p.n, p.mode])).toEqual([[1, "native"], [1, "distributions"], [2, "native"], [2, "distributions"]]);
+      for (const p of e.batch) expect(p.tokensPerSecond).toBeCloseTo((1000 * p.n) / p.tpotMs, 6);
+      expect(Object.keys(e.prefillTokensPerSecondAt).sort()).toEqual(["24", "8"]);
+      // Today's figure, kept: the distributions point at the largest N.
+      expect(e.batchedDecodeTokensPerSecond).toBe(e.batch[3].tokensPerSecond);
+    }
+    for (const [i, p] of r.ratio.batch.entries()) {
+      expect(p.tokensPerSecond).toBeCloseTo(r.engines.lab.batch[i].tokensPerSecond / r.engines.llama.batch[i].tokensPerSecond, 9);
+    }
+    expect(r.ratio.prefillTokensPerSecondAt["24"]).toBeCloseTo(r.engines.lab.prefillTokensPerSecondAt["24"] / r.engines.llama.prefillTokensPerSecondAt["24"], 9);
+    expect((await runCli(["bench", model, "--batch", "1,x"])).code).toBe(2);
+    expect((await runCli(["bench", model, "--batch", "2,65"])).code).toBe(2);
+  });
+
   it("lab eval --json: perplexity, KL against a reference, top-1, per-task accuracy", async () => {
     const { code, stdout } = await runCli(["eval", model, "--ref", model, "--eval-dir", join(tmp.dir, "eval"), "--json"]);
     expect(code).toBe(0);

@@ -4,14 +4,20 @@ import { writeFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
 import { openEngine, type Engine, type EngineName } from "../../engine/engine.ts";
-import { measureBatchedDecode, measureLatency, type LatencyReport } from "../../measure/latency.ts";
+import { measureBatchSweep, measureLatency, measurePrefillSweep, type BatchPoint, type LatencyReport } from "../../measure/latency.ts";
 import { formatTable } from "../../table.ts";
 import { engineFlag } from "./generate.ts";
 
 const BENCH_TEXT = "The quick brown fox jumps over the lazy dog. A small model on a small machine can still teach " +
   "a great deal about where the time goes when a language model writes text, one token after another. ";
 
-type BenchRow = LatencyReport & { batchedDecodeTokensPerSecond?: number };
+/** One engine's report: latency, and with --batch the batched steps (both modes, per N) and the
+ *  prefill speed at each --prefill-lengths prompt length (keyed by its token count). */
+type BenchRow = LatencyReport & {
+  batchedDecodeTokensPerSecond?: number;
+  batch?: BatchPoint[];
+  prefillTokensPerSecondAt?: Record<string, number>;
+};
 
 /**
  * The human report: one row per figure, one column per engine, and lab/llama when both ran. Peak RSS
@@ -29,6 +35,7 @@ export function benchText(perEngine: Record<string, BenchRow>): string {
     ["TPOT ms", (r) => r.tpotMs],
     ["weights MiB", (r) => r.weightBytes / 2 ** 20],
     ["KV KiB/token", (r) => r.kvBytesPerToken / 2 ** 10],
+    ...servingFigures(Object.values(perEngine)),
   ];
   const value = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : x);
   const rows = figures.filter(([, get]) => names.some((n) => get(perEngine[n]!) !== undefined)).map(([figure, get]) => {
@@ -46,6 +53,27 @@ export function benchText(perEngine: Record<string, BenchRow>): string {
     : `peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB (whole process)`;
   // Four significant digits: the repeats' spread on a shared machine is larger than that anyway.
   return formatTable(rows, { digits: 4 }) + "\n" + rssLine;
+}
+
+/** The --batch rows (one per N and mode: tokens/s, then the step time) and one per prefill length,
+ *  for every N and length any engine measured. */
+function servingFigures(reports: BenchRow[]): [string, (r: BenchRow) => number | undefined][] {
+  const keys = new Map<string, [number, BatchPoint["mode"]]>();
+  for (const r of reports) for (const p of r.batch ?? []) keys.set(`${p.n} ${p.mode}`, [p.n, p.mode]);
+  const point = (r: BenchRow, n: number, mode: BatchPoint["mode"]) => r.batch?.find((p) => p.n === n && p.mode === mode);
+  const rows: [string, (r: BenchRow) => number | undefined][] = [];
+  for (const [n, mode] of keys.values()) rows.push([`step ×${n} ${mode} tok/s`, (r) => point(r, n, mode)?.tokensPerSecond]);
+  for (const [n, mode] of keys.values()) rows.push([`step ×${n} ${mode} ms`, (r) => point(r, n, mode)?.tpotMs]);
+  const lengths = new Set(reports.flatMap((r) => Object.keys(r.prefillTokensPerSecondAt ?? {})));
+  for (const len of lengths) rows.push([`prefill ${len} tokens tok/s`, (r) => r.prefillTokensPerSecondAt?.[len]]);
+  return rows;
+}
+
+/** "1,2,4" → [1, 2, 4]; "0" → [] (skip). Each entry an integer in [1, 64]. */
+export function batchSizesFlag(command: string, flag: string, value: string | undefined, fallback: number[]): number[] {
+  if (value === undefined) return fallback;
+  if (value.trim() === "0") return [];
+  return value.split(",").map((x) => numberFlag(command, flag, x.trim(), 0, { min: 1, max: 64, integer: true }));
 }
 
 /** A prompt of exactly n tokens (BOS + a fixed English text repeated). */
@@ -71,18 +99,26 @@ Options:
   --decode-tokens N    tokens decoded after the first (default 32)
   --repeats N          measured runs per engine (default 5)
   --warmup N           unmeasured runs first (default 1)
-  --batch N            also measure batched decode tokens/s over N sequences (default 0 = skip)
+  --batch N[,N…]       also measure batched steps: N sequences prefilled with the prompt, then
+                       --decode-tokens engine.step calls of one token each, for each N (e.g. 1,2,4,8,16;
+                       default 0 = skip). Per engine, batch: [{ n, mode, tokensPerSecond, tpotMs }] in
+                       two modes, "native" (greedy sampler, output none: llama.cpp samples itself,
+                       LabEngine from its row) and "distributions" (a row per sequence, our Sampler);
+                       batchedDecodeTokensPerSecond = the distributions figure at the largest N
+  --prefill-lengths L  with --batch: prefill tokens/s at each prompt length, prefillTokensPerSecondAt
+                       (default 64,1024)
   --kernels K          LabEngine kernels: simd (WebAssembly SIMD, default) | js (plain TypeScript)
   --out FILE           also write the JSON report to FILE
   --json               print the report as JSON
 
-Example:
-  lab bench data/models/target.gguf --engine both --json --out data/results/engine-bench.json`,
+Examples:
+  lab bench data/models/target.gguf --engine both --json --out data/results/engine-bench.json
+  lab bench data/models/target.gguf --engine both --batch 1,2,4,8,16`,
   async run(args) {
     const { values, positionals } = parseFlags("bench", args, {
       engine: { type: "string" }, threads: { type: "string" }, "prompt-tokens": { type: "string" },
       "decode-tokens": { type: "string" }, repeats: { type: "string" }, warmup: { type: "string" },
-      batch: { type: "string" }, out: { type: "string" }, json: { type: "boolean" }, kernels: { type: "string" },
+      batch: { type: "string" }, "prefill-lengths": { type: "string" }, out: { type: "string" }, json: { type: "boolean" }, kernels: { type: "string" },
     }, { min: 1, max: 1 });
     const kernels = engineFlag("bench", values.kernels ?? "simd", ["simd", "js"]) as "simd" | "js";
     const which = engineFlag("bench", values.engine ?? "both", ["lab", "llama", "both"]);
@@ -91,27 +127,38 @@ Example:
     const decodeTokens = numberFlag("bench", "decode-tokens", values["decode-tokens"], 32, { min: 1, integer: true });
     const repeats = numberFlag("bench", "repeats", values.repeats, 5, { min: 1, integer: true });
     const warmup = numberFlag("bench", "warmup", values.warmup, 1, { min: 0, integer: true });
-    const batch = numberFlag("bench", "batch", values.batch, 0, { min: 0, max: 64, integer: true });
+    const batch = batchSizesFlag("bench", "batch", values.batch, []);
+    const prefillLengths = batch.length > 0
+      ? batchSizesFlag("bench", "prefill-lengths", values["prefill-lengths"], [64, 1024]).filter((n) => n > 0) : [];
     const names: EngineName[] = which === "both" ? ["lab", "llama"] : [which as EngineName];
     const model = positionals[0];
 
     const engines: Engine[] = [];
     try {
+      // Room for the longest prompt plus the decoded tokens; a sequence per stream of the largest batch.
+      const contextSize = Math.max(promptTokens, ...prefillLengths) + decodeTokens + 8;
       for (const name of names) {
-        engines.push(await openEngine(name, model, {
-          threads, maxSequences: Math.max(1, batch), contextSize: promptTokens + decodeTokens + 8, kernels,
-        }));
+        engines.push(await openEngine(name, model, { threads, maxSequences: Math.max(1, ...batch), contextSize, kernels }));
       }
       const prompt = benchPrompt(engines[0], promptTokens);
       say(`bench ${model}: ${prompt.length} prompt tokens, ${decodeTokens} decoded, ${repeats} repeats, ${threads} thread(s)`);
       const reports = await measureLatency(engines, { prompt, decodeTokens, repeats, warmup });
       const perEngine: Record<string, BenchRow> = {};
-      for (const [k, r] of reports.entries()) {
-        perEngine[r.engine] = r;
-        if (batch > 0) perEngine[r.engine].batchedDecodeTokensPerSecond = await measureBatchedDecode(engines[k], prompt, batch, decodeTokens);
+      for (const r of reports) perEngine[r.engine] = r;
+      if (batch.length > 0) {
+        const sweeps = await measureBatchSweep(engines, { prompt, sizes: batch, steps: decodeTokens, repeats, warmup });
+        const prefill = await measurePrefillSweep(engines, prefillLengths.map((n) => benchPrompt(engines[0], n)), repeats, warmup);
+        const largest = Math.max(...batch);
+        for (const [k, r] of reports.entries()) {
+          const row = perEngine[r.engine];
+          row.batch = sweeps[k];
+          row.batchedDecodeTokensPerSecond = sweeps[k].find((p) => p.n === largest && p.mode === "distributions")!.tokensPerSecond;
+          row.prefillTokensPerSecondAt = Object.fromEntries(prefill[k].map((p) => [p.promptTokens, p.tokensPerSecond]));
+        }
       }
       const report: Record<string, unknown> = {
         model, threads, labKernels: kernels, promptTokens: prompt.length, decodeTokens, repeats, warmup, batch,
+        ...(batch.length > 0 ? { prefillLengths } : {}),
         node: process.version, date: new Date().toISOString(), engines: perEngine,
         ...(names.length > 1 ? { peakRssNote: "peakRssBytes is the whole process's, shared by both engines: not a comparison" } : {}),
       };
@@ -124,7 +171,13 @@ Example:
           ttftMs: lab.ttftMs / llama.ttftMs,
           tpotMs: lab.tpotMs / llama.tpotMs,
           weightBytes: lab.weightBytes / llama.weightBytes,
-          ...(batch > 0 ? { batchedDecodeTokensPerSecond: lab.batchedDecodeTokensPerSecond! / llama.batchedDecodeTokensPerSecond! } : {}),
+          ...(batch.length > 0 ? {
+            batchedDecodeTokensPerSecond: lab.batchedDecodeTokensPerSecond! / llama.batchedDecodeTokensPerSecond!,
+            batch: lab.batch!.map((p) => ({
+              n: p.n, mode: p.mode, tokensPerSecond: p.tokensPerSecond / llama.batch!.find((q) => q.n === p.n && q.mode === p.mode)!.tokensPerSecond,
+            })),
+            prefillTokensPerSecondAt: Object.fromEntries(Object.entries(lab.prefillTokensPerSecondAt!).map(([n, tps]) => [n, tps / llama.prefillTokensPerSecondAt![n]])),
+          } : {}),
         };
       }
       if (values.out) {
