@@ -187,13 +187,12 @@ describe("every example command runs", () => {
     }, 6 * MINUTES);
   }
 
-  it("README examples", () => {
-    for (const { line, where } of readmeExamples()) {
-      const p = plan(line, where);
-      if (!p || "skip" in p) continue;
-      check(line, p);
-    }
-  }, 10 * MINUTES);
+  // README's examples are independent of each other: one test each, so a failure names its command.
+  for (const { line, where } of readmeExamples()) {
+    const p = plan(line, where);
+    if (!p || "skip" in p) continue;
+    it(`README (${where}): ${withoutComment(line)}`, () => check(line, p), 4 * MINUTES);
+  }
 });
 
 describe("README's facts are the data's", () => {
