@@ -37,13 +37,14 @@ async function lineOf(path: string, text: string): Promise<number> {
 const ROUNDING_BUG = "view.setInt8(base + 2 + j, Math.round(v)); // JavaScript's rounding";
 
 beforeAll(async () => {
-  // A: 1.1 rounds halves the JavaScript way (an assertion fails), 1.2 and 1.4 are right, 1.3 crashes
-  // with a TypeError, 1.5 loops forever.
+  // A: 1.1 rounds halves the JavaScript way (an assertion fails), 1.2 is right, 1.3 crashes with a
+  // TypeError, 1.4 loops forever, 1.5 gets Q1 wrong and gives Q5 to 2 significant figures only.
   await student(A, {
     "blocks.ts": [["view.setInt8(base + 2 + j, Math.sign(v) * Math.round(Math.abs(v)));", ROUNDING_BUG]],
     "memory.ts": [["export function planMemory(c: ServingConfig): MemoryPlan {",
-      "export function planMemory(c: ServingConfig): MemoryPlan {\n  (c as any).parameters.toFixed.call(null);"]],
-    "quiz.ts": [["export function quizAnswers(): QuizAnswers {", "export function quizAnswers(): QuizAnswers {\n  for (;;) { /* never returns */ }"]],
+      "export function planMemory(c: ServingConfig): MemoryPlan {\n  (c as any).parameters.toFixed.call(null);"],
+    ["export function chooseLevel(", "export function chooseLevel(...args: Parameters<typeof chooseLevel2>): LevelChoice {\n  for (;;) { void args; /* never returns */ }\n}\nexport function chooseLevel2("]],
+    "quiz.ts": [['q1: "b",', 'q1: "a",'], ["q5: (70e9 * 4.5) / 8 / 1e9,", "q5: 39,"]],
   });
   // C: memory.ts does not parse (so no task of the set can load).
   await student(C, {
@@ -71,15 +72,14 @@ describe("grader", () => {
 
   it("scores each task on its own: pass, fail, timeout", () => {
     expect(a["1.2"]).toMatchObject({ status: "pass", earned: 20 });
-    expect(a["1.4"]).toMatchObject({ status: "pass", earned: 25 });
+    expect(a["1.4"]).toMatchObject({ status: "timeout", earned: 0 });
+    expect(a["1.4"]!.seconds).toBeLessThan(40);
     expect(a["1.1"]!.status).toBe("fail");
     expect(a["1.1"]!.earned).toBeGreaterThan(0);
     expect(a["1.1"]!.earned).toBeLessThan(20);
     expect(a["1.3"]!.status).toBe("fail");
-    expect(a["1.5"]).toMatchObject({ status: "timeout", earned: 0 });
-    expect(a["1.5"]!.seconds).toBeLessThan(40);
     const table = formatTable(Object.values(a));
-    expect(table).toMatch(/1\.5\s+Quiz.*0\/15\s+timeout/);
+    expect(table).toMatch(/1\.4\s+Level chooser.*0\/25\s+timeout/);
     expect(table).toMatch(/total: \d/);
   });
 
@@ -96,6 +96,13 @@ describe("grader", () => {
     expect(table).toContain("expected: none");
     expect(table).toContain(`received: ${f.received}`);
     expect(table).toContain("hints: exercises/quantization/HINTS.md, task 1.1");
+  });
+
+  it("the hashed quiz: a wrong choice and a number off at 3 significant figures fail, the rest pass", () => {
+    const quiz = a["1.5"]!;
+    expect(quiz).toMatchObject({ status: "fail", passed: 4, total: 6, earned: 10 });
+    expect(quiz.failure!.message).toContain('Q1: "a" (read as "a") is not the right answer');
+    expect(quiz.failing).toEqual(["Q1: which tensors Q4_K_M keeps at higher precision", "Q5: gigabytes of a 70B model at 4.5 bpw"]);
   });
 
   it("a runtime error shows its message and the file:line:column in the student's code", async () => {
