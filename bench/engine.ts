@@ -121,7 +121,8 @@ async function measureSpeed(model: string, work: string): Promise<void> {
     threads, promptTokens, decodeTokens, repeats, warmup, batch: batchSizes, prefillLengths,
     note: "ratios are lab / llama, medians over interleaved repeats in one process; peakRssBytes is that shared process's, peakRssBytesAlone a fresh process per engine; " +
       "batch: N sequences prefilled with the prompt, then decodeTokens engine.step calls of one token each; native = greedy sampler with output none (llama.cpp samples itself, " +
-      "LabEngine samples from its row), distributions = output last and our Sampler (llama.cpp builds a probability Map per token); batchRatio is lab / llama per mode; " +
+      "LabEngine samples from its row), distributions = output last and our Sampler (llama.cpp builds a probability Map per token), loop = node-llama-cpp's own greedy " +
+      "generation loop (llama.cpp only: sequence.evaluate with temperature 0, the strongest baseline); batchRatio is lab / llama per mode; labNativeOverLlamaLoop is lab native / llama loop; " +
       "prefillTokensPerSecondAt: a fresh sequence evaluates a prompt of that many tokens",
     rows, goals,
   };
@@ -257,6 +258,9 @@ function row(mix: string, lab: LatencyReport, llama: LatencyReport, serving: Ser
     prefillRatio: lab.prefillTokensPerSecond / llama.prefillTokensPerSecond,
     ttftRatio: lab.ttftMs / llama.ttftMs,
     batchRatio: serving.lab.map((p) => ({ n: p.n, mode: p.mode, tokensPerSecond: p.tokensPerSecond / at(serving.llama, p.n, p.mode)! })),
+    // The honest decode comparison: LabEngine's native step against node-llama-cpp's own loop.
+    labNativeOverLlamaLoop: serving.lab.filter((p) => p.mode === "native" && at(serving.llama, p.n, "loop") !== undefined)
+      .map((p) => ({ n: p.n, tokensPerSecond: p.tokensPerSecond / at(serving.llama, p.n, "loop")! })),
     prefillRatioAt: Object.fromEntries(Object.entries(serving.labPrefill).map(([n, tps]) => [n, tps / serving.llamaPrefill[n]])),
     labServing: {
       ...(labNative16 !== undefined && serving.labPrefill["64"] !== undefined ? { batch16OverPrefill64: labNative16 / serving.labPrefill["64"] } : {}),

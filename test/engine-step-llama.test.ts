@@ -332,4 +332,25 @@ describe.skipIf(!hasTarget)("LlamaCppEngine.step (target model, F32, 1 thread)",
       await parent.free();
     }
   });
+
+  it("greedyLoop (node-llama-cpp's own loop, the decode baseline) gives the same greedy tokens as native steps, on several sequences at once", async () => {
+    const viaLoop = await Promise.all([0, 1, 2].map((i) => sequenceWith(prompt(i))));
+    const viaStep = await Promise.all([0, 1, 2].map((i) => sequenceWith(prompt(i))));
+    try {
+      const first = [0, 1, 2].map((i) => prompt(i)[prompt(i).length - 1]);
+      const loop = await engine.greedyLoop(viaLoop.map((sequence, i) => ({ sequence, token: first[i] })), 12);
+      const greedy = new Sampler({ temperature: 0 });
+      let tokens = first;
+      const stepped: number[][] = [[], [], []];
+      for (let k = 0; k < 12; k++) {
+        const r = await engine.step(viaStep.map((sequence, i) => ({ sequence, tokens: [tokens[i]], output: "none" as const, sample: greedy })));
+        tokens = r.map((x) => x.token!);
+        tokens.forEach((t, i) => stepped[i].push(t));
+      }
+      expect(loop).toEqual(stepped);
+      await expect(engine.greedyLoop([{ sequence: viaLoop[0], token: engine.hparams.nVocab }], 2)).rejects.toThrow(/outside the vocabulary/);
+    } finally {
+      await freeAll([...viaLoop, ...viaStep]);
+    }
+  });
 });

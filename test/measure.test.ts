@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { EngineError, type DecodeStep, type Engine, type MemoryReport, type Sequence, type StepItem, type StepResult } from "../lab/engine/engine.ts";
 import { quantile, median, mean } from "../lab/measure/stats.ts";
 import { compareDistributions, klDivergence, perplexity, taskAccuracy, klAgainst } from "../lab/measure/quality.ts";
-import { BATCH_MODES, measureBatchSweep, measureLatency, measurePrefillSweep, timeBatchedSteps } from "../lab/measure/latency.ts";
+import { BATCH_MODES, engineHasMode, measureBatchSweep, measureLatency, measurePrefillSweep, timeBatchedSteps } from "../lab/measure/latency.ts";
 import { openEngine } from "../lab/engine/engine.ts";
 import { main } from "../lab/cli/main.ts";
 import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
@@ -187,7 +187,7 @@ describe("latency and memory", () => {
 
 describe("batched steps and prefill sweeps", () => {
   it("timeBatchedSteps: one prefill step, then `steps` one-token steps over n sequences feeding each sampled token back", async () => {
-    for (const mode of BATCH_MODES) {
+    for (const mode of BATCH_MODES.filter((m) => engineHasMode(new ScriptedEngine(0.9), m))) {
       const engine = new ScriptedEngine(0.9);
       const calls: StepItem[][] = [];
       const step = engine.step.bind(engine);
@@ -213,6 +213,7 @@ describe("batched steps and prefill sweeps", () => {
       expect(point.tokensPerSecond).toBeCloseTo((1000 * 3) / point.tpotMs, 6);
     }
     await expect(timeBatchedSteps(new ScriptedEngine(0.9), [8, 0], 1, 63, "native")).rejects.toThrow(/do not fit/);
+    await expect(timeBatchedSteps(new ScriptedEngine(0.9), [8, 0], 1, 3, "loop")).rejects.toThrow(/llama engine only/);
   });
 
   it("measureBatchSweep and measurePrefillSweep on both engines: every (n, mode) and prompt length, sequences freed", async () => {
@@ -220,8 +221,9 @@ describe("batched steps and prefill sweeps", () => {
     try {
       const prompt = engines[0].tokenizer.encode("the cat sat on the mat");
       const sweeps = await measureBatchSweep(engines, { prompt, sizes: [1, 2], steps: 3, repeats: 1, warmup: 0 });
+      expect(sweeps[0].map((p) => [p.n, p.mode])).toEqual([[1, "native"], [1, "distributions"], [2, "native"], [2, "distributions"]]);
+      expect(sweeps[1].map((p) => [p.n, p.mode])).toEqual([[1, "native"], [1, "distributions"], [1, "loop"], [2, "native"], [2, "distributions"], [2, "loop"]]);
       for (const points of sweeps) {
-        expect(points.map((p) => [p.n, p.mode])).toEqual([[1, "native"], [1, "distributions"], [2, "native"], [2, "distributions"]]);
         for (const p of points) {
           expect(p.tokensPerSecond).toBeGreaterThan(0);
           expect(p.tokensPerSecond).toBeCloseTo((1000 * p.n) / p.tpotMs, 6); // one repeat: both from the same run
@@ -259,16 +261,24 @@ describe("commands", () => {
     expect(code).toBe(0);
     const r = JSON.parse(stdout);
     expect(r.batch).toEqual([1, 2]);
+    type Point = { n: number; mode: string; tokensPerSecond: number; tpotMs: number };
+    const find = (points: Point[], n: number, mode: string) => points.find((p) => p.n === n && p.mode === mode)!;
     for (const name of ["lab", "llama"]) {
       const e = r.engines[name];
-      expect(e.batch.map((p: { n: number; mode: string }) => [p.n, p.mode])).toEqual([[1, "native"], [1, "distributions"], [2, "native"], [2, "distributions"]]);
+      expect(e.batch.map((p: Point) => [p.n, p.mode])).toEqual(name === "lab"
+        ? [[1, "native"], [1, "distributions"], [2, "native"], [2, "distributions"]]
+        : [[1, "native"], [1, "distributions"], [1, "loop"], [2, "native"], [2, "distributions"], [2, "loop"]]);
       for (const p of e.batch) expect(p.tokensPerSecond).toBeCloseTo((1000 * p.n) / p.tpotMs, 6);
       expect(Object.keys(e.prefillTokensPerSecondAt).sort()).toEqual(["24", "8"]);
       // Today's figure, kept: the distributions point at the largest N.
-      expect(e.batchedDecodeTokensPerSecond).toBe(e.batch[3].tokensPerSecond);
+      expect(e.batchedDecodeTokensPerSecond).toBe(find(e.batch, 2, "distributions").tokensPerSecond);
     }
-    for (const [i, p] of r.ratio.batch.entries()) {
-      expect(p.tokensPerSecond).toBeCloseTo(r.engines.lab.batch[i].tokensPerSecond / r.engines.llama.batch[i].tokensPerSecond, 9);
+    for (const p of r.ratio.batch) {
+      expect(p.tokensPerSecond).toBeCloseTo(find(r.engines.lab.batch, p.n, p.mode).tokensPerSecond / find(r.engines.llama.batch, p.n, p.mode).tokensPerSecond, 9);
+    }
+    expect(r.ratio.nativeOverLoop.map((p: { n: number }) => p.n)).toEqual([1, 2]);
+    for (const p of r.ratio.nativeOverLoop) {
+      expect(p.tokensPerSecond).toBeCloseTo(find(r.engines.lab.batch, p.n, "native").tokensPerSecond / find(r.engines.llama.batch, p.n, "loop").tokensPerSecond, 9);
     }
     expect(r.ratio.prefillTokensPerSecondAt["24"]).toBeCloseTo(r.engines.lab.prefillTokensPerSecondAt["24"] / r.engines.llama.prefillTokensPerSecondAt["24"], 9);
     expect((await runCli(["bench", model, "--batch", "1,x"])).code).toBe(2);

@@ -10,6 +10,7 @@
 // out normalised probabilities only, and log-softmax loses nothing a sampler, a perplexity or a KL
 // divergence needs (softmax(log p / T) == softmax(logits / T)). Every row is a Float32Array of
 // nVocab natural-log probabilities.
+import { readFileSync } from "node:fs";
 import type { LlamaHparams } from "../gguf/index.ts";
 import type { Sampler } from "./sampler.ts";
 
@@ -277,8 +278,19 @@ export function checkTokens(tokens: number[], nVocab: number, used: number, cont
   }
 }
 
-/** Peak resident set size of this process in bytes (Linux reports maxRSS in KiB). */
+/**
+ * Peak resident set size of this process in bytes. On Linux it is /proc/self/status's VmHWM, the
+ * high-water mark of this program's own memory: getrusage's maxRSS carries over through fork and
+ * exec, so a small process started by a large one (bench/engine.ts measuring each engine alone in
+ * a child) would report its parent's peak. Elsewhere maxRSS (KiB).
+ */
 export function peakRssBytes(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    if (hwm) return Number(hwm[1]) * 1024;
+  } catch {
+    // not Linux: fall through
+  }
   return process.resourceUsage().maxRSS * 1024;
 }
 

@@ -9,6 +9,7 @@
 // one token each per step, at N = 1, 2, 4, …, and prefill speed at several prompt lengths.
 import { performance } from "node:perf_hooks";
 import type { Engine, MemoryReport, Sequence, StepItem } from "../engine/engine.ts";
+import type { LlamaCppEngine } from "../engine/llama-engine.ts";
 import { Sampler } from "../engine/sampler.ts";
 import { summarize, type Summary } from "./stats.ts";
 
@@ -128,9 +129,17 @@ export async function measureBatchedDecode(engine: Engine, prompt: number[], n: 
  * - "distributions": output "last", the row of every sequence comes back and our Sampler picks from
  *   it (what speculative decoding, perplexity or a non-greedy sampler needs). On llama.cpp that row is
  *   a 1,024-entry probability Map per token, turned into a dense array.
+ * - "loop" (llama.cpp only): node-llama-cpp's own greedy generation loop on every sequence at once
+ *   (LlamaCppEngine.greedyLoop), no round trip through our code per token: the strongest llama.cpp
+ *   decode baseline. Other engines have no such point.
  */
-export type BatchMode = "native" | "distributions";
-export const BATCH_MODES: readonly BatchMode[] = ["native", "distributions"];
+export type BatchMode = "native" | "distributions" | "loop";
+export const BATCH_MODES: readonly BatchMode[] = ["native", "distributions", "loop"];
+
+/** Whether an engine has a point for this mode ("loop" exists on llama.cpp only). */
+export function engineHasMode(engine: Engine, mode: BatchMode): boolean {
+  return mode !== "loop" || engine.name === "llama";
+}
 
 export interface BatchPoint {
   /** Sequences advanced together, one token each per step. */
@@ -158,6 +167,13 @@ export async function timeBatchedSteps(engine: Engine, prompt: number[], n: numb
     const samplers = seqs.map(() => new Sampler({ temperature: 0 }));
     const first = await engine.step(seqs.map((sequence, i) => ({ sequence, tokens: prompt, output: "none", sample: samplers[i] })));
     let tokens = first.map((r) => r.token!);
+    if (mode === "loop") {
+      if (engine.name !== "llama") throw new RangeError(`batch mode "loop" is node-llama-cpp's own loop: llama engine only, not ${engine.name}`);
+      const t0 = performance.now();
+      await (engine as LlamaCppEngine).greedyLoop(seqs.map((sequence, i) => ({ sequence, token: tokens[i] })), steps);
+      const ms = performance.now() - t0;
+      return { n, mode, tokensPerSecond: (1000 * n * steps) / ms, tpotMs: ms / steps };
+    }
     const item = (sequence: Sequence, i: number): StepItem => mode === "native"
       ? { sequence, tokens: [tokens[i]], output: "none", sample: samplers[i] }
       : { sequence, tokens: [tokens[i]], output: "last" };
@@ -198,17 +214,18 @@ export async function measureBatchSweep(engines: Engine[], opts: BatchSweepOptio
     for (const [s, n] of opts.sizes.entries()) {
       for (const [m, mode] of modes.entries()) {
         for (const [k, engine] of engines.entries()) {
+          if (!engineHasMode(engine, mode)) continue;
           const point = await timeBatchedSteps(engine, opts.prompt, n, opts.steps, mode);
           if (r >= opts.warmup) runs[k][s][m].push(point);
         }
       }
     }
   }
-  return runs.map((perSize) => perSize.flatMap((perMode, s) => perMode.map((points, m) => ({
+  return runs.map((perSize) => perSize.flatMap((perMode, s) => perMode.flatMap((points, m) => points.length === 0 ? [] : [{
     n: opts.sizes[s], mode: modes[m],
     tokensPerSecond: summarize(points.map((p) => p.tokensPerSecond)).median,
     tpotMs: summarize(points.map((p) => p.tpotMs)).median,
-  }))));
+  }])));
 }
 
 export interface PrefillPoint {

@@ -102,8 +102,10 @@ Options:
   --batch N[,N…]       also measure batched steps: N sequences prefilled with the prompt, then
                        --decode-tokens engine.step calls of one token each, for each N (e.g. 1,2,4,8,16;
                        default 0 = skip). Per engine, batch: [{ n, mode, tokensPerSecond, tpotMs }] in
-                       two modes, "native" (greedy sampler, output none: llama.cpp samples itself,
-                       LabEngine from its row) and "distributions" (a row per sequence, our Sampler);
+                       modes "native" (greedy sampler, output none: llama.cpp samples itself,
+                       LabEngine from its row), "distributions" (a row per sequence, our Sampler)
+                       and, for llama.cpp only, "loop" (node-llama-cpp's own greedy generation
+                       loop: the strongest baseline; ratio.nativeOverLoop = lab native / llama loop);
                        batchedDecodeTokensPerSecond = the distributions figure at the largest N
   --prefill-lengths L  with --batch: prefill tokens/s at each prompt length, prefillTokensPerSecondAt
                        (default 64,1024)
@@ -175,6 +177,9 @@ Examples:
             batchedDecodeTokensPerSecond: lab.batchedDecodeTokensPerSecond! / llama.batchedDecodeTokensPerSecond!,
             batch: lab.batch!.map((p) => ({
               n: p.n, mode: p.mode, tokensPerSecond: p.tokensPerSecond / llama.batch!.find((q) => q.n === p.n && q.mode === p.mode)!.tokensPerSecond,
+            })),
+            nativeOverLoop: lab.batch!.filter((p) => p.mode === "native" && llama.batch!.some((q) => q.n === p.n && q.mode === "loop")).map((p) => ({
+              n: p.n, tokensPerSecond: p.tokensPerSecond / llama.batch!.find((q) => q.n === p.n && q.mode === "loop")!.tokensPerSecond,
             })),
             prefillTokensPerSecondAt: Object.fromEntries(Object.entries(lab.prefillTokensPerSecondAt!).map(([n, tps]) => [n, tps / llama.prefillTokensPerSecondAt![n]])),
           } : {}),
