@@ -551,6 +551,13 @@ export class StudentSession {
   private async keepEvidence(page: Page, consoleLines: string[], file: string): Promise<{ screenshot: string; consoleLog: string }> {
     await mkdir(dirname(file), { recursive: true });
     await this.driver.unroll(page);
+    // Let the unrolled layout settle, then make the viewport as tall as the notebook: a full-page
+    // capture of a page whose height Jupyter manages can otherwise come out one viewport high.
+    await page.evaluate(() => new Promise<void>((r) => requestAnimationFrame(() => requestAnimationFrame(() => r()))));
+    const height = await page.evaluate(() => Math.max(document.documentElement.scrollHeight, document.body.scrollHeight,
+      (document.querySelector("#notebook") as HTMLElement | null)?.scrollHeight ?? 0));
+    const viewport = page.viewport();
+    if (viewport && height > viewport.height) await page.setViewport({ ...viewport, height: Math.min(height, 16_000) });
     await page.screenshot({ path: file as `${string}.png`, fullPage: true });
     const consoleLog = file.replace(/\.png$/, "") + ".console.log";
     await writeFile(consoleLog, consoleLines.join("\n") + "\n" + `--- Jupyter server log (last 40 lines)\n${this.server.log.slice(-40).join("\n")}\n`);
