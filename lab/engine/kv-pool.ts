@@ -115,9 +115,9 @@ export class KvPool {
     const { nKvHead, headDim } = this.shape;
     const bs = this.blockSize;
     for (let h = 0; h < nKvHead; h++) {
-      const b = this.base(block, layer, h);
-      const src = h * headDim;
-      this.k.set(k.subarray(kOff + src, kOff + src + headDim), b + slot * headDim);
+      const b = this.base(block, layer, h), src = h * headDim, kAt = b + slot * headDim;
+      // Plain loops, no subarray views: this runs for every row of every layer of every step.
+      for (let d = 0; d < headDim; d++) this.k[kAt + d] = k[kOff + src + d];
       for (let d = 0; d < headDim; d++) this.v[b + d * bs + slot] = v[vOff + src + d];
     }
   }
