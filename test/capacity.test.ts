@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import {
   averageBitsPerWeight, burstyArrivals, checkTensorParallel, crossoverBatch, DEFAULTS, estimateLatency, exponential, findFormat,
   findGpu, findKvFormat, findModel, GPUS, KV_FORMATS, kvBytesPerToken, loadGgufModel, measuredMachine, mmcMeanWait, MODELS,
-  parameterCount, planMemory, poissonArrivals, PUBLISHED_70B, reproduce, simulateAutoscaling, simulateQueue, WEIGHT_FORMATS, type ScalingPolicy,
+  parameterCount, planMemory, poissonArrivals, PUBLISHED_70B, reproduce, inflightThroughput, simulateAutoscaling, simulateQueue, WEIGHT_FORMATS, type ScalingPolicy,
 } from "../lab/capacity/index.ts";
 import { mulberry32 } from "../lab/random.ts";
 
@@ -25,6 +25,17 @@ describe("tables: every entry has a source", () => {
   it.each(entries)("%s cites a URL and what it says", (_, entry) => {
     expect(entry.source?.url, "source.url").toMatch(/^(https:\/\/|lab\/)/);
     expect((entry.source?.says ?? "").length, "source.says").toBeGreaterThan(20);
+  });
+
+  // GPU specs, model configs and efficiency defaults were re-read after they were entered: each says
+  // which copy of its source confirmed it, or that none could be re-read.
+  const verified: [string, { source: { checked?: string } }][] = [
+    ...GPUS.map((g) => [`GPU ${g.key}`, g] as [string, typeof g]),
+    ...MODELS.map((m) => [`model ${m.key}`, m] as [string, typeof m]),
+    ...Object.entries(DEFAULTS).map(([k, v]) => [`default ${k}`, v] as [string, typeof v]),
+  ];
+  it.each(verified)("%s says how it was checked", (_, entry) => {
+    expect(entry.source.checked ?? "").toMatch(/^(re-read: |NOT re-read: ).{40,}/);
   });
 
   it("the target model comes from data/models/target.gguf through llamaHparams", async () => {
@@ -264,14 +275,33 @@ describe("lab capacity", () => {
 describe("published 70B measurements (TensorRT-LLM's performance tables)", () => {
   it.each(PUBLISHED_70B.map((p) => [p.id, p] as const))("%s: within 2×, or the miss is documented", async (_, p) => {
     const r = reproduce(await findModel("llama-2-70b"), p);
-    expect(p.source.url).toMatch(/^https:\/\/github\.com\/NVIDIA\/TensorRT-LLM\/blob\/[0-9a-f]{40}\//);
+    // a fixed commit, or the release tag the page itself names as its data's provenance
+    expect(p.source.url).toMatch(/^https:\/\/github\.com\/NVIDIA\/TensorRT-LLM\/blob\/([0-9a-f]{40}|v\d+\.\d+\.\d+)\//);
+    expect(p.source.checked ?? p.source.says).toBeTruthy();
     expect(r.fits, "the published configuration ran, so it must fit our memory model").toBe(true);
     expect(r.within2x, `predicted ${r.predicted.toFixed(1)} vs published ${p.published} (ratio ${r.ratio.toFixed(2)}); miss note: ${p.miss ?? "none"}`)
       .toBe(p.miss === undefined);
   });
 
-  it("at least three points are reproduced within 2×", async () => {
+  it("at least three points are reproduced within 2×, on every GPU and for both kinds of benchmark", async () => {
     const model = await findModel("llama-2-70b");
-    expect(PUBLISHED_70B.filter((p) => reproduce(model, p).within2x).length).toBeGreaterThanOrEqual(3);
+    const hits = PUBLISHED_70B.filter((p) => reproduce(model, p).within2x);
+    expect(hits.length).toBeGreaterThanOrEqual(3);
+    for (const gpu of ["a100-80gb", "h100-sxm", "h200"]) expect(hits.some((p) => p.gpu === gpu), gpu).toBe(true);
+    for (const metric of ["outputTokensPerSecondPerGpu", "outputTokensPerSecond", "ttftMs"]) expect(hits.some((p) => p.metric === metric), metric).toBe(true);
+  });
+
+  it("in-flight batching: the steady-state batch follows the run's own limits (token budget, KV cache)", async () => {
+    const model = await findModel("llama-2-70b");
+    const at = (id: string) => inflightThroughput(model, PUBLISHED_70B.find((p) => p.id === id)!);
+    // 2,048 tokens a step shared by decode tokens and the prompts that replace finished sequences:
+    // 128/128 → 2048 ÷ (1 + 1) = 1024 sequences; 2048/128 → 2048 ÷ 17 = 120
+    expect(at("trtllm-v0.10-h200-fp8-tp1-128-128")).toMatchObject({ batch: 1024, limitedBy: "token budget" });
+    expect(at("trtllm-v0.10-h200-fp8-tp1-2048-128")).toMatchObject({ batch: 120, limitedBy: "token budget" });
+    // H200, FP8, one GPU. Weights: 68,451,041,280 linear weights at 1 byte + 524,288,000 embedding/head
+    // weights and 1,318,912 norm weights at 2 bytes = 69,502,255,104 B. KV: 0.9 × (141e9 − that) ÷ 163,840 B
+    // per token = 392,749 tokens, ÷ (128 + 2048/2) tokens per sequence = 340 sequences.
+    expect(at("trtllm-v0.10-h200-fp8-tp1-128-2048")).toMatchObject({ batch: 340, limitedBy: "KV cache" });
+    expect(() => inflightThroughput(model, PUBLISHED_70B[0]!)).toThrow(/not an in-flight-batching point/);
   });
 });

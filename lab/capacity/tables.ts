@@ -12,6 +12,11 @@ import { openGguf, llamaHparams } from "../gguf/index.ts";
 export interface Source {
   url: string;
   says: string;
+  /**
+   * How the entry was checked after it was first written: which copy of the source was re-read and
+   * what it confirmed (or that no copy could be re-read). Set on every GPU, model and default.
+   */
+  checked?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -42,31 +47,36 @@ export const GPUS: GpuSpec[] = [
     key: "a100-40gb", name: "NVIDIA A100 40GB SXM", memoryBytes: 40 * GB, memoryBandwidth: 1555 * GB,
     denseBf16Flops: 312 * T, denseInt8Ops: 624 * T, interconnectBandwidth: 300 * GB, interconnect: "NVLink 3 (600 GB/s bidirectional)",
     source: { url: "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
-      says: "A100 40GB SXM: 40 GB HBM2, 1,555 GB/s; BF16 Tensor Core 312 TFLOPS (624 with sparsity); INT8 624 TOPS (1,248 with sparsity); NVLink 600 GB/s; no FP8" },
+      says: "A100 40GB SXM: 40 GB HBM2, 1,555 GB/s; BF16 Tensor Core 312 TFLOPS (624 with sparsity); INT8 624 TOPS (1,248 with sparsity); NVLink 600 GB/s; no FP8",
+      checked: "re-read: the datasheet's figures as quoted by glennklockwood.com/garden/processors/A100 (footnoted to this PDF): 40 GB HBM2, 1.555 TB/s, BF16 312 / 624 sparse, INT8 624 / 1248 sparse, NVLink 300+300 GB/s — all as entered" },
   },
   {
     key: "a100-80gb", name: "NVIDIA A100 80GB SXM", memoryBytes: 80 * GB, memoryBandwidth: 2039 * GB,
     denseBf16Flops: 312 * T, denseInt8Ops: 624 * T, interconnectBandwidth: 300 * GB, interconnect: "NVLink 3 (600 GB/s bidirectional)",
     source: { url: "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
-      says: "A100 80GB SXM: 80 GB HBM2e, 2,039 GB/s; BF16 Tensor Core 312 TFLOPS (624 with sparsity); INT8 624 TOPS (1,248 with sparsity); NVLink 600 GB/s; no FP8" },
+      says: "A100 80GB SXM: 80 GB HBM2e, 2,039 GB/s; BF16 Tensor Core 312 TFLOPS (624 with sparsity); INT8 624 TOPS (1,248 with sparsity); NVLink 600 GB/s; no FP8",
+      checked: "re-read: glennklockwood.com/garden/processors/A100 (citing this PDF): 80 GB HBM2e, 2,039 GB/s, same FLOP/s as the 40 GB part — as entered" },
   },
   {
     key: "h100-sxm", name: "NVIDIA H100 SXM", memoryBytes: 80 * GB, memoryBandwidth: 3.35 * TB,
     denseBf16Flops: 989.5 * T, denseFp8Flops: 1979 * T, denseInt8Ops: 1979 * T, interconnectBandwidth: 450 * GB, interconnect: "NVLink 4 (900 GB/s bidirectional)",
     source: { url: "https://www.nvidia.com/en-us/data-center/h100/",
-      says: "H100 SXM: 80 GB, 3.35 TB/s; BF16 Tensor Core 1,979 TFLOPS, FP8 3,958 TFLOPS, INT8 3,958 TOPS (all 'with sparsity'; dense is half); NVLink 900 GB/s" },
+      says: "H100 SXM: 80 GB, 3.35 TB/s; BF16 Tensor Core 1,979 TFLOPS, FP8 3,958 TFLOPS, INT8 3,958 TOPS (all 'with sparsity'; dense is half); NVLink 900 GB/s",
+      checked: "re-read: a copy of NVIDIA's H100 table (archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html: 3,350 GB/s, BF16 1,979*, FP8 3,958*, INT8 3,958*, '* Shown with sparsity. Specifications 1/2 lower without sparsity', NVLink 900 GB/s) and glennklockwood.com (dense BF16 989.4 TFLOPS) — as entered" },
   },
   {
     key: "h200", name: "NVIDIA H200 SXM", memoryBytes: 141 * GB, memoryBandwidth: 4.8 * TB,
     denseBf16Flops: 989.5 * T, denseFp8Flops: 1979 * T, denseInt8Ops: 1979 * T, interconnectBandwidth: 450 * GB, interconnect: "NVLink 4 (900 GB/s bidirectional)",
     source: { url: "https://www.nvidia.com/en-us/data-center/h200/",
-      says: "H200 SXM: 141 GB HBM3e, 4.8 TB/s; BF16 Tensor Core 1,979 TFLOPS, FP8 3,958 TFLOPS, INT8 3,958 TOPS (all 'with sparsity'; dense is half); NVLink 900 GB/s" },
+      says: "H200 SXM: 141 GB HBM3e, 4.8 TB/s; BF16 Tensor Core 1,979 TFLOPS, FP8 3,958 TFLOPS, INT8 3,958 TOPS (all 'with sparsity'; dense is half); NVLink 900 GB/s",
+      checked: "re-read: copies of NVIDIA's H200 figures (141 GB HBM3e, 4.8 TB/s, FP8 3,958 TFLOPS and BF16 1,979 with sparsity, NVLink 900 GB/s bidirectional = 450 GB/s each way) on several spec pages — as entered; the H200 NVL (PCIe) part is slower and is not this entry" },
   },
   {
     key: "l4", name: "NVIDIA L4", memoryBytes: 24 * GB, memoryBandwidth: 300 * GB,
     denseBf16Flops: 121 * T, denseFp8Flops: 242.5 * T, denseInt8Ops: 242.5 * T, interconnectBandwidth: 32 * GB, interconnect: "PCIe Gen4 x16 (64 GB/s bidirectional), no NVLink",
     source: { url: "https://www.nvidia.com/en-us/data-center/l4/",
-      says: "L4: 24 GB GDDR6, 300 GB/s; BF16 Tensor Core 242 TFLOPS, FP8 485 TFLOPS, INT8 485 TOPS (all 'with sparsity'; dense is half); PCIe Gen4 x16 64 GB/s" },
+      says: "L4: 24 GB GDDR6, 300 GB/s; BF16 Tensor Core 242 TFLOPS, FP8 485 TFLOPS, INT8 485 TOPS (all 'with sparsity'; dense is half); PCIe Gen4 x16 64 GB/s",
+      checked: "re-read: vendor copies of NVIDIA's L4 sheet (24 GB GDDR6, 300 GB/s, FP16/BF16 242 TFLOPS and FP8/INT8 485 with sparsity, PCIe Gen4 x16) — as entered; NVIDIA rounds, so dense FP8 is 242.5 ± 0.5" },
   },
 ];
 
@@ -123,25 +133,29 @@ export const MODELS: ModelSpec[] = [
     key: "llama-2-70b", name: "Llama-2-70B", layers: 80, hidden: 8192, heads: 64, kvHeads: 8, headDim: 128, ffn: 28672, vocab: 32000,
     maxContext: 4096, tiedEmbeddings: false,
     source: { url: "https://huggingface.co/meta-llama/Llama-2-70b-hf/blob/main/config.json",
-      says: "num_hidden_layers 80, hidden_size 8192, num_attention_heads 64, num_key_value_heads 8, intermediate_size 28672, vocab_size 32000, max_position_embeddings 4096, tie_word_embeddings false" },
+      says: "num_hidden_layers 80, hidden_size 8192, num_attention_heads 64, num_key_value_heads 8, intermediate_size 28672, vocab_size 32000, max_position_embeddings 4096, tie_word_embeddings false",
+      checked: "re-read: a verbatim copy of this config.json (transformers_version 4.32.0.dev0) in AI-Hypercomputer/torchprime torchprime/mfu/tests/test_mfu.py: every field as entered; parameterCount gives 68,976,648,192" },
   },
   {
     key: "llama-3-70b", name: "Llama-3-70B", layers: 80, hidden: 8192, heads: 64, kvHeads: 8, headDim: 128, ffn: 28672, vocab: 128256,
     maxContext: 8192, tiedEmbeddings: false,
     source: { url: "https://huggingface.co/meta-llama/Meta-Llama-3-70B/blob/main/config.json",
-      says: "num_hidden_layers 80, hidden_size 8192, num_attention_heads 64, num_key_value_heads 8, intermediate_size 28672, vocab_size 128256, max_position_embeddings 8192, tie_word_embeddings false" },
+      says: "num_hidden_layers 80, hidden_size 8192, num_attention_heads 64, num_key_value_heads 8, intermediate_size 28672, vocab_size 128256, max_position_embeddings 8192, tie_word_embeddings false",
+      checked: "re-read: a verbatim copy of this config.json (rope_theta 500000, transformers_version 4.40.0.dev0) in AI-Hypercomputer/torchprime torchprime/mfu/tests/test_mfu.py: every field as entered; 70,553,706,496 parameters" },
   },
   {
     key: "llama-3-8b", name: "Llama-3-8B", layers: 32, hidden: 4096, heads: 32, kvHeads: 8, headDim: 128, ffn: 14336, vocab: 128256,
     maxContext: 8192, tiedEmbeddings: false,
     source: { url: "https://huggingface.co/meta-llama/Meta-Llama-3-8B/blob/main/config.json",
-      says: "num_hidden_layers 32, hidden_size 4096, num_attention_heads 32, num_key_value_heads 8, intermediate_size 14336, vocab_size 128256, max_position_embeddings 8192, tie_word_embeddings false" },
+      says: "num_hidden_layers 32, hidden_size 4096, num_attention_heads 32, num_key_value_heads 8, intermediate_size 14336, vocab_size 128256, max_position_embeddings 8192, tie_word_embeddings false",
+      checked: "re-read: copies of this config (a GGUF-style header naming hf_hub_model_id meta-llama/Meta-Llama-3-8B: vocabulary 128256, context 8192, width 4096, FFN 14336, 32 layers, 32 heads, 8 KV heads; oumi's Llama 3.1 8B table agrees on the shape) — as entered; 8,030,261,248 parameters" },
   },
   {
     key: "llama-2-7b", name: "Llama-2-7B", layers: 32, hidden: 4096, heads: 32, kvHeads: 32, headDim: 128, ffn: 11008, vocab: 32000,
     maxContext: 4096, tiedEmbeddings: false,
     source: { url: "https://huggingface.co/meta-llama/Llama-2-7b-hf/blob/main/config.json",
-      says: "num_hidden_layers 32, hidden_size 4096, num_attention_heads 32, num_key_value_heads 32, intermediate_size 11008, vocab_size 32000, max_position_embeddings 4096, tie_word_embeddings false" },
+      says: "num_hidden_layers 32, hidden_size 4096, num_attention_heads 32, num_key_value_heads 32, intermediate_size 11008, vocab_size 32000, max_position_embeddings 4096, tie_word_embeddings false",
+      checked: "re-read: a verbatim copy of this config.json (_name_or_path meta-llama/Llama-2-7b-hf) in AI-Hypercomputer/torchprime torchprime/mfu/tests/test_mfu.py: 32 KV heads (no GQA), max_position_embeddings 4096 — as entered; 6,738,415,616 parameters" },
   },
 ];
 
@@ -322,11 +336,14 @@ export interface SourcedValue {
 export const DEFAULTS = {
   /** fraction of peak FLOP/s a prefill reaches */
   mfu: { value: 0.76, source: { url: "https://arxiv.org/abs/2211.05102",
-    says: "Efficiently Scaling Transformer Inference (Pope et al. 2022): 76% MFU during large-batch processing of input tokens (PaLM 540B, TPU v4)" } },
+    says: "Efficiently Scaling Transformer Inference (Pope et al. 2022): 76% MFU during large-batch processing of input tokens (PaLM 540B, TPU v4)",
+    checked: "re-read: the abstract (MLSys 2023 proceedings page): 'a 76% MFU during large-batch-size processing of input tokens … on the PaLM 540B parameter model' — as entered. It is a TPU figure for a well-partitioned 540B model: an upper end for GPU prefill" } },
   /** fraction of peak memory bandwidth a decode step reaches */
   mbu: { value: 0.5, source: { url: "https://www.databricks.com/blog/llm-inference-performance-engineering-best-practices",
-    says: "Databricks/MosaicML, LLM Inference Performance Engineering: MBU defined as achieved/peak bandwidth; their worked example runs at an MBU of 50%" } },
+    says: "Databricks/MosaicML, LLM Inference Performance Engineering: MBU defined as achieved/peak bandwidth; their worked example runs at an MBU of 50%",
+    checked: "NOT re-read: no stored copy of the post's English text was reachable (a Japanese translation on qiita.com exists; its opening was read, not the MBU example). The definition (achieved ÷ peak bandwidth, (parameter bytes + KV bytes) ÷ TPOT) is confirmed by secondary pages; the 50% stands as first entered" } },
   /** fraction of GPU memory held back for activations, CUDA graphs, allocator slack */
   headroom: { value: 0.1, source: { url: "https://docs.vllm.ai/en/latest/configuration/engine_args.html",
-    says: "vLLM --gpu-memory-utilization defaults to 0.9: the engine uses 90% of GPU memory for weights, activations and KV cache, leaving 10%" } },
+    says: "vLLM --gpu-memory-utilization defaults to 0.9: the engine uses 90% of GPU memory for weights, activations and KV cache, leaving 10%",
+    checked: "re-read: vLLM engine-argument docs and their copies ('--gpu-memory-utilization … Default 0.9') — as entered. TensorRT-LLM's analogue, kv_cache_free_gpu_mem_fraction 0.9, is a fraction of the memory left after the weights (used by the published throughput points)" } },
 } satisfies Record<string, SourcedValue>;
