@@ -2,6 +2,8 @@
 // values and types (typecheck fails here otherwise). Add a block per exercise set.
 import type * as QuantEx from "../../exercises/quantization/index.ts";
 import type * as QuantSol from "../../solutions/quantization/index.ts";
+import type * as SpecEx from "../../exercises/speculative/index.ts";
+import type * as SpecSol from "../../solutions/speculative/index.ts";
 
 /** true only when A and B are the same type (mutual assignability is too weak for functions). */
 type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -16,3 +18,15 @@ export const quantizationKit: [
   Same<QuantEx.QuizAnswers, QuantSol.QuizAnswers>,
   Same<QuantEx.Choice, QuantSol.Choice>,
 ] = [true, true, true, true, true, true, true, true];
+
+export const speculativeKit: [
+  Same<typeof SpecEx, typeof SpecSol>,
+  Same<SpecEx.Distribution, SpecSol.Distribution>,
+  Same<SpecEx.OneTokenVerdict, SpecSol.OneTokenVerdict>,
+  Same<SpecEx.VerifyInput, SpecSol.VerifyInput>,
+  Same<SpecEx.VerifyResult, SpecSol.VerifyResult>,
+  Same<SpecEx.KChoice, SpecSol.KChoice>,
+  Same<SpecEx.NgramOptions, SpecSol.NgramOptions>,
+  Same<SpecEx.QuizAnswers, SpecSol.QuizAnswers>,
+  Same<SpecEx.Choice, SpecSol.Choice>,
+] = [true, true, true, true, true, true, true, true, true];

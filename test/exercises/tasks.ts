@@ -21,6 +21,10 @@ export interface TaskSpec {
 // node-llama-cpp is ggml itself.
 const QUANTIZERS = ["lab/quant/", "lab/study/", "lab/engine/", "lab/model/", "lab/gguf/", "node-llama-cpp", "@node-llama-cpp/"];
 
+const SPECULATIVE = ["lab/speculative/", "lab/capacity/", "lab/engine/", "lab/study/", "node-llama-cpp", "@node-llama-cpp/"];
+
+const PREFIX_CACHES = ["lab/prefix-cache/", "lab/engine/", "lab/serve/"];
+
 export const TASKS: TaskSpec[] = [
   { id: "1.1", title: "Q8_0 quantize/dequantize, bit-exact", points: 20, file: "test/exercises/quantization.test.ts",
     source: "quantization/blocks.ts", forbidden: QUANTIZERS, allowed: ["lab/quant/float.ts"] },
@@ -33,4 +37,26 @@ export const TASKS: TaskSpec[] = [
     source: "quantization/memory.ts", forbidden: ["lab/study/"] },
   { id: "1.5", title: "Quiz: quantization trade-offs", points: 15, file: "test/exercises/quantization.test.ts",
     source: "quantization/quiz.ts", forbidden: [] },
+  // lab/speculative implements every one of them (verify.ts, cost.ts, drafters.ts); lab/capacity
+  // has a speculative term, lab/engine the sampler's argmax.
+  { id: "2.1", title: "Accept/reject one draft token, the residual distribution", points: 15, file: "test/exercises/speculative.test.ts",
+    source: "speculative/accept.ts", forbidden: SPECULATIVE },
+  { id: "2.2", title: "verifyDraft: k tokens and the bonus token, exact", points: 25, file: "test/exercises/speculative.test.ts",
+    source: "speculative/verify.ts", forbidden: SPECULATIVE },
+  { id: "2.3", title: "E(α, k) and the wall-clock speedup", points: 15, file: "test/exercises/speculative.test.ts",
+    source: "speculative/cost.ts", forbidden: SPECULATIVE },
+  { id: "2.4", title: "The best k for α, c and v(k)", points: 15, file: "test/exercises/speculative.test.ts",
+    source: "speculative/cost.ts", forbidden: SPECULATIVE },
+  { id: "2.5", title: "The prompt-lookup (n-gram) proposer", points: 15, file: "test/exercises/speculative.test.ts",
+    source: "speculative/lookup.ts", forbidden: SPECULATIVE },
+  { id: "2.6", title: "Quiz: the claims about speculative decoding", points: 15, file: "test/exercises/speculative.test.ts",
+    source: "speculative/quiz.ts", forbidden: [] },
+  // Question 3 (serving), prefix caching: lab/prefix-cache implements all three; lab/engine's paged
+  // KV pool has its own free queue; lab/serve plugs the caches into the scheduler.
+  { id: "3.1", title: "Block hash chain and lookup", points: 30, file: "test/exercises/prefix-cache.test.ts",
+    source: "serving/block-hash.ts", forbidden: PREFIX_CACHES },
+  { id: "3.2", title: "LRU free queue (O(1) removal) and eviction order", points: 30, file: "test/exercises/prefix-cache.test.ts",
+    source: "serving/free-queue.ts", forbidden: PREFIX_CACHES },
+  { id: "3.3", title: "Radix tree match and insert with node splits", points: 30, file: "test/exercises/prefix-cache.test.ts",
+    source: "serving/radix-tree.ts", forbidden: PREFIX_CACHES },
 ];
