@@ -64,6 +64,7 @@ export { importNodeLlamaCpp, cpuLlama } from "./engine/node-llama.mjs";
  */
 export const exercises = {
   quantization: () => import("../exercises/quantization/index.ts"),
+  serving: () => import("../exercises/serving/index.ts"),
 };
 
 /**
@@ -82,6 +83,21 @@ const TASK_CODE = {
     functions: "chooseLevel", file: "quantization/memory.ts",
     exercises: () => import("../exercises/quantization/memory.ts"),
     solutions: () => import("../solutions/quantization/memory.ts"),
+  },
+  "3.1": {
+    functions: "blockHash, blockHashChain, createBlockHashIndex", file: "serving/block-hash.ts",
+    exercises: () => import("../exercises/serving/block-hash.ts"),
+    solutions: () => import("../solutions/serving/block-hash.ts"),
+  },
+  "3.2": {
+    functions: "createFreeBlockQueue, createBlockPool", file: "serving/free-queue.ts",
+    exercises: () => import("../exercises/serving/free-queue.ts"),
+    solutions: () => import("../solutions/serving/free-queue.ts"),
+  },
+  "3.3": {
+    functions: "createRadixTree", file: "serving/radix-tree.ts",
+    exercises: () => import("../exercises/serving/radix-tree.ts"),
+    solutions: () => import("../solutions/serving/radix-tree.ts"),
   },
 } as const;
 

@@ -2,6 +2,8 @@
 // values and types (typecheck fails here otherwise). Add a block per exercise set.
 import type * as QuantEx from "../../exercises/quantization/index.ts";
 import type * as QuantSol from "../../solutions/quantization/index.ts";
+import type * as ServingEx from "../../exercises/serving/index.ts";
+import type * as ServingSol from "../../solutions/serving/index.ts";
 import type * as SpecEx from "../../exercises/speculative/index.ts";
 import type * as SpecSol from "../../solutions/speculative/index.ts";
 
@@ -30,3 +32,16 @@ export const speculativeKit: [
   Same<SpecEx.QuizAnswers, SpecSol.QuizAnswers>,
   Same<SpecEx.Choice, SpecSol.Choice>,
 ] = [true, true, true, true, true, true, true, true, true];
+
+export const servingKit: [
+  Same<typeof ServingEx, typeof ServingSol>,
+  Same<ServingEx.BlockHashFn, ServingSol.BlockHashFn>,
+  Same<ServingEx.IndexedBlock, ServingSol.IndexedBlock>,
+  Same<ServingEx.BlockHashIndex, ServingSol.BlockHashIndex>,
+  Same<ServingEx.QueueNode, ServingSol.QueueNode>,
+  Same<ServingEx.FreeBlockQueue, ServingSol.FreeBlockQueue>,
+  Same<ServingEx.BlockPool, ServingSol.BlockPool>,
+  Same<ServingEx.RadixTreeNode, ServingSol.RadixTreeNode>,
+  Same<ServingEx.RadixDump, ServingSol.RadixDump>,
+  Same<ServingEx.RadixTree, ServingSol.RadixTree>,
+] = [true, true, true, true, true, true, true, true, true, true];
