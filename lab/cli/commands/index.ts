@@ -15,6 +15,7 @@ import { trainCommand } from "./train.ts";
 import { capacityCommand } from "./capacity.ts";
 import { speculateCommand } from "./speculate.ts";
 import { prefixBenchCommand } from "./prefix-bench.ts";
+import { loadtestCommand } from "./loadtest.ts";
 
 export const commands: Command[] = [
   ...notebookCommands, jupyterCommand, doctorCommand, regenerateCommand,
@@ -29,4 +30,5 @@ export const commands: Command[] = [
   speculateCommand,
   capacityCommand,
   prefixBenchCommand,
+  loadtestCommand,
 ];
