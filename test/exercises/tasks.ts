@@ -25,8 +25,6 @@ const SPECULATIVE = ["lab/speculative/", "lab/capacity/", "lab/engine/", "lab/st
 
 const PREFIX_CACHES = ["lab/prefix-cache/", "lab/engine/", "lab/serve/"];
 
-const PREFIX_CACHES = ["lab/prefix-cache/", "lab/engine/", "lab/serve/"];
-
 export const TASKS: TaskSpec[] = [
   { id: "1.1", title: "Q8_0 quantize/dequantize, bit-exact", points: 20, file: "test/exercises/quantization.test.ts",
     source: "quantization/blocks.ts", forbidden: QUANTIZERS, allowed: ["lab/quant/float.ts"] },
@@ -53,14 +51,6 @@ export const TASKS: TaskSpec[] = [
     source: "speculative/lookup.ts", forbidden: SPECULATIVE },
   { id: "2.6", title: "Quiz: the claims about speculative decoding", points: 15, file: "test/exercises/speculative.test.ts",
     source: "speculative/quiz.ts", forbidden: [] },
-  // Question 3 (serving), prefix caching: lab/prefix-cache implements all three; lab/engine's paged
-  // KV pool has its own free queue; lab/serve plugs the caches into the scheduler.
-  { id: "3.1", title: "Block hash chain and lookup", points: 30, file: "test/exercises/prefix-cache.test.ts",
-    source: "serving/block-hash.ts", forbidden: PREFIX_CACHES },
-  { id: "3.2", title: "LRU free queue (O(1) removal) and eviction order", points: 30, file: "test/exercises/prefix-cache.test.ts",
-    source: "serving/free-queue.ts", forbidden: PREFIX_CACHES },
-  { id: "3.3", title: "Radix tree match and insert with node splits", points: 30, file: "test/exercises/prefix-cache.test.ts",
-    source: "serving/radix-tree.ts", forbidden: PREFIX_CACHES },
   // Question 3 (serving), prefix caching: lab/prefix-cache implements all three; lab/engine's paged
   // KV pool has its own free queue; lab/serve plugs the caches into the scheduler.
   { id: "3.1", title: "Block hash chain and lookup", points: 30, file: "test/exercises/prefix-cache.test.ts",
