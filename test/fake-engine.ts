@@ -50,8 +50,12 @@ class FakeSequence implements Sequence {
   async prefill(tokens: number[]): Promise<Float32Array> {
     return (await this.evaluate(tokens))[0];
   }
-  async truncate(): Promise<void> {
-    throw new EngineError("the fake engine does not truncate");
+  /** Drops positions >= n and the blocks past them (speculative decoding rolls rejected drafts back). */
+  async truncate(n: number): Promise<void> {
+    if (this.freed) throw new EngineError("truncate: the sequence is freed");
+    if (!Number.isInteger(n) || n < 0 || n > this.tokens.length) throw new EngineError(`truncate(${n}): the sequence holds ${this.tokens.length}`);
+    this.tokens.length = n;
+    this.engine.truncateBlocks(this);
   }
   async fork(): Promise<Sequence> {
     throw new EngineError("the fake engine does not fork");
@@ -144,6 +148,11 @@ export class FakeEngine implements Engine {
     const row = new Float32Array(V);
     for (let i = 0; i < V; i++) row[i] = -0.5 * Math.abs(i - next);
     return logSoftmaxInPlace(row);
+  }
+
+  /** @internal */ truncateBlocks(s: FakeSequence): void {
+    const keep = Math.ceil(s.tokens.length / this.blockSize);
+    while (s.table.length > keep) this.freeBlocks.push(s.table.pop()!);
   }
 
   /** @internal */ release(s: FakeSequence): void {

@@ -26,10 +26,22 @@
 // called for the failed step, so its output is exactly what it would have been (vLLM's "recompute"
 // preemption; the alternative, swapping KV to host memory, is not done here).
 //
-// Reading order: requests and options, the per-request record, the prefix-cache hook, the scheduler
-// (submit, cancel, step = cancel → schedule → run with preemption → advance), then small helpers.
+// Speculative decoding (optional, per scheduler): a decoding request's row becomes [pending token,
+// d1..dk] with output "all" — the k drafts come from a BatchDrafter that proposes for every such
+// request at once (one draft-model step per draft position for all of them, or prompt lookup) —
+// and after the pass verifyDraft accepts a prefix of the drafts plus one more token, the sequence
+// is cut back to what was accepted, and a request can gain up to k + 1 tokens in one step. The k
+// draft tokens count against the step's token budget, so under load speculation takes budget from
+// other requests' prefill: the trade-off notebook 04 measures at low and high load.
+//
+// Reading order: requests and options, the per-request record, the prefix-cache hook, the drafter
+// hook, the scheduler (submit, cancel, step = cancel → schedule → draft → run with preemption →
+// advance), then small helpers.
 import { EngineError, KvCacheFullError, type Engine, type Sequence, type StepItem } from "../engine/engine.ts";
 import type { Sampler } from "../engine/sampler.ts";
+import { mulberry32 } from "../random.ts";
+import type { DraftProposal, DraftSampling } from "../speculative/drafters.ts";
+import { samplerDistribution, verifyDraft } from "../speculative/verify.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Requests and options
@@ -74,6 +86,8 @@ export interface SchedulerOptions {
   /** Where admitted requests get their sequence and finished ones give it back. Default: a fresh
    *  sequence per request, freed when it finishes (no prefix reuse). */
   prefixCache?: PrefixCacheHook;
+  /** Speculative decoding for every decoding request: up to `k` drafts per step from `drafter`. */
+  speculative?: { drafter: BatchDrafter; k: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -95,6 +109,9 @@ export interface RequestRecord {
   cachedTokens: number;
   /** Times this request was preempted (its KV dropped and recomputed later). */
   preemptions: number;
+  /** Speculative decoding: draft tokens verified for this request, and how many were accepted. */
+  drafted: number;
+  accepted: number;
   finishReason?: FinishReason;
   /** Why it failed, when finishReason is "error". */
   error?: string;
@@ -122,10 +139,14 @@ export interface StepStats {
   rows: number;
   /** Tokens of prompts (or recomputed outputs) evaluated in this step. */
   prefillTokens: number;
-  /** Rows that decoded one generated token. */
+  /** Rows that decoded (one generated token, or with speculation a pending token and its drafts). */
   decodeTokens: number;
-  /** Tokens scheduled per request id, in step order. */
-  scheduled: { id: string; tokens: number; output: "none" | "last" }[];
+  /** Speculative decoding: rows that carried drafts, draft tokens verified, drafts accepted. */
+  draftRows: number;
+  draftTokens: number;
+  acceptedTokens: number;
+  /** Tokens scheduled per request id, in step order ("all": a pending token and its drafts). */
+  scheduled: { id: string; tokens: number; output: "none" | "last" | "all" }[];
   /** Ids admitted (moved from waiting to running) this step. */
   admitted: string[];
   /** Ids preempted this step, in the order they were preempted. */
@@ -156,6 +177,28 @@ export interface PrefixCacheHook {
   evict?(blocks: number): Promise<number>;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The drafter hook: proposes draft tokens for many requests in one go (lab/serve/drafter.ts has a
+// draft-model one that batches the draft passes and a prompt-lookup one).
+
+export interface DraftRequest {
+  /** The request's id: a drafter keeping per-request state (a draft sequence) keys it by this. */
+  id: string;
+  /** Every committed token: prompt and output so far. */
+  context: readonly number[];
+  /** Drafts wanted at most (>= 1). */
+  k: number;
+  sampling: DraftSampling;
+}
+
+export interface BatchDrafter {
+  readonly name: string;
+  /** One proposal per request, in order, each at most its k tokens (fewer, even none, is fine). */
+  propose(requests: DraftRequest[]): Promise<DraftProposal[]>;
+  /** The request is finished, cancelled or preempted: drop what is kept for it. */
+  release(id: string): Promise<void>;
+}
+
 /** No prefix reuse: every request starts from an empty sequence, which is freed when it is done. */
 export function noPrefixCache(engine: Engine): PrefixCacheHook {
   return {
@@ -177,6 +220,8 @@ interface Entry {
   cancelRequested: boolean;
   /** Most tokens it may generate: min(maxTokens, context - prompt), as lab/engine/generate.ts. */
   limit: number;
+  /** Speculative decoding at temperature > 0: the uniform numbers of drafting and verification. */
+  random?: () => number;
 }
 
 interface Planned {
@@ -186,6 +231,18 @@ interface Planned {
   sample: boolean;
   /** One generated token after a finished prefill (counted as decode, not prefill, in the stats). */
   decode: boolean;
+  /** Speculative decoding: drafts wanted (reserved in the budget), then the proposal got. */
+  draftK?: number;
+  proposal?: DraftProposal;
+  /** After verification: drafts accepted. */
+  accepted?: number;
+}
+
+/** A planned item after the pass: the sampled token, or (with drafts) every row for verification. */
+interface Done {
+  planned: Planned;
+  token?: number;
+  rows?: Float32Array[];
 }
 
 export class Scheduler {
@@ -196,6 +253,7 @@ export class Scheduler {
   readonly chunkedPrefill: boolean;
   private readonly clock: () => number;
   private readonly cache: PrefixCacheHook;
+  private readonly speculative?: { drafter: BatchDrafter; k: number };
   /** Waiting requests, first come first served (preempted ones go back to the front). */
   private readonly waiting: Entry[] = [];
   /** Running requests in admission order: the last one is preempted first. */
@@ -222,13 +280,19 @@ export class Scheduler {
     this.chunkedPrefill = opts.chunkedPrefill ?? true;
     this.clock = opts.clock ?? (() => performance.now());
     this.cache = opts.prefixCache ?? noPrefixCache(engine);
+    if (opts.speculative) {
+      const { k, drafter } = opts.speculative;
+      if (!Number.isInteger(k) || k < 1) throw new EngineError(`scheduler: speculative k must be an integer >= 1, got ${k}`);
+      if (!drafter || typeof drafter.propose !== "function") throw new EngineError("scheduler: speculative needs a drafter");
+      this.speculative = { k, drafter };
+    }
   }
 
   /** Queues a request (checked now, so a bad one never reaches a step) and returns its record. */
   submit(request: Request): RequestRecord {
     this.checkRequest(request);
     const record: RequestRecord = {
-      request, state: "waiting", generated: [], computed: 0, cachedTokens: 0, preemptions: 0,
+      request, state: "waiting", generated: [], computed: 0, cachedTokens: 0, preemptions: 0, drafted: 0, accepted: 0,
       times: { arrival: request.arrival ?? this.clock(), tokens: [] },
     };
     const entry: Entry = {
@@ -279,6 +343,7 @@ export class Scheduler {
       if (this.pending === 0) return finished.length > 0 ? this.stats([], [], [], finished) : undefined;
       const admitted: string[] = [];
       const plan = await this.schedule(admitted);
+      if (this.speculative) await this.draft(plan);
       const preempted: string[] = [];
       const done = await this.runWithPreemption(plan, preempted, finished);
       await this.advance(done, finished);
@@ -323,9 +388,11 @@ export class Scheduler {
     for (const entry of this.running) {
       if (budget === 0) break;
       const p = this.chunk(entry, budget);
+      // A decoding request under speculation reserves room for its drafts in the budget.
+      if (this.speculative && p.decode && p.sample) p.draftK = this.draftsWanted(entry, budget - p.tokens.length);
       plan.push(p);
-      budget -= p.tokens.length;
-      blocksNeeded += this.blocksFor(entry.sequence!, p.tokens.length);
+      budget -= p.tokens.length + (p.draftK ?? 0);
+      blocksNeeded += this.blocksFor(entry.sequence!, p.tokens.length + (p.draftK ?? 0));
     }
     if (this.mode === "static" && this.running.length === 0 && this.batch.size === 0) {
       // Gather the next batch: whoever is waiting now, up to batchSize, in arrival order.
@@ -377,21 +444,62 @@ export class Scheduler {
     return { entry, tokens: entry.tokens.slice(from, from + n), sample: from + n === entry.tokens.length, decode: entry.decoding };
   }
 
+  /** Drafts worth proposing: at most k, the budget left, one fewer than the tokens still wanted
+   *  (a step emits up to drafts + 1), and the room left in the context. */
+  private draftsWanted(entry: Entry, budgetLeft: number): number {
+    const wanted = entry.limit - entry.record.generated.length - 1;
+    const room = this.engine.contextSize - entry.tokens.length;
+    return Math.max(0, Math.min(this.speculative!.k, budgetLeft, wanted, room));
+  }
+
+  /** Asks the drafter for every planned request that wants drafts, in one call, and puts them
+   *  after the pending token; such an item then asks for every row ("all") and samples nothing. */
+  private async draft(plan: Planned[]): Promise<void> {
+    const drafting = plan.filter((p) => (p.draftK ?? 0) > 0);
+    if (drafting.length === 0) return;
+    const requests: DraftRequest[] = drafting.map((p) => ({
+      id: p.entry.record.request.id, context: p.entry.tokens, k: p.draftK!, sampling: this.draftSampling(p.entry),
+    }));
+    const proposals = await this.speculative!.drafter.propose(requests);
+    const nVocab = this.engine.hparams.nVocab;
+    drafting.forEach((p, i) => {
+      const proposal = proposals[i];
+      const drafts = proposal?.tokens ?? [];
+      if (drafts.length > p.draftK! || drafts.some((d) => !Number.isInteger(d) || d < 0 || d >= nVocab)) {
+        throw new EngineError(`scheduler: the drafter "${this.speculative!.drafter.name}" proposed ${JSON.stringify(drafts)} for request ${requests[i].id} (at most ${p.draftK} ids in [0, ${nVocab}))`);
+      }
+      if (drafts.length === 0) return; // a plain decode row after all
+      p.proposal = proposal;
+      p.tokens = [...p.tokens, ...drafts];
+    });
+  }
+
+  /** Greedy requests verify by argmax; the others draw with their own seeded stream (the plain
+   *  sampler's stream is not used: speculation keeps the distribution, not the exact draws). */
+  private draftSampling(entry: Entry): DraftSampling {
+    const { temperature, topK, topP, seed } = entry.record.request.sampler;
+    const greedy = !(temperature > 0);
+    entry.random ??= mulberry32((seed ?? 0) ^ 0x5eed);
+    const opts = { temperature, topK, topP };
+    return { greedy, transform: (row) => samplerDistribution(row, opts), random: entry.random };
+  }
+
   // -------------------------------------------------------------------------------------------
   // 3. The forward pass; a full pool makes the cache evict, then preempts the newest request
 
-  private async runWithPreemption(plan: Planned[], preempted: string[], finished: string[]): Promise<{ planned: Planned; token?: number }[]> {
+  private async runWithPreemption(plan: Planned[], preempted: string[], finished: string[]): Promise<Done[]> {
     for (;;) {
       if (plan.length === 0) return [];
       const items: StepItem[] = plan.map((p) => ({
         sequence: p.entry.sequence!, tokens: p.tokens,
         // "last" when sampling: the sampler sees the same log-probabilities as lab/engine/generate.ts.
-        output: p.sample ? "last" : "none",
-        sample: p.sample ? p.entry.record.request.sampler : undefined,
+        // With drafts: every row, verified after the pass.
+        output: p.proposal ? "all" : p.sample ? "last" : "none",
+        sample: p.sample && !p.proposal ? p.entry.record.request.sampler : undefined,
       }));
       try {
         const results = await this.engine.step(items);
-        return plan.map((planned, i) => ({ planned, token: results[i].token }));
+        return plan.map((planned, i) => ({ planned, token: results[i].token, rows: planned.proposal ? results[i].logprobs : undefined }));
       } catch (err) {
         if (!(err instanceof KvCacheFullError)) throw err;
         if (this.cache.evict && (await this.cache.evict(err.blocksNeeded - err.blocksFree)) > 0) continue;
@@ -417,6 +525,7 @@ export class Scheduler {
   private async preempt(entry: Entry): Promise<void> {
     this.running.splice(this.running.indexOf(entry), 1);
     await this.cache.release(entry.sequence!);
+    await this.speculative?.drafter.release(entry.record.request.id);
     entry.sequence = undefined;
     entry.decoding = false;
     entry.record.computed = 0;
@@ -428,11 +537,16 @@ export class Scheduler {
   // -------------------------------------------------------------------------------------------
   // 4. After the pass: count computed tokens, record sampled ones, finish requests
 
-  private async advance(done: { planned: Planned; token?: number }[], finished: string[]): Promise<void> {
+  private async advance(done: Done[], finished: string[]): Promise<void> {
     const now = this.clock();
-    for (const { planned, token } of done) {
+    for (const d of done) {
+      const { planned, token } = d;
       const { entry } = planned;
       const record = entry.record;
+      if (planned.proposal) {
+        await this.acceptDrafts(d, now, finished);
+        continue;
+      }
       record.computed += planned.tokens.length;
       if (!planned.sample) {
         this.cache.insert?.(entry.sequence!);
@@ -446,6 +560,33 @@ export class Scheduler {
         this.running.splice(this.running.indexOf(entry), 1);
         await this.finish(entry, reason);
         finished.push(record.request.id);
+      }
+    }
+  }
+
+  /** A verified row: keep the pending token and the accepted drafts in the sequence (the emitted
+   *  token becomes the next pending one), then take the accepted drafts and the emitted token one
+   *  by one, as if each had come from its own step (a stop or the length limit can end it midway). */
+  private async acceptDrafts({ planned, rows }: Done, now: number, finished: string[]): Promise<void> {
+    const { entry, proposal } = planned;
+    const record = entry.record;
+    const drafts = proposal!.tokens;
+    const sampling = this.draftSampling(entry);
+    const target = sampling.greedy ? rows! : rows!.map((row) => sampling.transform(row));
+    const verdict = verifyDraft({ target, draft: proposal!.logprobs, tokens: drafts, random: sampling.random, greedy: sampling.greedy });
+    const keep = record.computed + 1 + verdict.accepted;
+    if (entry.sequence!.length > keep) await entry.sequence!.truncate(keep);
+    record.computed = keep;
+    record.drafted += drafts.length;
+    record.accepted += verdict.accepted;
+    planned.accepted = verdict.accepted;
+    for (const token of [...drafts.slice(0, verdict.accepted), verdict.token]) {
+      const reason = this.accept(entry, token, now);
+      if (reason) {
+        this.running.splice(this.running.indexOf(entry), 1);
+        await this.finish(entry, reason);
+        finished.push(record.request.id);
+        return;
       }
     }
   }
@@ -473,6 +614,7 @@ export class Scheduler {
 
   private async finish(entry: Entry, reason: FinishReason): Promise<void> {
     if (entry.sequence) await this.cache.release(entry.sequence);
+    await this.speculative?.drafter.release(entry.record.request.id);
     entry.sequence = undefined;
     entry.record.state = "finished";
     entry.record.finishReason = reason;
@@ -483,16 +625,24 @@ export class Scheduler {
   // -------------------------------------------------------------------------------------------
   // Helpers
 
-  private stats(done: { planned: Planned }[], admitted: string[], preempted: string[], finished: string[]): StepStats {
-    let prefillTokens = 0, decodeTokens = 0;
+  private stats(done: Done[], admitted: string[], preempted: string[], finished: string[]): StepStats {
+    let prefillTokens = 0, decodeTokens = 0, draftRows = 0, draftTokens = 0, acceptedTokens = 0;
     for (const { planned } of done) {
       if (planned.decode) decodeTokens++;
       else prefillTokens += planned.tokens.length;
+      if (planned.proposal) {
+        draftRows++;
+        draftTokens += planned.proposal.tokens.length;
+        acceptedTokens += planned.accepted ?? 0;
+      }
     }
     const kv = this.engine.memory().kv;
     return {
-      step: this.steps++, time: this.clock(), rows: done.length, prefillTokens, decodeTokens,
-      scheduled: done.map(({ planned }) => ({ id: planned.entry.record.request.id, tokens: planned.tokens.length, output: planned.sample ? "last" : "none" })),
+      step: this.steps++, time: this.clock(), rows: done.length, prefillTokens, decodeTokens, draftRows, draftTokens, acceptedTokens,
+      scheduled: done.map(({ planned }) => ({
+        id: planned.entry.record.request.id, tokens: planned.tokens.length,
+        output: planned.proposal ? "all" as const : planned.sample ? "last" as const : "none" as const,
+      })),
       admitted, preempted, finished,
       running: this.running.length, waiting: this.waiting.length,
       kvBlocksUsed: kv.blocksUsed, kvBlocksFree: kv.blocksFree,

@@ -1,0 +1,231 @@
+// Speculative decoding inside the continuous-batching scheduler (lab/serve/scheduler.ts with a
+// BatchDrafter): on the fake engine with a fake clock, drafters that are always right, always wrong
+// or half right, every step's rows and token counts asserted exactly; then on LabEngine with a
+// synthetic model, the draft-model drafter (batched draft passes) and prompt lookup give exactly the
+// greedy tokens of plain decoding.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { openEngine } from "../lab/engine/engine.ts";
+import { generate } from "../lab/engine/generate.ts";
+import { Sampler } from "../lab/engine/sampler.ts";
+import { mulberry32 } from "../lab/random.ts";
+import { ModelBatchDrafter, NgramBatchDrafter } from "../lab/serve/drafter.ts";
+import { Scheduler, type BatchDrafter, type DraftRequest, type Request, type StepStats } from "../lab/serve/scheduler.ts";
+import { FakeEngine, fakeNextToken, type FakeEngineOptions } from "./fake-engine.ts";
+import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
+
+function prompt(n: number, seed: number, nVocab = 32): number[] {
+  const r = mulberry32(seed);
+  return [1, ...Array.from({ length: n - 1 }, () => 3 + Math.floor(r() * (nVocab - 3)))];
+}
+
+const req = (id: string, promptLength: number, maxTokens: number, extra: Partial<Request> = {}): Request =>
+  ({ id, prompt: prompt(promptLength, id.charCodeAt(0)), maxTokens, sampler: new Sampler(), ...extra });
+
+/** The fake engine's greedy continuation (its EOS rule included). */
+function greedyAfter(context: readonly number[], n: number, eosWhen?: (t: readonly number[]) => boolean): number[] {
+  const all = [...context];
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = eosWhen?.(all) ? 2 : fakeNextToken(all);
+    out.push(t);
+    all.push(t);
+  }
+  return out;
+}
+
+/** A drafter whose i-th draft is right while i < rightFor, then a token that is surely wrong. */
+function scriptedDrafter(rightFor: number, eosWhen?: (t: readonly number[]) => boolean) {
+  const calls: { id: string; context: number; k: number }[][] = [];
+  const released: string[] = [];
+  const drafter: BatchDrafter = {
+    name: `scripted (right for ${rightFor})`,
+    async propose(requests: DraftRequest[]) {
+      calls.push(requests.map((r) => ({ id: r.id, context: r.context.length, k: r.k })));
+      return requests.map((r) => {
+        const right = greedyAfter(r.context, r.k, eosWhen);
+        const tokens = right.map((t, i) => (i < rightFor ? t : 3 + ((t - 3 + 1) % 29)));
+        return { tokens, logprobs: [], steps: r.k };
+      });
+    },
+    async release(id) { released.push(id); },
+  };
+  return { drafter, calls, released };
+}
+
+function setup(engineOpts: FakeEngineOptions, drafter: BatchDrafter, k: number, maxBatchTokens = 100) {
+  const clock = { now: 0 };
+  const engine = new FakeEngine({ ...engineOpts, onStep: () => { clock.now += 10; } });
+  const scheduler = new Scheduler(engine, { clock: () => clock.now, maxBatchTokens, speculative: { drafter, k } });
+  return { engine, scheduler };
+}
+
+const sched = (s: StepStats | undefined) => s!.scheduled.map((x) => [x.id, x.tokens, x.output]);
+const fakeGreedy = (p: number[], n: number) => greedyAfter(p, n);
+
+describe("speculative decoding in the scheduler (fake engine)", () => {
+  it("drafts that are always right: k = 2 gives 3 tokens per step; 9 tokens in 4 steps (prefill, 3+3, then k = 1 for the last 2)", async () => {
+    const { drafter, calls, released } = scriptedDrafter(99);
+    const { scheduler, engine } = setup({}, drafter, 2);
+    scheduler.submit(req("a", 8, 9));
+    const stats = await scheduler.runToCompletion();
+    expect(stats.map(sched)).toEqual([[["a", 8, "last"]], [["a", 3, "all"]], [["a", 3, "all"]], [["a", 2, "all"]]]);
+    expect(stats.map((s) => [s.draftRows, s.draftTokens, s.acceptedTokens])).toEqual([[0, 0, 0], [1, 2, 2], [1, 2, 2], [1, 1, 1]]);
+    // The drafter saw the context grow by 3 each step and was asked for fewer drafts at the end.
+    expect(calls).toEqual([[{ id: "a", context: 9, k: 2 }], [{ id: "a", context: 12, k: 2 }], [{ id: "a", context: 15, k: 1 }]]);
+    const a = scheduler.record("a")!;
+    expect(a.generated).toEqual(fakeGreedy(a.request.prompt, 9));
+    expect(a).toMatchObject({ finishReason: "length", drafted: 5, accepted: 5 });
+    // Verification rows ask for every distribution and sample nothing in the engine.
+    expect(engine.log[1]).toEqual([{ sequence: 0, tokens: [a.generated[0], a.generated[1], a.generated[2]], output: "all", sampled: false }]);
+    expect(released).toEqual(["a"]);
+    expect(engine.memory().kv.blocksUsed).toBe(0);
+  });
+
+  it("drafts that are always wrong: one token per step, the rejected positions rolled back (blocks returned), the same output", async () => {
+    const { drafter } = scriptedDrafter(0);
+    const { scheduler, engine } = setup({ blockSize: 4 }, drafter, 3);
+    scheduler.submit(req("a", 7, 6));
+    const stats = await scheduler.runToCompletion();
+    expect(stats.length).toBe(6);
+    // Drafts wanted: at most k, and one fewer than the tokens still to come (a step emits drafts + 1).
+    expect(stats.slice(1).map((s) => [s.draftTokens, s.acceptedTokens])).toEqual([[3, 0], [3, 0], [2, 0], [1, 0], [0, 0]]);
+    // Step 1 evaluated 7 + 4 = 11 positions (3 blocks of 4); kept 7 + 1 = 8 (2 blocks).
+    expect(stats[1].kvBlocksUsed).toBe(2);
+    const a = scheduler.record("a")!;
+    expect(a.generated).toEqual(fakeGreedy(a.request.prompt, 6));
+    expect(a).toMatchObject({ drafted: 9, accepted: 0 });
+  });
+
+  it("half right: the first draft accepted, the second rejected, the target's token emitted: 2 tokens per step", async () => {
+    const { drafter } = scriptedDrafter(1);
+    const { scheduler } = setup({}, drafter, 2);
+    scheduler.submit(req("a", 5, 7));
+    const stats = await scheduler.runToCompletion();
+    expect(stats.map((s) => s.acceptedTokens)).toEqual([0, 1, 1, 1]);
+    expect(scheduler.record("a")!.generated).toEqual(fakeGreedy(scheduler.record("a")!.request.prompt, 7));
+  });
+
+  it("drafts count against the token budget: a decoding row with k = 4 takes 5 of 20, a 50-token prompt gets the other 15; one propose call per step for every decoding request", async () => {
+    const { drafter, calls } = scriptedDrafter(99);
+    const { scheduler } = setup({}, drafter, 4, 20);
+    scheduler.submit(req("a", 6, 30));
+    scheduler.submit(req("c", 6, 30));
+    expect(sched(await scheduler.step())).toEqual([["a", 6, "last"], ["c", 6, "last"]]);
+    scheduler.submit(req("b", 50, 2));
+    expect(sched(await scheduler.step())).toEqual([["a", 5, "all"], ["c", 5, "all"], ["b", 10, "none"]]);
+    expect(calls[0].map((c) => c.id)).toEqual(["a", "c"]);
+    // A budget with no room beyond the pending token: the row decodes plainly.
+    const tight = setup({}, scriptedDrafter(99).drafter, 4, 1);
+    tight.scheduler.submit(req("x", 1, 10));
+    await tight.scheduler.step();
+    const s1 = await tight.scheduler.step();
+    expect(sched(s1)).toEqual([["x", 1, "last"]]);
+    expect(s1!.draftTokens).toBe(0);
+  });
+
+  it("an EOS among the emitted tokens ends the request there (stop; EOS not in the output)", async () => {
+    const p = prompt(6, 4);
+    const eosWhen = (t: readonly number[]) => t.length === p.length + 3 && t[1] === p[1];
+    const { drafter } = scriptedDrafter(99, eosWhen);
+    const { scheduler } = setup({ eosWhen }, drafter, 4);
+    scheduler.submit({ id: "a", prompt: p, maxTokens: 20, sampler: new Sampler() });
+    const stats = await scheduler.runToCompletion();
+    expect(stats.length).toBe(2); // prefill (t1), then [t1, t2, t3, EOS, …] accepted up to EOS
+    const a = scheduler.record("a")!;
+    expect(a.finishReason).toBe("stop");
+    expect(a.generated).toEqual(greedyAfter(p, 3));
+  });
+
+  it("preemption with speculation: a pool too small for two streams preempts one; both outputs equal the unpreempted run; the drafter forgets the preempted request", async () => {
+    const run = async (blocks: number) => {
+      const d = scriptedDrafter(1);
+      const { scheduler, engine } = setup({ blocks, blockSize: 4 }, d.drafter, 2);
+      scheduler.submit(req("a", 16, 12));
+      scheduler.submit(req("b", 16, 12));
+      const stats = await scheduler.runToCompletion();
+      return { scheduler, engine, stats, released: d.released };
+    };
+    const small = await run(10);
+    const big = await run(1000);
+    expect(big.stats.every((s) => s.preempted.length === 0)).toBe(true);
+    const preempted = small.stats.flatMap((s) => s.preempted);
+    expect(preempted.length).toBeGreaterThan(0);
+    expect(new Set(preempted)).toEqual(new Set(["b"]));
+    for (const id of ["a", "b"]) {
+      expect(small.scheduler.record(id)!.generated).toEqual(big.scheduler.record(id)!.generated);
+      expect(small.scheduler.record(id)!.generated).toEqual(fakeGreedy(small.scheduler.record(id)!.request.prompt, 12));
+    }
+    // Released at each preemption and at the finish.
+    expect(small.released.filter((id) => id === "b").length).toBe(small.scheduler.record("b")!.preemptions + 1);
+    expect(small.engine.memory().kv.blocksUsed).toBe(0);
+  });
+
+  it("refuses a bad k or a drafter that proposes too many or invalid tokens", async () => {
+    const engine = new FakeEngine();
+    const { drafter } = scriptedDrafter(99);
+    expect(() => new Scheduler(engine, { speculative: { drafter, k: 0 } })).toThrow(/speculative k must be an integer >= 1, got 0/);
+    const greedy: BatchDrafter = { name: "too many", propose: async (rs) => rs.map((r) => ({ tokens: new Array(r.k + 1).fill(5), logprobs: [], steps: 0 })), release: async () => {} };
+    const s = new Scheduler(engine, { speculative: { drafter: greedy, k: 2 } });
+    s.submit(req("a", 4, 5));
+    await s.step();
+    await expect(s.step()).rejects.toThrow(/the drafter "too many" proposed \[5,5,5\] for request a \(at most 2 ids/);
+  });
+});
+
+describe("speculative decoding in the scheduler (LabEngine, synthetic llama)", () => {
+  const tmp = tempDir("scheduler-spec-");
+  let model: string;
+  beforeAll(async () => {
+    model = await writeSyntheticVariant(join(tmp.dir, "f32.gguf"), "F32", { seed: 3, nCtx: 256 });
+  });
+  afterAll(() => tmp.cleanup());
+
+  it("a batched draft model (the target itself) and prompt lookup give each of 4 requests exactly its greedy tokens alone", async () => {
+    const target = await openEngine("lab", model, { contextSize: 256, maxSequences: 4, kvBlockSize: 16 });
+    const draft = await openEngine("lab", model, { contextSize: 256, maxSequences: 4, kvBlockSize: 16 });
+    try {
+      const V = target.hparams.nVocab;
+      // Repetitive prompts, so prompt lookup has something to find.
+      const prompts = Array.from({ length: 4 }, (_, i) => { const p = prompt(6 + 3 * i, 50 + i, V).slice(1); return [1, ...p, ...p, ...p]; });
+      const alone: number[][] = [];
+      for (const p of prompts) alone.push(await generate(target, p, { maxTokens: 12 }));
+      for (const drafter of [new ModelBatchDrafter(draft), new NgramBatchDrafter(V)]) {
+        const s = new Scheduler(target, { maxBatchTokens: 64, speculative: { drafter, k: 3 } });
+        prompts.forEach((p, i) => s.submit({ id: `r${i}`, prompt: p, maxTokens: 12, sampler: new Sampler() }));
+        const stats = await s.runToCompletion();
+        expect(prompts.map((_, i) => s.record(`r${i}`)!.generated), drafter.name).toEqual(alone);
+        const drafted = stats.reduce((n, x) => n + x.draftTokens, 0);
+        const accepted = stats.reduce((n, x) => n + x.acceptedTokens, 0);
+        expect(drafted, drafter.name).toBeGreaterThan(0);
+        // The target drafting for itself agrees with itself (up to float ties between pass shapes).
+        if (drafter instanceof ModelBatchDrafter) expect(accepted / drafted).toBeGreaterThan(0.9);
+        expect(target.memory().kv.blocksUsed).toBe(0);
+      }
+      expect(draft.memory().kv.blocksUsed).toBe(0); // every draft sequence released at the finish
+    } finally {
+      await target.dispose();
+      await draft.dispose();
+    }
+  });
+
+  it("at temperature 1 with a seed, a speculative run is reproducible and gives valid tokens", async () => {
+    const target = await openEngine("lab", model, { contextSize: 256, maxSequences: 2 });
+    const draft = await openEngine("lab", model, { contextSize: 256, maxSequences: 2 });
+    try {
+      const runOnce = async () => {
+        const s = new Scheduler(target, { speculative: { drafter: new ModelBatchDrafter(draft), k: 2 } });
+        s.submit({ id: "t", prompt: prompt(8, 9, target.hparams.nVocab), maxTokens: 16, sampler: new Sampler({ temperature: 1, seed: 7 }) });
+        await s.runToCompletion();
+        return s.record("t")!.generated;
+      };
+      const a = await runOnce();
+      expect(a.length).toBe(16);
+      expect(a.every((t) => Number.isInteger(t) && t >= 0 && t < target.hparams.nVocab)).toBe(true);
+      expect(await runOnce()).toEqual(a);
+    } finally {
+      await target.dispose();
+      await draft.dispose();
+    }
+  });
+});
