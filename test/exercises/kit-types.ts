@@ -45,3 +45,32 @@ export const servingKit: [
   Same<ServingEx.RadixDump, ServingSol.RadixDump>,
   Same<ServingEx.RadixTree, ServingSol.RadixTree>,
 ] = [true, true, true, true, true, true, true, true, true, true];
+
+// Tasks 3.6–3.10 (capacity planning), module by module: the serving index above covers their values.
+import type * as CapEx from "../../exercises/serving/capacity.ts";
+import type * as CapSol from "../../solutions/serving/capacity.ts";
+import type * as ScaleEx from "../../exercises/serving/autoscaler.ts";
+import type * as ScaleSol from "../../solutions/serving/autoscaler.ts";
+import type * as CapQuizEx from "../../exercises/serving/capacity-quiz.ts";
+import type * as CapQuizSol from "../../solutions/serving/capacity-quiz.ts";
+
+export const capacityKit: [
+  Same<typeof CapEx, typeof CapSol>,
+  Same<CapEx.ModelShape, CapSol.ModelShape>,
+  Same<CapEx.TpConfig, CapSol.TpConfig>,
+  Same<CapEx.TpMemoryPlan, CapSol.TpMemoryPlan>,
+  Same<CapEx.Roofline, CapSol.Roofline>,
+  Same<CapEx.PhaseTime, CapSol.PhaseTime>,
+  Same<CapEx.LatencyRequest, CapSol.LatencyRequest>,
+  Same<CapEx.RequestLatency, CapSol.RequestLatency>,
+  Same<CapEx.DeploymentOption, CapSol.DeploymentOption>,
+  Same<CapEx.Slo, CapSol.Slo>,
+  Same<CapEx.Load, CapSol.Load>,
+  Same<CapEx.DeploymentChoice, CapSol.DeploymentChoice>,
+  Same<typeof ScaleEx, typeof ScaleSol>,
+  Same<ScaleEx.AutoscalerInput, ScaleSol.AutoscalerInput>,
+  Same<ScaleEx.AutoscalerRun, ScaleSol.AutoscalerRun>,
+  Same<typeof CapQuizEx, typeof CapQuizSol>,
+  Same<CapQuizEx.CapacityQuizAnswers, CapQuizSol.CapacityQuizAnswers>,
+  Same<CapQuizEx.CapacityChoice, CapQuizSol.CapacityChoice>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];

@@ -59,4 +59,16 @@ export const TASKS: TaskSpec[] = [
     source: "serving/free-queue.ts", forbidden: PREFIX_CACHES },
   { id: "3.3", title: "Radix tree match and insert with node splits", points: 30, file: "test/exercises/prefix-cache.test.ts",
     source: "serving/radix-tree.ts", forbidden: PREFIX_CACHES },
+  // Question 3, capacity planning (notebook 05): lab/capacity implements memory fit under TP, the
+  // roofline, deployment search and an autoscaling simulation.
+  { id: "3.6", title: "Memory fit with tensor parallelism", points: 20, file: "test/exercises/capacity.test.ts",
+    source: "serving/capacity.ts", forbidden: ["lab/capacity/"] },
+  { id: "3.7", title: "TTFT and TPOT from the roofline", points: 20, file: "test/exercises/capacity.test.ts",
+    source: "serving/capacity.ts", forbidden: ["lab/capacity/"] },
+  { id: "3.8", title: "The cheapest deployment meeting an SLO", points: 20, file: "test/exercises/capacity.test.ts",
+    source: "serving/capacity.ts", forbidden: ["lab/capacity/"] },
+  { id: "3.9", title: "A queue-depth autoscaler on a trace", points: 25, file: "test/exercises/capacity.test.ts",
+    source: "serving/autoscaler.ts", forbidden: ["lab/capacity/"] },
+  { id: "3.10", title: "Quiz: the usual 70B serving answer checked", points: 15, file: "test/exercises/capacity.test.ts",
+    source: "serving/capacity-quiz.ts", forbidden: [] },
 ];
