@@ -52,6 +52,7 @@ export * as study from "./study/index.ts";
 export * as speculative from "./speculative/index.ts";
 export * as prefixCache from "./prefix-cache/index.ts";
 export * as prefixBench from "./prefix-cache/bench.ts";
+export * as loadtest from "./loadtest/index.ts";
 export { SpmTokenizer } from "./tokenizer.ts";
 export { generate, generateTokens } from "./engine/generate.ts";
 export { importNodeLlamaCpp, cpuLlama } from "./engine/node-llama.mjs";
@@ -98,6 +99,16 @@ const TASK_CODE = {
     functions: "createRadixTree", file: "serving/radix-tree.ts",
     exercises: () => import("../exercises/serving/radix-tree.ts"),
     solutions: () => import("../solutions/serving/radix-tree.ts"),
+  },
+  "3.4": {
+    functions: "scheduleStep", file: "serving/scheduler-step.ts",
+    exercises: () => import("../exercises/serving/scheduler-step.ts"),
+    solutions: () => import("../solutions/serving/scheduler-step.ts"),
+  },
+  "3.5": {
+    functions: "littlesLaw, timeAverageInSystem, bestOperatingPoint, replicasNeeded", file: "serving/scale-out.ts",
+    exercises: () => import("../exercises/serving/scale-out.ts"),
+    solutions: () => import("../solutions/serving/scale-out.ts"),
   },
 } as const;
 

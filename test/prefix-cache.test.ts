@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { EngineError, KvCacheFullError, openEngine, type Engine, type EngineOptions, type Sequence } from "../lab/engine/engine.ts";
 import type { LabEngine } from "../lab/engine/lab-engine.ts";
 import { mulberry32 } from "../lab/random.ts";
-import { BlockHashCache, LruBlockQueue, blockHashes, sha256BlockHash } from "../lab/prefix-cache/block-cache.ts";
+import { BlockHashCache, LruBlockQueue, blockHashFunction, blockHashes, sha256BlockHash, xxh64BlockHash } from "../lab/prefix-cache/block-cache.ts";
 import { prefillCached, stepEvicting, type PrefixCache } from "../lab/prefix-cache/cache.ts";
 import { RadixCache } from "../lab/prefix-cache/radix-cache.ts";
 import { SlotCache } from "../lab/prefix-cache/slot-cache.ts";
@@ -207,6 +207,67 @@ describe("block-hash cache (vLLM APC), block size 16", () => {
   });
 });
 
+
+/** XXH64 (seed 0) written out from the spec with BigInt, independent of xxhash-wasm. */
+function refXxh64(bytes: Uint8Array): bigint {
+  const M = (1n << 64n) - 1n;
+  const [P1, P2, P3, P4, P5] = [0x9E3779B185EBCA87n, 0xC2B2AE3D27D4EB4Fn, 0x165667B19E3779F9n, 0x85EBCA77C2B2AE63n, 0x27D4EB2F165667C5n];
+  const rotl = (x: bigint, r: bigint) => ((x << r) | (x >> (64n - r))) & M;
+  const u64 = (i: number) => { let v = 0n; for (let k = 7; k >= 0; k--) v = (v << 8n) | BigInt(bytes[i + k]!); return v; };
+  const u32 = (i: number) => BigInt(bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16)) + (BigInt(bytes[i + 3]!) << 24n);
+  const round = (acc: bigint, lane: bigint) => (rotl((acc + lane * P2) & M, 31n) * P1) & M;
+  const n = bytes.length;
+  let i = 0, h: bigint;
+  if (n >= 32) {
+    const v = [(P1 + P2) & M, P2, 0n, (M + 1n - P1) & M];
+    for (; i + 32 <= n; i += 32) for (let k = 0; k < 4; k++) v[k] = round(v[k]!, u64(i + 8 * k));
+    h = (rotl(v[0]!, 1n) + rotl(v[1]!, 7n) + rotl(v[2]!, 12n) + rotl(v[3]!, 18n)) & M;
+    for (const x of v) h = (((h ^ round(0n, x)) * P1) + P4) & M;
+  } else {
+    h = P5;
+  }
+  h = (h + BigInt(n)) & M;
+  for (; i + 8 <= n; i += 8) h = ((rotl(h ^ round(0n, u64(i)), 27n) * P1) + P4) & M;
+  if (i + 4 <= n) { h = ((rotl(h ^ ((u32(i) * P1) & M), 23n) * P2) + P3) & M; i += 4; }
+  for (; i < n; i++) h = (rotl(h ^ ((BigInt(bytes[i]!) * P5) & M), 11n) * P1) & M;
+  h ^= h >> 33n; h = (h * P2) & M; h ^= h >> 29n; h = (h * P3) & M; h ^= h >> 32n;
+  return h;
+}
+
+describe("xxh64 block hashing (xxhash-wasm)", () => {
+  it("hashes the same bytes as sha256 (parent hex or \"none\", then int32 LE tokens) through XXH64, checked against a reference written from the spec", async () => {
+    const enc = new TextEncoder();
+    expect(refXxh64(new Uint8Array()).toString(16)).toBe("ef46db3751d8e999"); // XXH64's published test vectors
+    expect(refXxh64(enc.encode("abc")).toString(16)).toBe("44bc2cf5ad770999");
+    const xxh = await xxh64BlockHash();
+    const bytesOf = (parent: string | null, toks: number[]) => {
+      const b = Buffer.alloc(4 * toks.length);
+      toks.forEach((t, i) => b.writeInt32LE(t, 4 * i));
+      return new Uint8Array(Buffer.concat([Buffer.from(parent ?? "none"), b]));
+    };
+    const h0 = xxh(null, [1, 2]);
+    expect(h0).toBe(refXxh64(bytesOf(null, [1, 2])).toString(16).padStart(16, "0"));
+    expect(h0).toMatch(/^[0-9a-f]{16}$/);
+    const block = tokens(16, 70, 1024); // 16 hex + 64 bytes: the 32-byte stripe path of XXH64
+    expect(xxh(h0, block)).toBe(refXxh64(bytesOf(h0, block)).toString(16).padStart(16, "0"));
+    expect(await blockHashFunction("sha256")).toBe(sha256BlockHash);
+    await expect(blockHashFunction("md5")).rejects.toThrow(/unknown block hash "md5"/);
+  });
+
+  it("a block cache on xxh64 hits exactly what it hits on sha256", async () => {
+    const e = await open({ kvBlockSize: 16, kvBlocks: 20, maxSequences: 4 });
+    const cache = new BlockHashCache(e, { hash: await xxh64BlockHash() });
+    const common = tokens(48, 1, e.hparams.nVocab);
+    const r0 = await prefillCached(e, cache, [...common, ...tokens(7, 2, e.hparams.nVocab)]);
+    await cache.release(r0.sequence);
+    const r1 = await prefillCached(e, cache, [...common, ...tokens(3, 3, e.hparams.nVocab)]);
+    expect(r1.cachedTokens).toBe(48);
+    expect(e.kv.blockIds(r1.sequence).slice(0, 3)).toEqual([0, 1, 2]);
+    expect(cache.hashOf(0)).toMatch(/^[0-9a-f]{16}$/);
+    await cache.release(r1.sequence);
+    await cache.dispose();
+  });
+});
 
 describe("radix cache (SGLang RadixAttention), block size 4", () => {
   it("insert, match with a split inside an edge, lock/unlock along the path, LRU eviction of unlocked leaves then their parent", async () => {
@@ -489,5 +550,6 @@ describe("lab prefix-bench", () => {
     await expect(prefixBenchCommand.run(["m.gguf", "--block-size", "12"])).rejects.toThrow(/power of two/);
     await expect(prefixBenchCommand.run(["m.gguf", "--engine", "vllm"])).rejects.toThrow(/unknown engine "vllm"/);
     await expect(prefixBenchCommand.run(["m.gguf", "--cache-blocks", "-1"])).rejects.toThrow(/--cache-blocks/);
+    await expect(prefixBenchCommand.run(["m.gguf", "--hash", "md5"])).rejects.toThrow(/unknown --hash "md5"/);
   });
 });

@@ -13,6 +13,7 @@ import { loadCorpus, loadEvalSet, Rng } from "../data/index.ts";
 import { median, quantile } from "../measure/stats.ts";
 import { prefillCached, stepEvicting, type PrefixCache } from "./cache.ts";
 import { openPrefixCache } from "./index.ts";
+import { BLOCK_HASHES, blockHashFunction, type BlockHashName } from "./block-cache.ts";
 
 export type Workload = "system-prompt" | "multi-turn" | "few-shot" | "unique";
 export const WORKLOADS: readonly Workload[] = ["system-prompt", "multi-turn", "few-shot", "unique"];
@@ -118,6 +119,8 @@ export interface PrefixBenchOptions {
   decodeTokens?: number;
   /** Live sequences per engine = the slot cache's slots (default 4). */
   slots?: number;
+  /** The block cache's chained hash (default sha256). */
+  hash?: BlockHashName;
   onProgress?: (line: string) => void;
 }
 
@@ -144,6 +147,9 @@ export async function runPrefixBench(opts: PrefixBenchOptions) {
   const slots = opts.slots ?? 4;
   const blockSize = opts.blockSize ?? 16;
   if (!WORKLOADS.includes(workload)) throw new RangeError(`unknown workload "${workload}" (expected one of: ${WORKLOADS.join(", ")})`);
+  const hashName = opts.hash ?? "sha256";
+  if (!BLOCK_HASHES.includes(hashName)) throw new RangeError(`unknown block hash "${hashName}" (expected one of: ${BLOCK_HASHES.join(", ")})`);
+  const hash = await blockHashFunction(hashName);
   const texts = workloadPrompts(workload, requests);
   const methods: BenchMethod[] = engineName === "lab" ? ["none", "block", "radix", "slot"] : ["none", "slot"];
   const engines: Engine[] = [];
@@ -157,7 +163,7 @@ export async function runPrefixBench(opts: PrefixBenchOptions) {
     const tooLong = prompts.findIndex((p) => p.length + decodeTokens > engines[0].contextSize);
     if (tooLong >= 0) throw new RangeError(`request ${tooLong} has ${prompts[tooLong].length} tokens: too long for the context of ${engines[0].contextSize}`);
     const caches: (PrefixCache | undefined)[] = methods.map((m, i) =>
-      m === "none" ? undefined : openPrefixCache(m, engines[i], { capacityBlocks: opts.cacheBlocks, slots }));
+      m === "none" ? undefined : openPrefixCache(m, engines[i], { capacityBlocks: opts.cacheBlocks, slots, hash }));
     // Warm each engine up (wasm compilation, first allocations) on a throwaway prompt, uncached.
     const warm = engines[0].tokenizer.encode("A warm-up prompt that no workload uses.", { bos: true });
     for (const e of engines) await runRequest(e, undefined, warm, 2);
@@ -192,7 +198,7 @@ export async function runPrefixBench(opts: PrefixBenchOptions) {
     for (const c of caches) await c?.dispose();
     return {
       model: opts.model, engine: engineName, workload, requests: prompts.length, decodeTokens,
-      blockSize: engineName === "lab" ? blockSize : 1, cacheBlocks: opts.cacheBlocks ?? null, slots,
+      blockSize: engineName === "lab" ? blockSize : 1, cacheBlocks: opts.cacheBlocks ?? null, slots, hash: hashName,
       promptTokens: { min: Math.min(...prompts.map((p) => p.length)), max: Math.max(...prompts.map((p) => p.length)) },
       node: process.version, date: new Date().toISOString(),
       note: "TTFT = lookup + prefill of the uncached rest + the first greedy token; methods interleaved per request on separate engines over one model; hitRate = cached prompt tokens / prompt tokens looked up in this run",

@@ -4,7 +4,9 @@
 //   hash(block j) = H(hash(block j-1), the block's blockSize tokens)       (block 0: parent = none)
 // so equal hashes mean "same tokens from position 0 to here", and a prompt's cached prefix is found
 // by hashing its blocks in order and stopping at the first miss. H is sha256 (node:crypto) of the
-// parent hash and the tokens as little-endian int32. A hash is only a hint: each cached block keeps
+// parent hash and the tokens as little-endian int32, or xxh64 (xxhash-wasm) of the same bytes: vLLM
+// offers both, because sha256 costs more per block than a 64-bit non-cryptographic hash, and a lookup
+// hashes every full block of the prompt. A hash is only a hint: each cached block keeps
 // its tokens and its parent entry, and a lookup accepts a block only when both are equal, so a
 // collision (tests force one with a stub hash) costs a miss, never another prompt's keys and values.
 //
@@ -23,6 +25,7 @@
 // (found through a Map) does both in O(1); an array splice is O(n) per hit (nano-vllm's deque.remove
 // is), which is n = thousands of blocks on every lookup of a long shared prompt.
 import { createHash } from "node:crypto";
+import xxhash from "xxhash-wasm";
 import { EngineError, type Engine, type PagedKv, type Sequence } from "../engine/engine.ts";
 import { StatsCounter, checkCapacity, checkPrompt, type CacheHit, type PrefixCache, type PrefixCacheStats } from "./cache.ts";
 
@@ -38,6 +41,27 @@ export const sha256BlockHash: BlockHashFn = (parentHash, tokens) => {
   h.update(new Uint8Array(Int32Array.from(tokens).buffer));
   return h.digest("hex");
 };
+
+/** The same bytes as sha256BlockHash (the parent's hex, or "none", then int32 LE tokens) through xxh64
+ *  (seed 0), as 16 hex digits. 64 bits collide sooner than 256 (about one pair in 2^32 blocks), which
+ *  the cache's token check makes harmless: a collision costs a miss, never wrong KV. */
+export async function xxh64BlockHash(): Promise<BlockHashFn> {
+  xxhApi ??= xxhash();
+  const { create64 } = await xxhApi;
+  return (parentHash, tokens) => create64(0n).update(parentHash ?? "none").update(new Uint8Array(Int32Array.from(tokens).buffer))
+    .digest().toString(16).padStart(16, "0");
+}
+let xxhApi: ReturnType<typeof xxhash> | undefined; // the WebAssembly module, compiled once
+
+export type BlockHashName = "sha256" | "xxh64";
+export const BLOCK_HASHES: readonly BlockHashName[] = ["sha256", "xxh64"];
+
+/** The named block hash (xxh64 loads its WebAssembly module on first use). */
+export async function blockHashFunction(name: string): Promise<BlockHashFn> {
+  if (name === "sha256") return sha256BlockHash;
+  if (name === "xxh64") return xxh64BlockHash();
+  throw new EngineError(`unknown block hash "${name}" (expected one of: ${BLOCK_HASHES.join(", ")})`);
+}
 
 /** The hashes of every full block of `tokens` (a 55-token prompt with blocks of 16 → 3 hashes). */
 export function blockHashes(tokens: readonly number[], blockSize: number, hash: BlockHashFn = sha256BlockHash): string[] {

@@ -46,6 +46,25 @@ export const servingKit: [
   Same<ServingEx.RadixTree, ServingSol.RadixTree>,
 ] = [true, true, true, true, true, true, true, true, true, true];
 
+// Tasks 3.4–3.5 (batching and serving): their types; the serving index above covers their values.
+import type * as StepEx from "../../exercises/serving/scheduler-step.ts";
+import type * as StepSol from "../../solutions/serving/scheduler-step.ts";
+import type * as ScaleOutEx from "../../exercises/serving/scale-out.ts";
+import type * as ScaleOutSol from "../../solutions/serving/scale-out.ts";
+
+export const batchingKit: [
+  Same<typeof StepEx, typeof StepSol>,
+  Same<StepEx.StepRequest, StepSol.StepRequest>,
+  Same<StepEx.StepInput, StepSol.StepInput>,
+  Same<StepEx.ScheduledRequest, StepSol.ScheduledRequest>,
+  Same<StepEx.StepPlan, StepSol.StepPlan>,
+  Same<typeof ScaleOutEx, typeof ScaleOutSol>,
+  Same<ScaleOutEx.LittleQuantities, ScaleOutSol.LittleQuantities>,
+  Same<ScaleOutEx.TraceRequest, ScaleOutSol.TraceRequest>,
+  Same<ScaleOutEx.ClosedLoopPoint, ScaleOutSol.ClosedLoopPoint>,
+  Same<ScaleOutEx.OperatingPoint, ScaleOutSol.OperatingPoint>,
+] = [true, true, true, true, true, true, true, true, true, true];
+
 // Tasks 3.6–3.10 (capacity planning), module by module: the serving index above covers their values.
 import type * as CapEx from "../../exercises/serving/capacity.ts";
 import type * as CapSol from "../../solutions/serving/capacity.ts";

@@ -25,6 +25,10 @@ const SPECULATIVE = ["lab/speculative/", "lab/capacity/", "lab/engine/", "lab/st
 
 const PREFIX_CACHES = ["lab/prefix-cache/", "lab/engine/", "lab/serve/"];
 
+// Question 3, batching and serving (notebook 04): lab/serve's scheduler implements the step, lab/engine
+// the KV pool, lab/capacity the queueing models (Little's law, M/M/c, autoscaling).
+const BATCHING = ["lab/serve/", "lab/engine/", "lab/capacity/"];
+
 export const TASKS: TaskSpec[] = [
   { id: "1.1", title: "Q8_0 quantize/dequantize, bit-exact", points: 20, file: "test/exercises/quantization.test.ts",
     source: "quantization/blocks.ts", forbidden: QUANTIZERS, allowed: ["lab/quant/float.ts"] },
@@ -59,6 +63,10 @@ export const TASKS: TaskSpec[] = [
     source: "serving/free-queue.ts", forbidden: PREFIX_CACHES },
   { id: "3.3", title: "Radix tree match and insert with node splits", points: 30, file: "test/exercises/prefix-cache.test.ts",
     source: "serving/radix-tree.ts", forbidden: PREFIX_CACHES },
+  { id: "3.4", title: "One scheduler step: token budget, chunked prefill", points: 30, file: "test/exercises/batching.test.ts",
+    source: "serving/scheduler-step.ts", forbidden: BATCHING },
+  { id: "3.5", title: "Queue depth, Little's law, replicas for an SLO", points: 25, file: "test/exercises/batching.test.ts",
+    source: "serving/scale-out.ts", forbidden: BATCHING },
   // Question 3, capacity planning (notebook 05): lab/capacity implements memory fit under TP, the
   // roofline, deployment search and an autoscaling simulation.
   { id: "3.6", title: "Memory fit with tensor parallelism", points: 20, file: "test/exercises/capacity.test.ts",

@@ -5,6 +5,7 @@ import { UsageError } from "../../errors.ts";
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
 import type { EngineName } from "../../engine/engine.ts";
 import { WORKLOADS, runPrefixBench, type PrefixBenchReport, type Workload } from "../../prefix-cache/bench.ts";
+import { BLOCK_HASHES, type BlockHashName } from "../../prefix-cache/block-cache.ts";
 import { formatTable } from "../../table.ts";
 import { engineFlag } from "./generate.ts";
 
@@ -14,7 +15,8 @@ export function prefixBenchText(report: PrefixBenchReport): string {
     "hit ÷ cold": m.ttftHitOverCold, "prefill tokens": m.prefillTokens, evictions: m.evictions,
     "blocks held": m.blocksHeld, "same tokens": m.sameTokensAsNone ? "yes" : "NO",
   }));
-  return `${report.workload} on ${report.engine}: ${report.requests} requests of ${report.promptTokens.min}–${report.promptTokens.max} tokens, block size ${report.blockSize}\n` +
+  return `${report.workload} on ${report.engine}: ${report.requests} requests of ${report.promptTokens.min}–${report.promptTokens.max} tokens, block size ${report.blockSize}` +
+    `${report.engine === "lab" ? `, block hash ${report.hash}` : ""}\n` +
     formatTable(rows, { digits: 3 });
 }
 
@@ -37,6 +39,7 @@ Options:
   --cache-blocks N     most KV blocks a block/radix cache holds (default: the pool; 0 = off)
   --block-size B       LabEngine KV block size, a power of two (default 16)
   --slots N            live sequences = slot cache slots (default 4)
+  --hash H             the block cache's chained hash: ${BLOCK_HASHES.join(" | ")} (default sha256)
   --out FILE           also write the JSON report to FILE
   --json               print the report as JSON
 
@@ -46,15 +49,17 @@ Example:
     const { values, positionals } = parseFlags("prefix-bench", args, {
       engine: { type: "string" }, workload: { type: "string" }, requests: { type: "string" },
       "decode-tokens": { type: "string" }, "cache-blocks": { type: "string" }, "block-size": { type: "string" },
-      slots: { type: "string" }, out: { type: "string" }, json: { type: "boolean" },
+      slots: { type: "string" }, hash: { type: "string" }, out: { type: "string" }, json: { type: "boolean" },
     }, { min: 1, max: 1 });
     const engine = engineFlag("prefix-bench", values.engine) as EngineName;
     const workload = (values.workload ?? "system-prompt") as Workload;
     if (!WORKLOADS.includes(workload)) throw new UsageError(`lab prefix-bench: unknown workload "${workload}" (expected ${WORKLOADS.join(" | ")})`);
+    const hash = (values.hash ?? "sha256") as BlockHashName;
+    if (!BLOCK_HASHES.includes(hash)) throw new UsageError(`lab prefix-bench: unknown --hash "${hash}" (expected ${BLOCK_HASHES.join(" | ")})`);
     const blockSize = numberFlag("prefix-bench", "block-size", values["block-size"], 16, { min: 1, max: 2048, integer: true });
     if ((blockSize & (blockSize - 1)) !== 0) throw new UsageError(`lab prefix-bench: --block-size must be a power of two, got ${blockSize}`);
     const report = await runPrefixBench({
-      model: positionals[0], engine, workload, blockSize,
+      model: positionals[0], engine, workload, blockSize, hash,
       requests: numberFlag("prefix-bench", "requests", values.requests, 8, { min: 1, max: 1000, integer: true }),
       decodeTokens: numberFlag("prefix-bench", "decode-tokens", values["decode-tokens"], 4, { min: 1, max: 256, integer: true }),
       cacheBlocks: values["cache-blocks"] === undefined ? undefined : numberFlag("prefix-bench", "cache-blocks", values["cache-blocks"], 0, { min: 0, integer: true }),
