@@ -19,6 +19,14 @@ import {
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
+/** What parse-prometheus-text-format returns (its README's shape; the package ships no types). */
+interface OracleFamily {
+  name: string;
+  help: string;
+  type: string;
+  metrics: { value?: string; labels?: Record<string, string>; buckets?: Record<string, string>; count?: string }[];
+}
+
 // ---- the stub server ---------------------------------------------------------------------------
 
 /** A clock the stub advances and the client reads; counts reads so the stub can wait for one. */
@@ -386,7 +394,7 @@ describe("server counters from /metrics, diffed before and after", () => {
     m.e2e.observe({ model_name: "b" }, 2);
     const page = await m.registry.metrics();
     const ours = parsePrometheusText(page);
-    const theirs = parsePrometheusTextFormat(page);
+    const theirs = parsePrometheusTextFormat(page) as OracleFamily[];
     for (const name of ["lab:prompt_tokens_total", "lab:num_requests_running"]) {
       const a = ours.find((f) => f.name === name)!;
       const b = theirs.find((f) => f.name === name)!;
