@@ -15,6 +15,7 @@ import { trainCommand } from "./train.ts";
 import { capacityCommand } from "./capacity.ts";
 import { speculateCommand } from "./speculate.ts";
 import { prefixBenchCommand } from "./prefix-bench.ts";
+import { serveCommand } from "./serve.ts";
 import { loadtestCommand } from "./loadtest.ts";
 
 export const commands: Command[] = [
@@ -31,4 +32,5 @@ export const commands: Command[] = [
   capacityCommand,
   prefixBenchCommand,
   loadtestCommand,
+  serveCommand,
 ];
