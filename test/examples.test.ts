@@ -119,6 +119,7 @@ function plan(line: string, where: Where): Plan | undefined {
     const [k, v] = assign!.split("=");
     return { argv: [join(ROOT, "node_modules/.bin/vitest"), ...rest.slice(2)], env: { [k!]: v! }, codes: [1], output: /NotImplementedError/ };
   }
+  if (/^curl /.test(cmd)) return { skip: "talks to a running `lab serve`; test/serve.test.ts sends the same requests with the openai client" };
   if (/^npx tsx bench\//.test(cmd)) return { skip: "a benchmark: minutes of timed runs that rewrite data/results/ (bench/engine.ts) or only print speeds" };
   if (/^npx tsx test\/fuzz\/gguf-fuzz\.ts\b/.test(cmd)) {
     return { argv: [join(ROOT, "node_modules/.bin/tsx"), "test/fuzz/gguf-fuzz.ts", "--count", "200", "--seed", "7", "--llama", "3"], json: true };
@@ -138,6 +139,7 @@ function plan(line: string, where: Where): Plan | undefined {
   }
   if (!name) return undefined;
   if (name === "jupyter") return { skip: "starts a Jupyter server; `lab jupyter --dry-run` is tested in test/cli.test.ts" };
+  if (name === "serve") return { skip: "starts a server that runs until SIGTERM; test/serve-cli.test.ts starts `lab serve` and stops it with SIGTERM" };
   if (name === "doctor") return lab(labArgs(args), { codes: [0, 1] }); // a machine without Jupyter is told so, exit 1
   if (name === "train") return { skip: "trains models: seconds (smoke, test/train-smoke.test.ts runs it) up to 40 minutes (the embedded models)" };
   if (name === "notebooks run") return { skip: "runs notebooks and rewrites their committed outputs; test/notebooks.test.ts runs every notebook" };
