@@ -53,6 +53,7 @@ export * as speculative from "./speculative/index.ts";
 export * as prefixCache from "./prefix-cache/index.ts";
 export * as prefixBench from "./prefix-cache/bench.ts";
 export * as loadtest from "./loadtest/index.ts";
+export * as serve from "./serve/index.ts";
 export { SpmTokenizer } from "./tokenizer.ts";
 export { generate, generateTokens } from "./engine/generate.ts";
 export { importNodeLlamaCpp, cpuLlama } from "./engine/node-llama.mjs";
