@@ -135,6 +135,43 @@ describe("generateCorpus", () => {
     for (const c of chats) expect(c.startsWith(prompt + "\nUser: ")).toBe(true);
   });
 
+  it("asks held-out chat questions after the system prompt, each answerable from training facts or the Q/A eval items", () => {
+    const chat = corpus.eval.chat, system = splitDocuments(corpus.text.chat.train)[0].split("\n")[0];
+    const tokenizer = regenerated.tokenizer;
+    expect(chat).toHaveLength(250);
+    expect(["person", "sum", "program"].map((k) => chat.filter((c) => c.kind === k).length)).toEqual([150, 50, 50]);
+    const arithmetic = new Map(corpus.eval.arithmetic.map((e) => [e.prompt, e.answer]));
+    const code = new Map(corpus.eval.code.map((e) => [e.prompt, e.answer]));
+    const facts = corpus.text.facts.train;
+    for (const c of chat) {
+      const lines = c.prompt.split("\n");
+      expect(lines[0]).toBe(system);
+      expect(lines.at(-1)).toBe("Assistant:");
+      expect(lines.length % 2).toBe(1); // system, 1–3 earlier exchanges, the question, "Assistant:"
+      expect(lines.length).toBeGreaterThanOrEqual(5);
+      expect(lines.length).toBeLessThanOrEqual(9);
+      // Fits the 1,024-token context with room to answer.
+      expect(tokenizer.encode(c.prompt, { bos: true }).length + tokenizer.encode(" " + c.answer).length).toBeLessThanOrEqual(1010);
+      const question = lines.at(-2)!.replace(/^User: /, "");
+      if (c.kind === "person") {
+        expect(facts.includes(`${c.qaPrompt} ${c.qaAnswer}\n`)).toBe(true); // the fact is in training
+        expect(c.qaPrompt).toBe(`Q: ${question} A:`);
+        expect(c.answer.endsWith(` ${c.qaAnswer}.`)).toBe(true);
+      } else if (c.kind === "sum") {
+        expect(arithmetic.get(c.qaPrompt)).toBe(c.qaAnswer); // the very item of the arithmetic set
+        const [, expr] = /^What is (.+)\?$/.exec(question)!;
+        expect(c.answer).toBe(`${expr} = ${c.qaAnswer}.`);
+        expect(allTrainingText.includes(`${expr} = ${c.qaAnswer}`)).toBe(false); // held out
+      } else {
+        expect(code.get(c.qaPrompt)).toBe(c.qaAnswer);
+        const program = question.replace("What does this program print? ", "");
+        expect(runProgram(program)).toBe(Number(c.qaAnswer));
+        expect(c.answer).toBe(`It prints ${c.qaAnswer}.`);
+        expect(allTrainingText.includes(program)).toBe(false);
+      }
+    }
+  });
+
   it("writes documents without blank lines inside and keeps the corpus modest", () => {
     let total = 0;
     for (const t of TASKS) {

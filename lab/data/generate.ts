@@ -383,11 +383,58 @@ export function chat(rng: Rng, world: World, heldOut: HeldOut): string {
   return lines.join("\n");
 }
 
+/** The chat eval set: the system prompt, 1–3 earlier exchanges (as in training transcripts), then
+ *  the question. Person questions cover every person fact relation (each fact is in training, as in
+ *  the facts set); sums and programs are the held-out arithmetic and code eval items themselves, so
+ *  neither they nor their answers occur in any training text. Drawn from its own random stream:
+ *  adding it changed no training document. */
+/** Characters of prompt + answer a chat eval item may take: 3,650 characters stay under ~1,000
+ *  tokens with this corpus's tokenizer (the data tests check the token count). */
+export const CHAT_EVAL_MAX_CHARS = 3650;
+
+function chatEval(rng: Rng, world: World, heldOut: HeldOut, sums: ArithmeticItem[], programs: CodeItem[]): ChatEvalItem[] {
+  const nSums = 50, nPrograms = 50, nPeople = SIZES.chat.eval - nSums - nPrograms;
+  type Question = Omit<ChatEvalItem, "prompt"> & { user: string };
+  const questions: Question[] = [];
+  for (let i = 0; i < nPeople; i++) {
+    const p = rng.pick(world.people), rel = RELATIONS[i % RELATIONS.length];
+    const answer = rel === "town" ? `${p.name} lives in ${p.town}.` : rel === "job" ? `${p.name} is a ${p.job}.`
+      : rel === "color" ? `${p.name} likes ${p.color}.` : `${p.name} has a ${p.pet}.`;
+    questions.push({ kind: "person", user: factQuestion(p, rel), answer, qaPrompt: `Q: ${factQuestion(p, rel)} A:`, qaAnswer: factAnswer(p, rel) });
+  }
+  for (const it of sums.slice(0, nSums)) {
+    questions.push({ kind: "sum", user: `What is ${arithmeticKey(it)}?`, answer: `${arithmeticKey(it)} = ${arithmeticAnswer(it)}.`,
+      qaPrompt: arithmeticPrompt(it), qaAnswer: String(arithmeticAnswer(it)) });
+  }
+  for (const it of programs.slice(0, nPrograms)) {
+    questions.push({ kind: "program", user: `What does this program print? ${it.program}`, answer: `It prints ${it.output}.`,
+      qaPrompt: codePrompt(it), qaAnswer: String(it.output) });
+  }
+  return rng.shuffle(questions).map(({ user, answer, kind, qaPrompt, qaAnswer }) => {
+    const turns = Array.from({ length: rng.int(1, 3) }, () => chatTurn(rng, world, heldOut));
+    const lines = [systemPrompt(world)];
+    const last = [`User: ${user}`, "Assistant:"];
+    // Keep each item inside the models' 1,024-token context with room to answer: the first earlier
+    // exchange always, later ones while prompt + answer stay within CHAT_EVAL_MAX_CHARS (~1,000 tokens).
+    turns.forEach(([u, a], i) => {
+      const more = [`User: ${u}`, `Assistant: ${a}`];
+      if (i === 0 || [...lines, ...more, ...last].join("\n").length + 1 + answer.length <= CHAT_EVAL_MAX_CHARS) lines.push(...more);
+    });
+    lines.push(...last);
+    return { prompt: lines.join("\n"), answer, kind, qaPrompt, qaAnswer };
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------
 // 4. Eval items and hold-out
 // ---------------------------------------------------------------------------------------------------
 
 export interface EvalItem { prompt: string; answer: string }
+/** A chat eval item: `prompt` ends with "Assistant:", `answer` is the exact assistant line. `qaPrompt`
+ *  and `qaAnswer` ask the same question in the Q/A form of the facts, arithmetic and code sets, so
+ *  chat accuracy can be compared with Q/A accuracy on the very same items. */
+export interface ChatEvalItem extends EvalItem { kind: ChatEvalKind; qaPrompt: string; qaAnswer: string }
+export type ChatEvalKind = "person" | "sum" | "program";
 export interface ProseItem { text: string }
 
 /** Keys of eval items that training text must never contain. */
@@ -419,7 +466,7 @@ export function exactMatch(continuation: string, answer: string): boolean {
 
 export const TASKS = ["prose", "arithmetic", "facts", "code", "chat"] as const;
 export type Task = (typeof TASKS)[number];
-export const EVAL_SETS = ["prose", "arithmetic", "facts", "code"] as const;
+export const EVAL_SETS = ["prose", "arithmetic", "facts", "code", "chat"] as const;
 export type EvalSetName = (typeof EVAL_SETS)[number];
 
 /** How much of each family to generate. Documents are separated by one blank line in corpus files. */
@@ -428,7 +475,7 @@ export const SIZES = {
   arithmetic: { train: 12000, val: 250, eval: 300 },    // train/val: documents of 8 lines
   facts: { train: 6, val: 60, eval: 300 },              // train: each fact asked 6 times; val: documents
   code: { train: 4500, val: 125, eval: 300 },           // train/val: documents of 8 lines
-  chat: { train: 300, val: 30 },                        // transcripts
+  chat: { train: 300, val: 30, eval: 250 },             // transcripts; eval: 150 person questions, 50 sums, 50 programs
 } as const;
 
 export const LINES_PER_DOC = 8;
@@ -438,7 +485,7 @@ export interface Corpus {
   world: World;
   /** Per task: train and validation text (documents joined by "\n\n", ending in "\n"). */
   text: Record<Task, { train: string; val: string }>;
-  eval: { prose: ProseItem[]; arithmetic: EvalItem[]; facts: EvalItem[]; code: EvalItem[] };
+  eval: { prose: ProseItem[]; arithmetic: EvalItem[]; facts: EvalItem[]; code: EvalItem[]; chat: ChatEvalItem[] };
 }
 
 function docs(lines: string[]): string[] {
@@ -458,18 +505,20 @@ export function generateCorpus(seed = 1): Corpus {
 
   // Eval items first, so training generation can avoid them.
   const evalRng = Rng.stream(seed, "eval");
-  const arithmeticEval: EvalItem[] = [];
+  const arithmeticEval: EvalItem[] = [], arithmeticHeld: ArithmeticItem[] = [];
   while (arithmeticEval.length < SIZES.arithmetic.eval) {
     const it = arithmeticItem(evalRng);
     if (isTableProblem(it) || heldOut.arithmetic.has(arithmeticKey(it))) continue;
     heldOut.arithmetic.add(arithmeticKey(it));
+    arithmeticHeld.push(it);
     arithmeticEval.push({ prompt: arithmeticPrompt(it), answer: String(arithmeticAnswer(it)) });
   }
-  const codeEval: EvalItem[] = [];
+  const codeEval: EvalItem[] = [], codeHeld: CodeItem[] = [];
   while (codeEval.length < SIZES.code.eval) {
     const it = codeItem(evalRng);
     if (heldOut.code.has(it.program)) continue;
     heldOut.code.add(it.program);
+    codeHeld.push(it);
     codeEval.push({ prompt: codePrompt(it), answer: String(it.output) });
   }
   const allFacts = world.people.flatMap((p) => RELATIONS.map((rel) => ({ p, rel })));
@@ -527,6 +576,9 @@ export function generateCorpus(seed = 1): Corpus {
       code: { train: joinDocs(docs(codeLines(SIZES.code.train))), val: joinDocs(docs(codeLines(SIZES.code.val))) },
       chat: { train: joinDocs(chats(SIZES.chat.train)), val: joinDocs(chats(SIZES.chat.val)) },
     },
-    eval: { prose: proseEval, arithmetic: arithmeticEval, facts: factsEval, code: codeEval },
+    eval: {
+      prose: proseEval, arithmetic: arithmeticEval, facts: factsEval, code: codeEval,
+      chat: chatEval(Rng.stream(seed, "chat-eval"), world, heldOut, arithmeticHeld, codeHeld),
+    },
   };
 }

@@ -7,6 +7,7 @@
 //   data/corpus/manifest.json                        seed, vocab size, and per file: bytes, sha256, docs, tokens
 //   data/eval/prose.jsonl                            {"text": ...} per line (held-out stories, for perplexity)
 //   data/eval/{arithmetic,facts,code}.jsonl          {"prompt": ..., "answer": ...} per line (exact match)
+//   data/eval/chat.jsonl                             the same, plus kind and the item in Q/A form (qaPrompt, qaAnswer)
 //   data/tokenizer.json                              the SentencePiece-style vocabulary (lab/tokenizer.ts)
 //   data/README.md                                   a generated section with the same table
 import { createHash } from "node:crypto";
@@ -15,7 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import { SpmTokenizer } from "../tokenizer.ts";
 import {
   EVAL_SETS, TASKS, generateCorpus,
-  type Corpus, type EvalItem, type EvalSetName, type ProseItem, type Task,
+  type ChatEvalItem, type Corpus, type EvalItem, type EvalSetName, type ProseItem, type Task,
 } from "./generate.ts";
 
 export * from "./generate.ts";
@@ -239,6 +240,8 @@ export function loadCorpus(task: Task, split: Split, dir = defaultDataDir()): st
 /** A held-out eval set: prose gives {text} items, the others {prompt, answer} items. */
 export function loadEvalSet(name: "prose", dir?: string): ProseItem[];
 export function loadEvalSet(name: "arithmetic" | "facts" | "code", dir?: string): EvalItem[];
+export function loadEvalSet(name: "chat", dir?: string): ChatEvalItem[];
+export function loadEvalSet(name: Exclude<EvalSetName, "prose">, dir?: string): EvalItem[];
 export function loadEvalSet(name: EvalSetName, dir?: string): ProseItem[] | EvalItem[];
 export function loadEvalSet(name: EvalSetName, dir = defaultDataDir()): ProseItem[] | EvalItem[] {
   if (!EVAL_SETS.includes(name)) throw new DataError(`unknown eval set "${name}"; sets are ${EVAL_SETS.join(", ")}`);
