@@ -144,6 +144,10 @@ function plan(line: string, where: Where): Plan | undefined {
   if (name === "train") return { skip: "trains models: seconds (smoke, test/train-smoke.test.ts runs it) up to 40 minutes (the embedded models)" };
   if (name === "notebooks run") return { skip: "runs notebooks and rewrites their committed outputs; test/notebooks.test.ts runs every notebook" };
   if (name === "notebooks screenshot") return { skip: "drives Chromium, which is optional; test/browser.test.ts covers it where Chromium exists" };
+  // A load test needs the server its example assumes (lab serve, llama-server, vLLM, SGLang): --dry-run
+  // checks the flags and loads the prompts without sending anything; test/loadtest.test.ts runs it
+  // against a stub server, and the notebook against lab serve.
+  if (name === "loadtest") return lab([...labArgs(args).filter((a) => a !== "--dry-run"), "--dry-run"]);
   if (name === "bench") return lab([...labArgs(args), ...CHEAP_BENCH]);
   if (name === "eval") return lab([...labArgs(args), ...CHEAP_EVAL]);
   if (name === "grade") return lab(labArgs(args), { codes: [1], output: /not started|timeout/ }); // the stubs are not started
