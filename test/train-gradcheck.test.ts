@@ -1,7 +1,7 @@
 // The hand-written backward pass against central finite differences, in float64, on a tiny model
 // with GQA (2 query heads per KV head), two layers and two sequences, for every kind of parameter.
 import { describe, expect, it } from "vitest";
-import { initParams, seededRandom, Workspace, type ModelShape } from "../lab/train/model.ts";
+import { ATTENTION_BLOCK, initParams, seededRandom, Workspace, type ModelShape } from "../lab/train/model.ts";
 import { matmulNT, matmulNTNaive } from "../lab/train/matmul.ts";
 
 const shape: ModelShape = {
@@ -56,6 +56,53 @@ describe("trainer backward pass", () => {
       expect(worst / maxGrad, `${name}: relative error`).toBeLessThan(1e-6);
     }
     expect(checked).toBe(names.length * 12);
+  });
+
+  it("matches finite differences past one attention block (query blocks, keys up to each block's end)", () => {
+    // T = 300 is three query blocks of ATTENTION_BLOCK = 128, the last one ragged (44 rows).
+    const longT = 300, s: ModelShape = { ...shape, nCtxTrain: 512 };
+    expect(longT).toBeGreaterThan(2 * ATTENTION_BLOCK);
+    const ws = new Workspace(s, 1, longT, Float64Array);
+    initParams(s, ws.layout, ws.params, 11);
+    const rand = seededRandom(3);
+    for (const p of ws.layout.slots) for (let i = 0; i < p.size; i++) ws.params[p.offset + i] = p.kind === "norm" ? 0.5 + rand() : ws.params[p.offset + i] * 25;
+    const tokens = Array.from({ length: longT }, () => Math.floor(rand() * s.nVocab));
+    const targets = Array.from({ length: longT }, () => Math.floor(rand() * s.nVocab));
+    const loss = () => { ws.forward(tokens, 1, longT); return ws.lossSum(targets); };
+    loss();
+    ws.transposeWeights();
+    ws.backward(targets, 1);
+    const grads = Float64Array.from(ws.grads);
+    for (const name of ["blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.1.attn_v.weight", "blk.1.attn_k.weight"]) {
+      const slot = ws.layout.byName.get(name)!;
+      let worst = 0, maxGrad = 0;
+      for (let n = 0; n < 8; n++) {
+        const i = slot.offset + Math.floor(rand() * slot.size), eps = 1e-5, saved = ws.params[i];
+        ws.params[i] = saved + eps; const up = loss();
+        ws.params[i] = saved - eps; const down = loss();
+        ws.params[i] = saved;
+        const numeric = (up - down) / (2 * eps);
+        worst = Math.max(worst, Math.abs(numeric - grads[i]));
+        maxGrad = Math.max(maxGrad, Math.abs(numeric));
+      }
+      expect(maxGrad, `${name}: gradient should not vanish`).toBeGreaterThan(1e-4);
+      expect(worst / maxGrad, `${name}: relative error`).toBeLessThan(1e-6);
+    }
+  });
+
+  it("gives a window's first block the same logits whatever the window's length (causal blocks)", () => {
+    const s: ModelShape = { ...shape, nCtxTrain: 512 };
+    const rand = seededRandom(8);
+    const tokens = Array.from({ length: 260 }, () => Math.floor(rand() * s.nVocab));
+    const logitsOf = (T: number) => {
+      const ws = new Workspace(s, 1, T, Float64Array);
+      initParams(s, ws.layout, ws.params, 2);
+      return Float64Array.from(ws.forward(tokens.slice(0, T), 1, T));
+    };
+    const long = logitsOf(260), short = logitsOf(100);
+    let worst = 0;
+    for (let i = 0; i < short.length; i++) worst = Math.max(worst, Math.abs(long[i] - short[i]));
+    expect(worst).toBeLessThan(1e-12);
   });
 
   it("scale multiplies the gradient and ignored targets contribute nothing", () => {

@@ -90,6 +90,11 @@ export function initParams(s: ModelShape, layout: ParamLayout, params: Floats, s
   }
 }
 
+/** Queries per attention block. Up to it, a window is one block (the whole [T][T] score square);
+ *  past it, each block of queries meets only the keys up to its last query, so a 1,024-token
+ *  window does 56% of the square's products, in cache-sized rectangles. */
+export const ATTENTION_BLOCK = 128;
+
 // ─── The workspace: every activation the backward pass needs, allocated once ─────────────────────
 
 type FloatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
@@ -101,7 +106,11 @@ interface LayerActivations {
   q: Floats; // [rows][nHead·headDim] after RoPE
   k: Floats; // [rows][nKvHead·headDim] after RoPE
   v: Floats; // [rows][nKvHead·headDim]
-  probs: Floats; // [B][nHead][T][T] softmax(q·kᵀ/√headDim), causal (upper triangle unused)
+  // The softmax is not kept: a [B][nHead][T][T] probability buffer would be 64 MiB per layer and
+  // worker at T = 1,024. Its row max and 1/Σexp are (two numbers per row); backward recomputes
+  // S = Q·Kᵀ and from them the exact same probabilities, one (sequence, head) at a time.
+  rowMax: Float64Array; // [B][nHead][T] max_u S[t][u] over the causal row
+  rowInv: Float64Array; // [B][nHead][T] 1 / Σ_u exp((S[t][u] − max)/√headDim), in double as the forward used it
   attnOut: Floats; // [rows][nHead·headDim] probs·v, input of attn_output
   xMid: Floats; // [rows][nEmbd] residual after attention
   rstdFfn: Floats; // [rows]
@@ -148,9 +157,15 @@ export class Workspace {
   readonly headVT: Floats; // [headDim][maxT]
   readonly headO: Floats; // [maxT][headDim] output, or ∂L/∂output in backward
   readonly headOT: Floats; // [headDim][maxT]
-  readonly headD: Floats; // [maxT][headDim] ∂L/∂q, ∂L/∂k or ∂L/∂v of this head
-  readonly square: Floats; // [maxT][maxT] scores, then ∂L/∂probs, then ∂L/∂scores
-  readonly squareT: Floats; // [maxT][maxT] a transposed square
+  readonly headD: Floats; // [maxT][headDim] ∂L/∂q of this head
+  readonly headDK: Floats; // [maxT][headDim] ∂L/∂k from this head, summed over query blocks
+  readonly headDV: Floats; // [maxT][headDim] ∂L/∂v from this head, summed over query blocks
+  readonly prefixT: Floats; // [headDim][maxT] the first r1 columns of headKT or headVT, packed
+  // Attention works on one block of ≤ ATTENTION_BLOCK queries at a time, against the keys up to its
+  // last query (causal): [m][r1] rectangles, packed with row length r1, not whole [T][T] squares.
+  readonly square: Floats; // [m][r1] scores, then probabilities (forward) or ∂L/∂probs, then ∂L/∂scores (backward)
+  readonly probs: Floats; // [m][r1] backward: this block's probabilities, recomputed from the scores
+  readonly squareT: Floats; // [r1][m] a transposed rectangle
   readonly scratchA: Floats; // [maxDim][rows] transposed gradient for weight-gradient products
   readonly scratchB: Floats; // [maxDim][rows] transposed activation
   tokens: Int32Array = new Int32Array(0); // [B][T] inputs of the last forward
@@ -178,7 +193,8 @@ export class Workspace {
     for (let l = 0; l < s.nLayer; l++) {
       this.layers.push({
         xIn: F(rows * D), rstdAttn: F(rows), xnAttn: F(rows * D), q: F(rows * qDim), k: F(rows * kvDim),
-        v: F(rows * kvDim), probs: F(maxBatch * s.nHead * maxT * maxT), attnOut: F(rows * qDim),
+        v: F(rows * kvDim), rowMax: new Float64Array(maxBatch * s.nHead * maxT), rowInv: new Float64Array(maxBatch * s.nHead * maxT),
+        attnOut: F(rows * qDim),
         xMid: F(rows * D), rstdFfn: F(rows), xnFfn: F(rows * D), gate: F(rows * s.nFf), up: F(rows * s.nFf),
         hidden: F(rows * s.nFf),
       });
@@ -218,9 +234,11 @@ export class Workspace {
     const hd = s.headDim;
     this.headQ = F(maxT * hd); this.headQT = F(maxT * hd); this.headK = F(maxT * hd); this.headKT = F(maxT * hd);
     this.headV = F(maxT * hd); this.headVT = F(maxT * hd); this.headO = F(maxT * hd); this.headOT = F(maxT * hd);
-    this.headD = F(maxT * hd);
-    this.square = F(maxT * maxT);
-    this.squareT = F(maxT * maxT);
+    this.headD = F(maxT * hd); this.headDK = F(maxT * hd); this.headDV = F(maxT * hd); this.prefixT = F(maxT * hd);
+    const rect = Math.min(maxT, ATTENTION_BLOCK) * maxT;
+    this.square = F(rect);
+    this.probs = F(rect);
+    this.squareT = F(rect);
     const maxDim = Math.max(D, qDim, s.nFf, s.nVocab);
     this.scratchA = F(maxDim * rows);
     this.scratchB = F(maxDim * rows);
@@ -292,12 +310,14 @@ export class Workspace {
     }
   }
 
-  /** Causal grouped-query attention: fills a.probs and a.attnOut from a.q, a.k, a.v. Per
-   *  (sequence, head): S = Q·Kᵀ/√headDim as one matmul (the masked upper triangle is computed and
-   *  discarded: cheaper in SIMD than skipping it in scalar code), causal softmax, O = P·V. */
+  /** Causal grouped-query attention: fills a.attnOut (and the softmax row statistics a.rowMax,
+   *  a.rowInv) from a.q, a.k, a.v. Per (sequence, head) and block of up to ATTENTION_BLOCK queries
+   *  [r0, r1): S = Q·Kᵀ/√headDim over keys [0, r1) as one matmul (the masked corner above the
+   *  diagonal is computed and discarded: cheaper in SIMD than skipping it in scalar code; blocks
+   *  skip the keys after r1), causal softmax in place, O = P·V. */
   private attention(a: LayerActivations, batch: number, T: number): void {
     const s = this.shape, hd = s.headDim, qDim = s.nHead * hd, kvDim = s.nKvHead * hd;
-    const group = s.nHead / s.nKvHead, scale = 1 / Math.sqrt(hd);
+    const group = s.nHead / s.nKvHead, scale = this.scale;
     const S = this.square, Q = this.headQ, K = this.headK, V = this.headV, VT = this.headVT, O = this.headO;
     for (let b = 0; b < batch; b++) {
       for (let h = 0; h < s.nHead; h++) {
@@ -308,26 +328,52 @@ export class Workspace {
           transpose(VT, V, T, hd);
         }
         gatherHead(Q, a.q, b, T, qDim, h * hd, hd);
-        matmulNT(S, Q, K, T, T, hd);
-        const P = a.probs.subarray(((b * s.nHead + h) * T) * T, ((b * s.nHead + h) * T + T) * T);
-        for (let t = 0; t < T; t++) {
-          const row = t * T;
-          let max = -Infinity;
-          for (let u = 0; u <= t; u++) if (S[row + u] > max) max = S[row + u];
-          let sum = 0;
-          for (let u = 0; u <= t; u++) {
-            const e = Math.exp((S[row + u] - max) * scale);
-            P[row + u] = e;
-            sum += e;
+        const stats = (b * s.nHead + h) * T;
+        for (let r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
+          const r1 = Math.min(T, r0 + ATTENTION_BLOCK), m = r1 - r0;
+          matmulNT(S, Q.subarray(r0 * hd, r1 * hd), K, m, r1, hd);
+          for (let i = 0; i < m; i++) {
+            const t = r0 + i, row = i * r1;
+            let max = -Infinity;
+            for (let u = 0; u <= t; u++) if (S[row + u] > max) max = S[row + u];
+            let sum = 0;
+            for (let u = 0; u <= t; u++) sum += (S[row + u] = Math.exp((S[row + u] - max) * scale));
+            const inv = 1 / sum;
+            for (let u = 0; u <= t; u++) S[row + u] *= inv;
+            for (let u = t + 1; u < r1; u++) S[row + u] = 0;
+            a.rowMax[stats + t] = max;
+            a.rowInv[stats + t] = inv;
           }
-          const inv = 1 / sum;
-          for (let u = 0; u <= t; u++) P[row + u] *= inv;
-          for (let u = t + 1; u < T; u++) P[row + u] = 0;
+          matmulNT(O.subarray(r0 * hd, r1 * hd), S, this.prefixColumns(VT, T, r1), m, hd, r1);
         }
-        matmulNT(O, P, VT, T, hd, T);
         scatterHead(a.attnOut, O, b, T, qDim, h * hd, hd, false);
       }
     }
+  }
+
+  /** The first r1 columns of a [headDim][T] matrix, packed as [headDim][r1] (itself when r1 = T). */
+  private prefixColumns(MT: Floats, T: number, r1: number): Floats {
+    if (r1 === T) return MT;
+    const hd = this.shape.headDim, out = this.prefixT;
+    for (let d = 0; d < hd; d++) out.set(MT.subarray(d * T, d * T + r1), d * r1);
+    return out.subarray(0, hd * r1);
+  }
+
+  /** P of one query block [r0, r0+m) of one (sequence, head), from S = Q·Kᵀ and the forward's row
+   *  statistics: the same float operations in the same order, so P is bit-identical to the forward's. */
+  private recomputeProbs(P: Floats, Q: Floats, K: Floats, a: LayerActivations, stats: number, r0: number, m: number): void {
+    const scale = this.scale, hd = this.shape.headDim, r1 = r0 + m;
+    matmulNT(P, Q.subarray(r0 * hd, r1 * hd), K, m, r1, hd);
+    for (let i = 0; i < m; i++) {
+      const t = r0 + i, row = i * r1, max = a.rowMax[stats + t], inv = a.rowInv[stats + t];
+      for (let u = 0; u <= t; u++) P[row + u] = Math.exp((P[row + u] - max) * scale);
+      for (let u = 0; u <= t; u++) P[row + u] *= inv;
+      for (let u = t + 1; u < r1; u++) P[row + u] = 0;
+    }
+  }
+
+  private get scale(): number {
+    return 1 / Math.sqrt(this.shape.headDim);
   }
 
   // ─── Loss ──────────────────────────────────────────────────────────────────────────────────────
@@ -431,13 +477,14 @@ export class Workspace {
   }
 
   /** From this.dAttnOut to this.dq, this.dk, this.dv (all still in RoPE'd coordinates). Per
-   *  (sequence, head): ∂P = ∂O·Vᵀ, ∂S = P⊙(∂P − rowsum(P⊙∂P))/√headDim, ∂Q = ∂S·K, ∂K += ∂Sᵀ·Q,
-   *  ∂V += Pᵀ·∂O (K and V are shared by the heads of a group, so their gradients add up). */
+   *  (sequence, head) and query block [r0, r1) with keys [0, r1): P recomputed, ∂V += Pᵀ·∂O,
+   *  ∂P = ∂O·Vᵀ, ∂S = P⊙(∂P − rowsum(P⊙∂P))/√headDim, ∂Q = ∂S·K, ∂K += ∂Sᵀ·Q (K and V are shared by
+   *  the heads of a group and by every later query block, so their gradients add up). */
   private attentionBackward(a: LayerActivations, batch: number, T: number): void {
     const s = this.shape, hd = s.headDim, qDim = s.nHead * hd, kvDim = s.nKvHead * hd;
-    const group = s.nHead / s.nKvHead, scale = 1 / Math.sqrt(hd);
-    const dS = this.square, sqT = this.squareT, Q = this.headQ, QT = this.headQT, K = this.headK, KT = this.headKT;
-    const V = this.headV, dO = this.headO, dOT = this.headOT, D = this.headD;
+    const group = s.nHead / s.nKvHead, scale = this.scale;
+    const dS = this.square, P = this.probs, sqT = this.squareT, Q = this.headQ, QT = this.headQT, K = this.headK, KT = this.headKT;
+    const V = this.headV, dO = this.headO, dOT = this.headOT, dQ = this.headD, dK = this.headDK, dV = this.headDV;
     this.dk.fill(0, 0, batch * T * kvDim);
     this.dv.fill(0, 0, batch * T * kvDim);
     for (let b = 0; b < batch; b++) {
@@ -449,30 +496,37 @@ export class Workspace {
           gatherHead(V, a.v, b, T, kvDim, kvh * hd, hd);
         }
         gatherHead(Q, a.q, b, T, qDim, h * hd, hd);
-        transpose(QT, Q, T, hd);
         gatherHead(dO, this.dAttnOut, b, T, qDim, h * hd, hd);
-        transpose(dOT, dO, T, hd);
-        const P = a.probs.subarray(((b * s.nHead + h) * T) * T, ((b * s.nHead + h) * T + T) * T);
-        // ∂V += Pᵀ·∂O
-        transpose(sqT, P, T, T);
-        matmulNT(D, sqT, dOT, T, hd, T);
-        scatterHead(this.dv, D, b, T, kvDim, kvh * hd, hd, true);
-        // ∂P = ∂O·Vᵀ, then ∂S in place
-        matmulNT(dS, dO, V, T, T, hd);
-        for (let t = 0; t < T; t++) {
-          const row = t * T;
-          let weighted = 0;
-          for (let u = 0; u <= t; u++) weighted += P[row + u] * dS[row + u];
-          for (let u = 0; u <= t; u++) dS[row + u] = P[row + u] * (dS[row + u] - weighted) * scale;
-          for (let u = t + 1; u < T; u++) dS[row + u] = 0;
+        dK.fill(0, 0, T * hd);
+        dV.fill(0, 0, T * hd);
+        const stats = (b * s.nHead + h) * T;
+        for (let r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
+          const r1 = Math.min(T, r0 + ATTENTION_BLOCK), m = r1 - r0;
+          const dOq = dO.subarray(r0 * hd, r1 * hd);
+          transpose(QT, Q.subarray(r0 * hd, r1 * hd), m, hd);
+          transpose(dOT, dOq, m, hd);
+          this.recomputeProbs(P, Q, K, a, stats, r0, m);
+          // ∂V[0, r1) += Pᵀ·∂O
+          transpose(sqT, P, m, r1);
+          matmulNT(dV, sqT, dOT, r1, hd, m, true);
+          // ∂P = ∂O·Vᵀ, then ∂S in place
+          matmulNT(dS, dOq, V, m, r1, hd);
+          for (let i = 0; i < m; i++) {
+            const t = r0 + i, row = i * r1;
+            let weighted = 0;
+            for (let u = 0; u <= t; u++) weighted += P[row + u] * dS[row + u];
+            for (let u = 0; u <= t; u++) dS[row + u] = P[row + u] * (dS[row + u] - weighted) * scale;
+            for (let u = t + 1; u < r1; u++) dS[row + u] = 0;
+          }
+          // ∂Q[r0, r1) = ∂S·K
+          matmulNT(dQ.subarray(r0 * hd, r1 * hd), dS, this.prefixColumns(KT, T, r1), m, hd, r1);
+          // ∂K[0, r1) += ∂Sᵀ·Q
+          transpose(sqT, dS, m, r1);
+          matmulNT(dK, sqT, QT, r1, hd, m, true);
         }
-        // ∂Q = ∂S·K
-        matmulNT(D, dS, KT, T, hd, T);
-        scatterHead(this.dq, D, b, T, qDim, h * hd, hd, false);
-        // ∂K += ∂Sᵀ·Q
-        transpose(sqT, dS, T, T);
-        matmulNT(D, sqT, QT, T, hd, T);
-        scatterHead(this.dk, D, b, T, kvDim, kvh * hd, hd, true);
+        scatterHead(this.dq, dQ, b, T, qDim, h * hd, hd, false);
+        scatterHead(this.dk, dK, b, T, kvDim, kvh * hd, hd, true);
+        scatterHead(this.dv, dV, b, T, kvDim, kvh * hd, hd, true);
       }
     }
   }
