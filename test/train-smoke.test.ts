@@ -6,11 +6,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadTokenizer } from "../lab/data/index.ts";
-import { trainSettings } from "../lab/train/configs.ts";
+import { loadCorpus, loadTokenizer } from "../lab/data/index.ts";
+import { longContextSettings, trainSettings } from "../lab/train/configs.ts";
 import { importGguf } from "../lab/train/export.ts";
 import { seededRandom } from "../lab/train/model.ts";
-import { loadCheckpoint, train, type TrainSettings } from "../lab/train/trainer.ts";
+import { loadCheckpoint, train, trainBatch, type TrainSettings } from "../lab/train/trainer.ts";
 import { compareWithLlamaCpp } from "../lab/train/verify.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "train-test-"));
@@ -24,6 +24,10 @@ describe("lab train --config smoke", () => {
     const summary = JSON.parse(stdout);
     expect(summary.models).toHaveLength(1);
     expect(summary.models[0].llamaCppMaxAbsDiff).toBeLessThanOrEqual(1e-4);
+    // Both phases ran: 128… here 32-token windows, then the context-extension phase on 256.
+    expect(summary.models[0].phases.map((p: { name: string; seqLen: number; steps: number }) => [p.name, p.seqLen, p.steps]))
+      .toEqual([["smoke", 32, 60], ["smoke-long", 256, 10]]);
+    expect(readFileSync(join(out, "smoke-long-loss.csv"), "utf8").split("\n")[0]).toBe("step,tokens,lr,train_loss,valid_loss,grad_norm,seconds");
 
     // The loss curve falls: the last train loss is well under the first logged one and under a
     // uniform guess (ln vocab).
@@ -37,6 +41,10 @@ describe("lab train --config smoke", () => {
     const { shape, params } = await importGguf(join(out, "smoke.gguf"));
     const expected = trainSettings("smoke", tokenizer.vocabSize).shape;
     expect(shape).toEqual({ ...expected, rmsEps: Math.fround(expected.rmsEps) }); // GGUF stores f32
+    expect(shape.nCtxTrain).toBe(256); // declares the context it was trained to
+    // Past the short window: the llama.cpp agreement holds at positions 200+ of a 256-token window.
+    const long = await compareWithLlamaCpp(join(out, "smoke.gguf"), shape, params, tokenizer.encode(loadCorpus("chat", "val")[0], { bos: true }).slice(0, 256));
+    expect(long.maxAbsDiff).toBeLessThanOrEqual(1e-4);
     const tokens = tokenizer.encode("Q: What pet does Mira have? A: cat\nCode: x = 3; print(x + 4) Output: 7", { bos: true });
     const cmp = await compareWithLlamaCpp(join(out, "smoke.gguf"), shape, params, tokens);
     expect(cmp.maxAbsDiff).toBeLessThanOrEqual(1e-4);
@@ -45,6 +53,58 @@ describe("lab train --config smoke", () => {
     // Both float32 forwards sit within float32 rounding of a float64 forward of the same weights.
     expect(cmp.float64Reference.ours).toBeLessThan(1e-4);
     expect(cmp.float64Reference.llamaCpp).toBeLessThan(1e-4);
+  });
+});
+
+describe("the context-extension phase", () => {
+  it("--resume skips a finished short phase and starts the long phase from its weights", () => {
+    const out = join(dir, "phases");
+    const run = (...extra: string[]) => JSON.parse(execFileSync(process.execPath,
+      ["lab/cli/bin.mjs", "train", "--config", "smoke", "--out", out, "--json", ...extra],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 }));
+    const short = run("--phase", "short");
+    expect(short.models[0].phases.map((p: { name: string }) => p.name)).toEqual(["smoke"]);
+    const ckpt = join(out, "checkpoints", "smoke.ckpt"), before = readFileSync(ckpt);
+    const both = run("--resume");
+    const [again, long] = both.models[0].phases;
+    // Not retrained: read from its checkpoint, which is left as it was.
+    expect(readFileSync(ckpt).equals(before)).toBe(true);
+    expect(again).toMatchObject({ name: "smoke", steps: 60, tokensSeen: short.models[0].phases[0].tokensSeen });
+    expect(long).toMatchObject({ name: "smoke-long", seqLen: 256, steps: 10 });
+    expect(long.finalValidLoss).toBeLessThan(short.models[0].phases[0].finalValidLoss + 1);
+  });
+
+  it("windows open at a document start, drawn in proportion to document length", () => {
+    const s: TrainSettings = { ...longContextSettings("smoke", 64), batch: 400, seqLen: 8, seed: 5 };
+    // Documents of lengths 10, 30 and 60 (BOS = 1, then the document's index + 2), repeated.
+    const docs: number[][] = [];
+    for (let r = 0; r < 20; r++) for (const [k, len] of [[0, 10], [1, 30], [2, 60]]) docs.push([1, ...Array(len - 1).fill(k + 2)]);
+    const train = Int32Array.from(docs.flat());
+    const starts = Int32Array.from(docs.map((_, i) => docs.slice(0, i).reduce((n, d) => n + d.length, 0)));
+    const counts = [0, 0, 0];
+    for (let step = 0; step < 5; step++) {
+      const w = trainBatch(s, train, step, starts);
+      for (let b = 0; b < s.batch; b++) {
+        expect(w[b * (s.seqLen + 1)]).toBe(1);
+        counts[w[b * (s.seqLen + 1) + 1] - 2]++;
+      }
+    }
+    // Chi-square against lengths 10 : 30 : 60 (2 degrees of freedom; 13.8 is p = 0.001). The last
+    // document cannot start a window it does not fill, which is within this tolerance.
+    const n = counts.reduce((a, b) => a + b, 0), expected = [0.1, 0.3, 0.6].map((p) => p * n);
+    const chi2 = counts.reduce((x, c, i) => x + (c - expected[i]) ** 2 / expected[i], 0);
+    expect(chi2).toBeLessThan(13.8);
+    // Uniform over documents instead (the wrong rule) would be far off.
+    const uniform = counts.reduce((x, c) => x + (c - n / 3) ** 2 / (n / 3), 0);
+    expect(uniform).toBeGreaterThan(100);
+    expect(() => trainBatch(s, train, 0)).toThrow(/no document offsets/);
+  });
+
+  it("refuses to start the long phase from fresh weights", async () => {
+    const s: TrainSettings = { ...longContextSettings("smoke", 64), batch: 2, seqLen: 16, steps: 1 };
+    const data = { train: Int32Array.from({ length: 400 }, (_, i) => (i % 20 === 0 ? 1 : 5)), valid: Int32Array.from({ length: 100 }, () => 5) };
+    await expect(train(s, { ...data, trainDocStarts: Int32Array.from({ length: 20 }, (_, i) => 20 * i) }, { outDir: join(dir, "nolong"), workers: 0 }))
+      .rejects.toThrow(/continues from the short phase's weights/);
   });
 });
 

@@ -24,11 +24,14 @@ export interface TrainSettings {
   evalEvery: number; // steps between validation evaluations
   evalWindows: number; // validation windows per evaluation
   checkpointEvery: number; // steps between checkpoints
+  phase?: "long"; // the context-extension phase: starts from the short phase's weights (TrainOptions.init)
+  windowStarts?: "document"; // windows begin at a document start (default: any token)
 }
 
 export interface TokenData {
   train: Int32Array; // [nTrainTokens] the training stream, documents separated by BOS
   valid: Int32Array; // [nValidTokens] held-out stream
+  trainDocStarts?: Int32Array; // [nTrainDocs] offset of each training document (its BOS) in train
 }
 
 export interface HistoryRow {
@@ -52,16 +55,30 @@ export interface TrainResult {
 
 // ─── Batches ─────────────────────────────────────────────────────────────────────────────────────
 
-/** The windows of step `step`: [batch][seqLen+1] tokens at offsets drawn from (seed, step). */
-export function trainBatch(s: TrainSettings, data: Int32Array, step: number): Int32Array {
+/** The windows of step `step`: [batch][seqLen+1] tokens at offsets drawn from (seed, step). With
+ *  windowStarts "document" a drawn offset moves back to the start of the document holding it, so
+ *  documents are chosen in proportion to their length and each window opens with one whole. */
+export function trainBatch(s: TrainSettings, data: Int32Array, step: number, docStarts?: Int32Array): Int32Array {
   const width = s.seqLen + 1, out = new Int32Array(s.batch * width);
   if (data.length < width) throw new RangeError(`training stream has ${data.length} tokens, fewer than one window of ${width}`);
+  if (s.windowStarts === "document" && !docStarts?.length) throw new RangeError(`${s.name}: windows start at documents, but the stream has no document offsets`);
   const rand = seededRandom((s.seed * 1_000_003 + step * 7919) >>> 0);
   for (let b = 0; b < s.batch; b++) {
-    const start = Math.floor(rand() * (data.length - width + 1));
+    let start = Math.floor(rand() * (data.length - width + 1));
+    if (s.windowStarts === "document") start = docStarts![lastAtOrBefore(docStarts!, start)];
     out.set(data.subarray(start, start + width), b * width);
   }
   return out;
+}
+
+/** Index of the last entry of the sorted array `a` that is ≤ x (a[0] must be ≤ x). */
+function lastAtOrBefore(a: Int32Array, x: number): number {
+  let lo = 0, hi = a.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (a[mid] <= x) lo = mid; else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** Evenly spaced, fixed validation windows. */
@@ -125,6 +142,7 @@ export interface TrainOptions {
   workers?: number; // gradient threads; 0 = inline on this thread
   onProgress?: (p: Progress) => void;
   stopAfterSteps?: number; // stop (after checkpointing) once this many steps are done: for tests
+  init?: Float32Array; // [nParams] starting weights instead of a fresh initialisation (the long phase)
 }
 
 export interface Progress {
@@ -156,7 +174,11 @@ export async function train(s: TrainSettings, data: TokenData, opts: TrainOption
       adam = ck.adam;
       ({ step, tokensSeen, history } = ck.header);
       secondsBefore = ck.header.seconds;
+    } else if (opts.init) {
+      if (opts.init.length !== layout.total) throw new RangeError(`${s.name}: starting weights have ${opts.init.length} values, the model ${layout.total}`);
+      pool.params.set(opts.init);
     } else {
+      if (s.phase === "long") throw new Error(`${s.name}: the context-extension phase continues from the short phase's weights; pass them as init`);
       initParams(s.shape, layout, pool.params, s.seed);
     }
     const optimizer: OptimizerSettings = { ...s.optimizer, totalSteps: s.steps };
@@ -180,7 +202,7 @@ export async function train(s: TrainSettings, data: TokenData, opts: TrainOption
     let done = 0;
     const save = () => saveCheckpoint(ckptPath, { settings: s, step, tokensSeen, seconds: seconds(), history, nParams: layout.total }, pool.params, adam);
     while (step < s.steps && done < stepsThisRun) {
-      const batch = trainBatch(s, data.train, step);
+      const batch = trainBatch(s, data.train, step, data.trainDocStarts);
       const r = await pool.compute(batch, s.batch, s.seqLen, true);
       const { lr, gradNorm } = adamwStep(optimizer, layout, pool.params, pool.grads, adam, step);
       step++;
@@ -213,7 +235,8 @@ export async function train(s: TrainSettings, data: TokenData, opts: TrainOption
       }
     }
     const finalValidLoss = [...history].reverse().find((h) => h.validLoss !== null)?.validLoss ?? (await evaluate());
-    return { settings: s, params: Float32Array.from(pool.params), history, tokensSeen, seconds: seconds(), finalValidLoss };
+    // A resumed run with nothing left to do adds no time: its record is the checkpoint's.
+    return { settings: s, params: Float32Array.from(pool.params), history, tokensSeen, seconds: done > 0 ? seconds() : secondsBefore, finalValidLoss };
   } finally {
     await pool.close();
   }

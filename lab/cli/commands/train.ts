@@ -1,41 +1,52 @@
 // `lab train`: trains the embedded models from the committed corpus and writes F32 GGUFs that
 // llama.cpp runs, loss-curve CSVs, checkpoints (for --resume) and, for the full run, the model card.
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { UsageError } from "../../errors.ts";
 import { defaultDataDir, loadTokenizer } from "../../data/index.ts";
-import { buildCard, renderModelCard } from "../../train/card.ts";
-import { CONFIG_NAMES, tokenStreams, trainSettings, type ConfigName } from "../../train/configs.ts";
-import { exportGguf } from "../../train/export.ts";
-import { resultFromCheckpoint, train, type Progress, type TrainResult, type TrainSettings } from "../../train/trainer.ts";
+import { buildCard, renderModelCard, type TrainedModel } from "../../train/card.ts";
+import { CONFIG_NAMES, LONG_DATA_MIX, tokenStreams, trainPhases, type ConfigName } from "../../train/configs.ts";
+import { exportGguf, importGguf } from "../../train/export.ts";
+import { resultFromCheckpoint, train, type Progress, type TokenData, type TrainResult, type TrainSettings } from "../../train/trainer.ts";
 import { compareWithLlamaCpp, type LlamaCppComparison } from "../../train/verify.ts";
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
 
 const help = `Usage: lab train [--config all|target|draft|smoke] [--out DIR] [--resume] [--workers N]
-                 [--steps N] [--eval-limit N] [--card-only] [--json]
+                 [--phase all|short|long] [--init GGUF] [--steps N] [--long-steps N]
+                 [--eval-limit N] [--card-only] [--json]
 
 Trains llama-architecture models in TypeScript (forward, backward, AdamW on worker threads) on the
-tiny-world corpus with data/tokenizer.json, and writes for each model:
+tiny-world corpus with data/tokenizer.json, in two phases: short 128-token windows, then a
+context-extension phase on windows of the full context (1,024; smoke 256) that start at a document,
+continuing from the first phase's weights. Writes for each model:
   DIR/<name>.gguf          F32 GGUF, tokenizer embedded; checked against llama.cpp's log-probs
-  DIR/<name>-loss.csv      step, tokens, lr, train_loss, valid_loss, grad_norm, seconds
-  DIR/checkpoints/<name>.ckpt   parameters + Adam state, for --resume
+  DIR/<name>-loss.csv      step, tokens, lr, train_loss, valid_loss, grad_norm, seconds (short phase)
+  DIR/<name>-long-loss.csv the same for the context-extension phase
+  DIR/checkpoints/<name>.ckpt, <name>-long.ckpt   parameters + Adam state, for --resume
 With --config all (the default) it trains the draft, then the target, and writes DIR/README.md,
-the model card (eval accuracies, perplexity, agreement, samples) and DIR/card.json.
+the model card (eval accuracies, chat, loss by position, agreement, samples) and DIR/card.json.
 
 Options:
   --config NAME    all (default) | target | draft | smoke (seconds; what CI runs)
   --out DIR        output directory (default data/models; smoke: a temp directory)
-  --resume         continue from DIR/checkpoints/<name>.ckpt when present (same settings)
+  --resume         continue each phase from its checkpoint when present (same settings); a finished
+                   short phase is not rerun, and the long phase starts from its weights
   --workers N      gradient threads (default 2)
-  --steps N        override the number of steps (changes the schedule; for experiments)
+  --phase P        all (default) | short (first phase only) | long (context extension only: needs
+                   the short phase's checkpoint, or --init)
+  --init GGUF      the long phase starts from this F32 model instead of the short phase's checkpoint
+                   (e.g. a model the short phase wrote earlier)
+  --steps N        override the short phase's steps (changes the schedule; for experiments)
+  --long-steps N   override the long phase's steps
   --eval-limit N   model card: use the first N items of each eval set (default: all)
-  --card-only      skip training: write the model card from DIR/checkpoints/{target,draft}.ckpt
+  --card-only      skip training: write the model card from DIR/checkpoints/{target,draft}{,-long}.ckpt
   --json           print a JSON summary on stdout
 
 Examples:
   lab train --config smoke
-  lab train                       # both embedded models + model card, ~40 min on 2 cores
+  lab train                       # both embedded models, both phases + model card, ~60 min on 2 cores
   lab train --resume              # pick up where an interrupted run stopped`;
 
 function progressPrinter(): (p: Progress) => void {
@@ -48,7 +59,7 @@ function progressPrinter(): (p: Progress) => void {
     const width = 24, filled = Math.round((width * p.step) / p.steps);
     const bar = "█".repeat(filled) + "░".repeat(width - filled);
     const eta = p.etaSeconds >= 60 ? `${Math.floor(p.etaSeconds / 60)}m${String(Math.round(p.etaSeconds % 60)).padStart(2, "0")}s` : `${Math.round(p.etaSeconds)}s`;
-    const line = `${p.name.padEnd(6)} ${bar} ${String(p.step).padStart(5)}/${p.steps} loss ${p.trainLoss.toFixed(3)}` +
+    const line = `${p.name.padEnd(11)} ${bar} ${String(p.step).padStart(5)}/${p.steps} loss ${p.trainLoss.toFixed(3)}` +
       `${p.validLoss !== null ? ` val ${p.validLoss.toFixed(3)}` : ""} | ${Math.round(p.tokensPerSecond)} tok/s | ETA ${eta}`;
     process.stderr.write(tty ? `\r${line}\x1b[K${p.step === p.steps ? "\n" : ""}` : line + "\n");
   };
@@ -61,7 +72,8 @@ export const trainCommand: Command = {
   async run(args) {
     const { values } = parseFlags("train", args, {
       config: { type: "string" }, out: { type: "string" }, resume: { type: "boolean" }, workers: { type: "string" },
-      steps: { type: "string" }, "eval-limit": { type: "string" }, "card-only": { type: "boolean" }, json: { type: "boolean" },
+      phase: { type: "string" }, init: { type: "string" }, steps: { type: "string" }, "long-steps": { type: "string" },
+      "eval-limit": { type: "string" }, "card-only": { type: "boolean" }, json: { type: "boolean" },
     });
     if (values["card-only"] && values.config !== undefined && values.config !== "all") {
       throw new UsageError("lab train: --card-only writes the card for target and draft; drop --config");
@@ -70,51 +82,74 @@ export const trainCommand: Command = {
     if (config !== "all" && !(CONFIG_NAMES as readonly string[]).includes(config)) {
       throw new UsageError(`lab train: --config must be all, ${CONFIG_NAMES.join(", ")}; got "${config}"`);
     }
+    const phase = values.phase ?? "all";
+    if (!["all", "short", "long"].includes(phase)) throw new UsageError(`lab train: --phase must be all, short or long; got "${phase}"`);
+    if (values.init !== undefined && phase === "short") throw new UsageError("lab train: --init sets the long phase's starting weights; it does nothing with --phase short");
+    if (values.init !== undefined && config === "all") throw new UsageError("lab train: --init is one model's weights; pick it with --config target|draft|smoke");
+    if (config === "all" && phase !== "all" && !values["card-only"]) throw new UsageError("lab train: the model card needs both phases; use --config target|draft with --phase");
     const workers = numberFlag("train", "workers", values.workers, 2, { min: 0, max: 64, integer: true });
     const steps = values.steps === undefined ? undefined : numberFlag("train", "steps", values.steps, 0, { min: 1, integer: true });
+    const longSteps = values["long-steps"] === undefined ? undefined : numberFlag("train", "long-steps", values["long-steps"], 0, { min: 1, integer: true });
     const evalLimit = values["eval-limit"] === undefined ? undefined : numberFlag("train", "eval-limit", values["eval-limit"], 0, { min: 1, integer: true });
     const outDir = resolve(values.out ?? (config === "smoke" ? join(tmpdir(), "lab-train-smoke") : join(defaultDataDir(), "models")));
-    await mkdir(join(outDir, "checkpoints"), { recursive: true });
+    const ckptDir = join(outDir, "checkpoints");
+    await mkdir(ckptDir, { recursive: true });
 
     const tokenizer = loadTokenizer();
     const t0 = performance.now();
     const streams = tokenStreams(tokenizer);
-    say(`lab train: ${streams.train.length.toLocaleString("en-US")} training tokens, ${streams.valid.length.toLocaleString("en-US")} validation tokens (${((performance.now() - t0) / 1000).toFixed(1)} s to tokenize)`);
+    const longStreams = phase === "short" ? streams : tokenStreams(tokenizer, { mix: LONG_DATA_MIX });
+    say(`lab train: ${streams.train.length.toLocaleString("en-US")} training tokens (long phase ${longStreams.train.length.toLocaleString("en-US")}), ` +
+      `${streams.valid.length.toLocaleString("en-US")} validation tokens (${((performance.now() - t0) / 1000).toFixed(1)} s to tokenize)`);
 
     const names: ConfigName[] = config === "all" ? ["draft", "target"] : [config as ConfigName];
-    const results = new Map<ConfigName, TrainResult & { gguf: string; llamaCpp: LlamaCppComparison }>();
-    for (const name of values["card-only"] ? names : []) {
-      const result = await resultFromCheckpoint(join(outDir, "checkpoints", `${name}.ckpt`));
+    const results = new Map<ConfigName, TrainedModel>();
+    const withSteps = (base: TrainSettings, n: number | undefined): TrainSettings =>
+      n ? { ...base, steps: n, checkpointEvery: Math.min(base.checkpointEvery, n) } : base;
+    for (const name of names) {
+      const [shortBase, longBase] = trainPhases(name, tokenizer.vocabSize);
+      const shortSettings = withSteps(shortBase, steps), longSettings = withSteps(longBase, longSteps);
+      const phases: TrainResult[] = [];
+      if (values["card-only"]) {
+        for (const s of [shortSettings, longSettings]) phases.push(await resultFromCheckpoint(join(ckptDir, `${s.name}.ckpt`)));
+        say(`lab train: ${name}: from its checkpoints (${phases.map((r) => `${r.settings.name} ${r.history.at(-1)?.step ?? 0}/${r.settings.steps}`).join(", ")})`);
+      } else {
+        const run = async (s: TrainSettings, data: TokenData, init?: Float32Array) => {
+          say(`lab train: ${s.name}: ${describe(s)}`);
+          const r = await train(s, data, { outDir, checkpointDir: ckptDir, resume: values.resume, workers, onProgress: progressPrinter(), init });
+          say(`lab train: ${s.name}: valid loss ${r.finalValidLoss.toFixed(3)} on ${s.seqLen}-token windows; ${(r.seconds / 60).toFixed(1)} min`);
+          return r;
+        };
+        let init: Float32Array | undefined;
+        if (phase !== "long") phases.push(await run(shortSettings, streams));
+        if (phase === "long" && values.init !== undefined) {
+          init = (await importGguf(values.init)).params;
+          say(`lab train: ${longSettings.name}: starting from ${values.init}`);
+        } else if (phase === "long") {
+          const ckpt = join(ckptDir, `${shortSettings.name}.ckpt`);
+          if (!existsSync(ckpt)) throw new UsageError(`lab train: --phase long needs the short phase's checkpoint ${ckpt} or --init GGUF`);
+          phases.push(await resultFromCheckpoint(ckpt));
+        }
+        if (phase !== "short") phases.push(await run(longSettings, longStreams, init ?? phases[0].params));
+      }
+      const final = phases.at(-1)!;
       const gguf = join(outDir, `${name}.gguf`);
-      await exportGguf(gguf, result.settings.shape, result.params, tokenizer, `inference-lab-${name}`);
-      const check = await compareWithLlamaCpp(gguf, result.settings.shape, result.params, Array.from(streams.valid.subarray(0, 64)));
-      say(`lab train: ${name}: from its checkpoint (${result.history.at(-1)?.step ?? 0}/${result.settings.steps} steps); llama.cpp max |Δ log p| ${check.maxAbsDiff.toExponential(2)}`);
-      results.set(name, { ...result, gguf, llamaCpp: check });
-    }
-    for (const name of values["card-only"] ? [] : names) {
-      const base = trainSettings(name, tokenizer.vocabSize);
-      const settings: TrainSettings = steps ? { ...base, steps, checkpointEvery: Math.min(base.checkpointEvery, steps) } : base;
-      say(`lab train: ${name}: ${describe(settings)}`);
-      const result = await train(settings, streams, {
-        outDir, checkpointDir: join(outDir, "checkpoints"), resume: values.resume, workers, onProgress: progressPrinter(),
-      });
-      const gguf = join(outDir, `${name}.gguf`);
-      await exportGguf(gguf, settings.shape, result.params, tokenizer, `inference-lab-${name}`);
+      await exportGguf(gguf, final.settings.shape, final.params, tokenizer, `inference-lab-${name}`);
       const probe = Array.from(streams.valid.subarray(0, 64));
-      const check = await compareWithLlamaCpp(gguf, settings.shape, result.params, probe);
-      say(`lab train: ${name}: wrote ${relative(process.cwd(), gguf)}; valid loss ${result.finalValidLoss.toFixed(3)}; ` +
-        `llama.cpp max |Δ log p| ${check.maxAbsDiff.toExponential(2)} over ${check.positions} positions; ${(result.seconds / 60).toFixed(1)} min`);
-      results.set(name, { ...result, gguf, llamaCpp: check });
+      const check = await compareWithLlamaCpp(gguf, final.settings.shape, final.params, probe);
+      say(`lab train: ${name}: wrote ${relative(process.cwd(), gguf)}; ` +
+        `llama.cpp max |Δ log p| ${check.maxAbsDiff.toExponential(2)} over ${check.positions} positions; ${(phases.reduce((t, r) => t + r.seconds, 0) / 60).toFixed(1)} min in all`);
+      results.set(name, { ...final, phases, gguf, llamaCpp: check });
     }
 
-    let card: ReturnType<typeof buildCard> | undefined;
+    let card: Awaited<ReturnType<typeof buildCard>> | undefined;
     if (config === "all") {
       say("lab train: evaluating for the model card …");
       const target = results.get("target")!, draft = results.get("draft")!;
-      card = buildCard(target, draft, tokenizer, streams, evalLimit);
+      card = await buildCard(target, draft, tokenizer, streams, evalLimit);
       card.target.llamaCpp = target.llamaCpp;
       card.draft.llamaCpp = draft.llamaCpp;
-      const lossFigure = await saveLossFigure(outDir, [draft, target]).catch((err) => { say(`lab train: no loss figure (${(err as Error).message})`); return undefined; });
+      const lossFigure = await saveLossFigure(outDir, [...draft.phases, ...target.phases]).catch((err) => { say(`lab train: no loss figure (${(err as Error).message})`); return undefined; });
       await writeFile(join(outDir, "card.json"), JSON.stringify(card, null, 2) + "\n");
       await writeFile(join(outDir, "README.md"), renderModelCard(card, {
         lossFigure, command: "lab train", machine: `${workers} worker threads`,
@@ -124,9 +159,12 @@ export const trainCommand: Command = {
     if (values.json) {
       printJson({
         outDir,
-        models: [...results.values()].map((r) => ({
-          name: r.settings.name, gguf: r.gguf, tokensSeen: r.tokensSeen, seconds: r.seconds, finalValidLoss: r.finalValidLoss,
-          finalTrainLoss: r.history.at(-1)?.trainLoss ?? null, llamaCppMaxAbsDiff: r.llamaCpp.maxAbsDiff,
+        models: [...results.entries()].map(([name, r]) => ({
+          name, gguf: r.gguf, llamaCppMaxAbsDiff: r.llamaCpp?.maxAbsDiff ?? null,
+          phases: r.phases.map((p) => ({
+            name: p.settings.name, seqLen: p.settings.seqLen, steps: p.history.at(-1)?.step ?? 0, tokensSeen: p.tokensSeen,
+            seconds: p.seconds, finalValidLoss: p.finalValidLoss, finalTrainLoss: p.history.at(-1)?.trainLoss ?? null,
+          })),
         })),
         card: card ?? null,
       });
@@ -143,12 +181,14 @@ function describe(s: TrainSettings): string {
 /** The two loss curves as an SVG next to the card, drawn with lab/plot. */
 async function saveLossFigure(outDir: string, runs: TrainResult[]): Promise<string> {
   const { Plot, renderFigure } = await import("../../plot/index.ts");
-  const rows = runs.flatMap((r) => r.history.flatMap((h) => [
-    { model: r.settings.name, split: "train", tokens: h.tokens, loss: h.trainLoss },
-    ...(h.validLoss !== null ? [{ model: r.settings.name, split: "validation", tokens: h.tokens, loss: h.validLoss }] : []),
+  // A long phase follows its short phase (the run before it in `runs`): its tokens count on from there.
+  const offset = runs.map((r, i) => (r.settings.phase === "long" && i > 0 ? runs[i - 1].tokensSeen : 0));
+  const rows = runs.flatMap((r, i) => r.history.flatMap((h) => [
+    { model: r.settings.name, split: "train", tokens: offset[i] + h.tokens, loss: h.trainLoss },
+    ...(h.validLoss !== null ? [{ model: r.settings.name, split: "validation", tokens: offset[i] + h.tokens, loss: h.validLoss }] : []),
   ]));
   const svg = renderFigure({
-    title: "Training loss", caption: "Lines: training loss (mean over 10 steps). Circles: validation loss.",
+    title: "Training loss", caption: "Lines: training loss (mean over 10 steps). Circles: validation loss on the phase's window length (128, then 1,024 tokens for the -long phases).",
     width: 640, height: 320, grid: true, color: { legend: true },
     x: { label: "tokens seen" }, y: { label: "loss (nats/token, log scale)", type: "log" },
     marks: [
