@@ -7,3 +7,6 @@ export * from "./latency.ts";
 export * from "./queueing.ts";
 export * from "./autoscale.ts";
 export * from "./published.ts";
+export * from "./plan.ts";
+export * from "./paged.ts";
+export * from "./figures.ts";

@@ -79,3 +79,14 @@ export function erlangC(c: number, a: number): number {
 export function mmcMeanWait(lambda: number, mu: number, c: number): number {
   return erlangC(c, lambda / mu) / (c * mu - lambda);
 }
+
+/**
+ * The q-quantile of the M/M/c wait in queue. A request waits with probability C(c, a) and, given
+ * that it waits, the wait is exponential with rate cμ − λ: P(W > t) = C(c, a) · e^{−(cμ − λ)t}.
+ * So the quantile is 0 when C(c, a) ≤ 1 − q, else ln(C(c, a) / (1 − q)) ÷ (cμ − λ).
+ */
+export function mmcWaitQuantile(lambda: number, mu: number, c: number, q: number): number {
+  if (!(q > 0 && q < 1)) throw new RangeError(`quantile must be in (0, 1), got ${q}`);
+  const waits = erlangC(c, lambda / mu);
+  return waits <= 1 - q ? 0 : Math.log(waits / (1 - q)) / (c * mu - lambda);
+}
