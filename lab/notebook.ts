@@ -54,6 +54,7 @@ export * as prefixCache from "./prefix-cache/index.ts";
 export * as prefixBench from "./prefix-cache/bench.ts";
 export * as loadtest from "./loadtest/index.ts";
 export * as serve from "./serve/index.ts";
+export * as capacity from "./capacity/index.ts";
 export { SpmTokenizer } from "./tokenizer.ts";
 export { generate, generateTokens } from "./engine/generate.ts";
 export { importNodeLlamaCpp, cpuLlama } from "./engine/node-llama.mjs";
@@ -110,6 +111,21 @@ const TASK_CODE = {
     functions: "littlesLaw, timeAverageInSystem, bestOperatingPoint, replicasNeeded", file: "serving/scale-out.ts",
     exercises: () => import("../exercises/serving/scale-out.ts"),
     solutions: () => import("../solutions/serving/scale-out.ts"),
+  },
+  "3.6": {
+    functions: "tpMemoryPlan, smallestTensorParallel", file: "serving/capacity.ts",
+    exercises: () => import("../exercises/serving/capacity.ts"),
+    solutions: () => import("../solutions/serving/capacity.ts"),
+  },
+  "3.7": {
+    functions: "prefillTime, decodeStepTime, crossoverBatch, requestLatency", file: "serving/capacity.ts",
+    exercises: () => import("../exercises/serving/capacity.ts"),
+    solutions: () => import("../solutions/serving/capacity.ts"),
+  },
+  "3.9": {
+    functions: "runQueueDepthAutoscaler", file: "serving/autoscaler.ts",
+    exercises: () => import("../exercises/serving/autoscaler.ts"),
+    solutions: () => import("../solutions/serving/autoscaler.ts"),
   },
 } as const;
 
