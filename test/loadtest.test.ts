@@ -12,6 +12,8 @@ import Fastify, { type FastifyInstance } from "fastify";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
+import { loadtestCommand } from "../lab/cli/commands/loadtest.ts";
+import { UsageError } from "../lab/errors.ts";
 import {
   diffMetrics, loadTestPrompts, parsePrometheusText, parseSlo, parseTranscript, percentiles, poissonArrivalsMs,
   renderChat, runLoadTest, summarize, type LoadPrompt, type LoadTestReport, type RequestOutcome,
@@ -315,6 +317,20 @@ describe("Poisson arrivals", () => {
     expect(report.arrivals).toEqual({ kind: "poisson", rate: 2, maxConcurrency: null });
   });
 
+  it("a replayed trace sends at the given offsets; bad traces are refused", async () => {
+    const clock = new FakeClock();
+    const stub = await stubServer({ plan: () => ({ ttft: 0 }) });
+    const report = await runLoadTest({
+      baseUrl: stub.url, model: "stub", arrivalsMs: [0, 0, 40, 300], prompts: PROSE, metricsUrl: null,
+      clock: clock.read, sleep: async (ms) => { clock.now += ms; },
+    });
+    expect(report.perRequest.map((r) => r.sentMs)).toEqual([0, 0, 40, 300]);
+    expect(report.arrivals).toEqual({ kind: "trace", maxConcurrency: null });
+    await expect(runLoadTest({ baseUrl: stub.url, model: "stub", arrivalsMs: [10, 5] })).rejects.toThrow(/non-decreasing/);
+    await expect(runLoadTest({ baseUrl: stub.url, model: "stub", arrivalsMs: [0], rate: 1 })).rejects.toThrow(/not both/);
+    await expect(runLoadTest({ baseUrl: stub.url, model: "stub", arrivalsMs: [0], requests: 2 })).rejects.toThrow(/more than/);
+  });
+
   it("real time: an open loop at 200 req/s against the stub completes every request, sends in order", async () => {
     const stub = await stubServer({ plan: () => ({ ttft: 0, gaps: [0, 0] }) });
     const report = await runLoadTest({ baseUrl: stub.url, model: "stub", rate: 200, requests: 20, prompts: PROSE, metricsUrl: null, requestTimeoutMs: 10_000 });
@@ -509,7 +525,7 @@ function labCli(args: string[]): Promise<{ code: number | null; stdout: string; 
     let stdout = "", stderr = "";
     child.stdout.on("data", (d: Buffer) => { stdout += d; });
     child.stderr.on("data", (d: Buffer) => { stderr += d; });
-    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`lab ${args.join(" ")} timed out:\n${stderr}`)); }, 60_000);
+    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`lab ${args.join(" ")} timed out:\n${stderr}`)); }, 150_000);
     child.on("close", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
   });
 }
@@ -537,7 +553,7 @@ describe("lab loadtest", () => {
     const detailed = await labCli(["loadtest", "--base-url", stub.url, "--model", "stub", "--requests", "2", "--prompts", "prose", "--no-metrics", "--detailed", "--json"]);
     expect(detailed.code, detailed.stderr).toBe(0);
     expect((JSON.parse(detailed.stdout) as LoadTestReport).perRequest).toHaveLength(2);
-  }, 120_000);
+  }, 300_000);
 
   it("text output is the table; exit 1 when nothing completed; usage errors exit 2", async () => {
     const stub = await stubServer({ plan: () => ({ ttft: 0, gaps: [0] }) });
@@ -550,12 +566,14 @@ describe("lab loadtest", () => {
     const bad = await labCli(["loadtest", "--base-url", failing.url, "--model", "stub", "--requests", "2", "--prompts", "prose", "--json"]);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ completed: 0, errors: { 500: 2 } });
+    // Usage errors (exit 2 in bin.mjs) are UsageErrors thrown before anything is sent: checked in process.
     for (const args of [["--model", "m"], ["--base-url", "nope", "--model", "m"], ["--base-url", stub.url, "--model", "m", "--slo", "fast"],
-      ["--base-url", stub.url, "--model", "m", "--prompts", "poems"], ["--base-url", stub.url, "--model", "m", "--rate", "-1"]]) {
-      const r = await labCli(["loadtest", ...args]);
-      expect(r.code, args.join(" ")).toBe(2);
+      ["--base-url", stub.url, "--model", "m", "--prompts", "poems"], ["--base-url", stub.url, "--model", "m", "--rate", "-1"],
+      ["--base-url", stub.url, "--no-metrics", "--metrics-url", "http://x/metrics"]]) {
+      await expect(loadtestCommand.run(args), args.join(" ")).rejects.toThrow(UsageError);
     }
-  }, 120_000);
+    expect(stub.received).toHaveLength(3);
+  }, 300_000);
 
   it("--dry-run --json shows the schedule and the first request and sends nothing", async () => {
     const stub = await stubServer();
@@ -566,7 +584,7 @@ describe("lab loadtest", () => {
     expect(plan.endpoints).toEqual(["/chat/completions"]);
     expect(plan.firstRequest).toMatchObject({ model: "stub", stream: true, stream_options: { include_usage: true } });
     expect(stub.received).toHaveLength(0);
-  }, 60_000);
+  }, 200_000);
 
   it("without --model it asks GET /models and uses the only model", async () => {
     const app = Fastify();
@@ -582,5 +600,5 @@ describe("lab loadtest", () => {
     const r = await labCli(["loadtest", "--base-url", url, "--requests", "1", "--prompts", "prose", "--no-metrics", "--json"]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ model: "only-one", completed: 1 });
-  }, 60_000);
+  }, 200_000);
 });

@@ -47,9 +47,13 @@ export interface LoadTestOptions {
   model: string;
   /** Open loop: Poisson arrivals at this many requests per second (Infinity: all at once). */
   rate?: number;
-  /** Closed loop: this many users, each sending when its previous request ended. With `rate`:
-   *  at most this many requests in flight (a send waits for a free slot). Default 1 without rate. */
+  /** Closed loop: this many users, each sending when its previous request ended. With `rate` or
+   *  `arrivalsMs`: at most this many requests in flight (a send waits for a free slot). Default 1
+   *  without rate or arrivalsMs. */
   concurrency?: number;
+  /** A trace to replay instead of Poisson arrivals: request i is sent arrivalsMs[i] ms after the
+   *  start (non-decreasing; `requests` defaults to its length). */
+  arrivalsMs?: number[];
   /** Requests to send (default 50). */
   requests?: number;
   /** A prompt set of the kit's data (default "chat"), or the prompts themselves (used in turn). */
@@ -114,7 +118,7 @@ export interface LoadTestReport {
   baseUrl: string;
   model: string;
   /** "poisson" (rate) or "closed" (concurrency), with the numbers given. */
-  arrivals: { kind: "poisson"; rate: number; maxConcurrency: number | null } | { kind: "closed"; concurrency: number };
+  arrivals: { kind: "poisson"; rate: number; maxConcurrency: number | null } | { kind: "trace"; maxConcurrency: number | null } | { kind: "closed"; concurrency: number };
   requests: number;
   completed: number;
   failed: number;
@@ -189,10 +193,10 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRep
     })();
   }
 
-  if (o.rate !== undefined) {
+  if (o.rate !== undefined || o.arrivalsMs) {
     // Open loop: send at the scheduled offsets, without waiting for answers (a concurrency cap, if
     // given, delays a send until a slot frees: its sentMs then shows the delay).
-    const schedule = poissonArrivalsMs(o.rate, o.requests, o.seed);
+    const schedule = o.arrivalsMs ?? poissonArrivalsMs(o.rate!, o.requests, o.seed);
     const inFlight = new Set<Promise<void>>();
     for (let i = 0; i < o.requests; i++) {
       if (o.signal?.aborted) break;
@@ -227,7 +231,9 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRep
   const report = summarize(sent.map(({ x }) => x), start, end, o.slo, sent.map(({ i }) => i));
   return {
     baseUrl: o.baseUrl, model: o.model,
-    arrivals: o.rate !== undefined ? { kind: "poisson", rate: o.rate, maxConcurrency: o.concurrency ?? null } : { kind: "closed", concurrency: o.concurrency! },
+    arrivals: o.arrivalsMs ? { kind: "trace", maxConcurrency: o.concurrency ?? null }
+      : o.rate !== undefined ? { kind: "poisson", rate: o.rate, maxConcurrency: o.concurrency ?? null }
+      : { kind: "closed", concurrency: o.concurrency! },
     ...report,
     serverMetrics,
     ...(serverMetricsNote ? { serverMetricsNote } : {}),
@@ -255,7 +261,16 @@ function checkOptions(options: LoadTestOptions): CheckedOptions {
   if (typeof o.model !== "string" || o.model === "") fail("model must be the id of a model the server serves (GET /v1/models)");
   if (o.rate !== undefined && !(o.rate > 0)) fail(`rate must be > 0 requests/s (or Infinity), got ${o.rate}`);
   if (o.concurrency !== undefined && !(Number.isInteger(o.concurrency) && o.concurrency >= 1)) fail(`concurrency must be an integer >= 1, got ${o.concurrency}`);
-  if (o.rate === undefined) o.concurrency ??= 1;
+  if (o.arrivalsMs) {
+    if (o.rate !== undefined) fail("give rate or arrivalsMs, not both");
+    if (!Array.isArray(o.arrivalsMs) || o.arrivalsMs.length === 0) fail("arrivalsMs must be a non-empty list of milliseconds");
+    o.arrivalsMs.forEach((t, i) => {
+      if (!Number.isFinite(t) || t < 0 || (i > 0 && t < o.arrivalsMs![i - 1]!)) fail(`arrivalsMs must be finite, >= 0 and non-decreasing (entry ${i} is ${t})`);
+    });
+    o.requests ??= o.arrivalsMs.length;
+    if (o.requests > o.arrivalsMs.length) fail(`requests ${o.requests} is more than the ${o.arrivalsMs.length} arrival times given`);
+  }
+  if (o.rate === undefined && !o.arrivalsMs) o.concurrency ??= 1;
   o.requests ??= 50;
   if (!Number.isInteger(o.requests) || o.requests < 1) fail(`requests must be an integer >= 1, got ${o.requests}`);
   o.prompts ??= "chat";
@@ -381,6 +396,7 @@ export function formatReport(r: LoadTestReport): string {
   const sloText = Object.entries(r.slo).map(([k, v]) => `${k.replace(/Ms$/, "")} ≤ ${v} ms`).join(", ");
   const how = r.arrivals.kind === "poisson"
     ? `Poisson arrivals at ${r.arrivals.rate} req/s${r.arrivals.maxConcurrency ? `, at most ${r.arrivals.maxConcurrency} in flight` : ""}`
+    : r.arrivals.kind === "trace" ? `a replayed trace${r.arrivals.maxConcurrency ? `, at most ${r.arrivals.maxConcurrency} in flight` : ""}`
     : `closed loop, ${r.arrivals.concurrency} concurrent`;
   const lines = [
     `${r.model} at ${r.baseUrl}: ${r.requests} requests, ${how}, ${f(r.durationS, 2)} s`,
