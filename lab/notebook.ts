@@ -40,6 +40,7 @@ export * as mixes from "./quant/mixes.ts";
 export * as quantFile from "./quant/file.ts";
 export * as plot from "./plot/index.ts";
 export * as figures from "./plot/figures.ts";
+export * as specFigures from "./plot/speculative.ts";
 export * as table from "./table.ts";
 export * as data from "./data/index.ts";
 export * as engines from "./engine/engine.ts";
@@ -67,6 +68,7 @@ export { importNodeLlamaCpp, cpuLlama } from "./engine/node-llama.mjs";
  */
 export const exercises = {
   quantization: () => import("../exercises/quantization/index.ts"),
+  speculative: () => import("../exercises/speculative/index.ts"),
   serving: () => import("../exercises/serving/index.ts"),
 };
 
@@ -86,6 +88,31 @@ const TASK_CODE = {
     functions: "chooseLevel", file: "quantization/memory.ts",
     exercises: () => import("../exercises/quantization/memory.ts"),
     solutions: () => import("../solutions/quantization/memory.ts"),
+  },
+  "2.1": {
+    functions: "verifyOneToken", file: "speculative/accept.ts",
+    exercises: () => import("../exercises/speculative/accept.ts"),
+    solutions: () => import("../solutions/speculative/accept.ts"),
+  },
+  "2.2": {
+    functions: "verifyDraft", file: "speculative/verify.ts",
+    exercises: () => import("../exercises/speculative/verify.ts"),
+    solutions: () => import("../solutions/speculative/verify.ts"),
+  },
+  "2.3": {
+    functions: "expectedTokensPerPass, predictedSpeedup", file: "speculative/cost.ts",
+    exercises: () => import("../exercises/speculative/cost.ts"),
+    solutions: () => import("../solutions/speculative/cost.ts"),
+  },
+  "2.4": {
+    functions: "bestK", file: "speculative/cost.ts",
+    exercises: () => import("../exercises/speculative/cost.ts"),
+    solutions: () => import("../solutions/speculative/cost.ts"),
+  },
+  "2.5": {
+    functions: "proposeNgram", file: "speculative/lookup.ts",
+    exercises: () => import("../exercises/speculative/lookup.ts"),
+    solutions: () => import("../solutions/speculative/lookup.ts"),
   },
   "3.1": {
     functions: "blockHash, blockHashChain, createBlockHashIndex", file: "serving/block-hash.ts",

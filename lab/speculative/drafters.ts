@@ -151,17 +151,20 @@ export function proposeNgram(context: readonly number[], k: number, { minN = 1, 
   return [];
 }
 
+/** A proposer with proposeNgram's signature (the notebook plugs in the student's task 2.5 here). */
+export type NgramProposer = (context: readonly number[], k: number, opts: PromptLookupOptions) => number[];
+
 /** Prompt lookup as a Drafter: no model, no state; q is a point mass on each proposed token. */
 export class PromptLookupDrafter implements Drafter {
   readonly name: string;
 
-  constructor(readonly vocabSize: number, private readonly opts: PromptLookupOptions = {}) {
+  constructor(readonly vocabSize: number, private readonly opts: PromptLookupOptions = {}, private readonly proposer: NgramProposer = proposeNgram) {
     if (!Number.isInteger(vocabSize) || vocabSize < 1) throw new RangeError(`prompt lookup: vocabSize must be a positive integer, got ${vocabSize}`);
     this.name = `prompt lookup n=${opts.minN ?? 1}..${opts.maxN ?? 3}`;
   }
 
   async propose(context: readonly number[], k: number, sampling: DraftSampling): Promise<DraftProposal> {
-    const tokens = proposeNgram(context, k, this.opts);
+    const tokens = this.proposer(context, k, this.opts);
     const logprobs = sampling.greedy ? [] : tokens.map((t) => pointMass(t, this.vocabSize));
     return { tokens, logprobs, steps: 0 };
   }

@@ -30,6 +30,9 @@ export interface SpeculativeOptions {
   seed?: number;
   /** Stop when the end-of-sequence token is emitted (it is not returned). Default true. */
   stopAtEos?: boolean;
+  /** Called after each round with the tokens it emitted (at least one; what a stream would send):
+   *  the first call marks the time to first token. */
+  onTokens?: (tokens: readonly number[]) => void;
 }
 
 export interface SpeculativeResult {
@@ -148,12 +151,14 @@ export async function speculativeGenerate(target: Engine, drafter: Drafter, prom
       await drafter.rollback(keep);
       time.rollbackMs += performance.now() - t0;
 
+      const before = out.length;
       for (const token of [...drafts.slice(0, verdict.accepted), verdict.token]) {
         if (stopAtEos && token === target.tokenizer.eosId) { done = true; break; }
         out.push(token);
         context.push(token);
         if (out.length >= budget) { done = true; break; }
       }
+      if (opts.onTokens && out.length > before) opts.onTokens(out.slice(before));
     }
   } finally {
     await seq.free();
