@@ -53,6 +53,8 @@ export * as study from "./study/index.ts";
 export * as speculative from "./speculative/index.ts";
 export * as prefixCache from "./prefix-cache/index.ts";
 export * as prefixBench from "./prefix-cache/bench.ts";
+export * as prefixStudy from "./study/prefix-cache.ts";
+export * as prefixFigures from "./plot/prefix-cache.ts";
 export * as loadtest from "./loadtest/index.ts";
 export * as serve from "./serve/index.ts";
 export * as capacity from "./capacity/index.ts";
