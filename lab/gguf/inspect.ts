@@ -112,6 +112,8 @@ export function inspectReport(file: GgufFile): string {
   if (arch === "llama") {
     const hp: LlamaHparams = llamaHparams(file);
     lines.push(`hyperparameters: ${Object.entries(hp).map(([k, v]) => `${k}=${shortF32(v)}`).join(" ")}`);
+    lines.push(`context: ${hp.nCtxTrain} tokens (llama.context_length, the context the model was trained to); ` +
+      `LabEngine and LlamaCppEngine open it with contextSize ${Math.min(hp.nCtxTrain, 2048)} unless told otherwise`);
   }
   const tok = tokenizerSummary(file);
   if (tok) {

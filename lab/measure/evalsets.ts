@@ -4,6 +4,8 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TaskItem } from "./quality.ts";
+import { TASKS, loadCorpus } from "../data/index.ts";
+import type { EngineTokenizer } from "../engine/engine.ts";
 
 export const EVAL_DIR = fileURLToPath(new URL("../../data/eval/", import.meta.url));
 
@@ -48,4 +50,10 @@ export async function loadTaskSets(dir = EVAL_DIR, limit = Infinity): Promise<Ma
     sets.set(file.replace(/\.jsonl$/, ""), items);
   }
   return sets;
+}
+
+/** The held-out validation text of every task (data/corpus/*.val.txt), each document with BOS, in
+ *  task order: the same stream the trainer validates on. */
+export function validationStream(tokenizer: EngineTokenizer, dataDir?: string): Int32Array {
+  return Int32Array.from(TASKS.flatMap((task) => loadCorpus(task, "val", dataDir).flatMap((d) => tokenizer.encode(d, { bos: true }))));
 }

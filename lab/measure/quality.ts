@@ -5,7 +5,6 @@
 //   - exact-match accuracy on {prompt, answer} task sets with greedy decoding.
 // Texts are tokenized once, by the model under test, and both engines see the same token ids.
 import type { Engine } from "../engine/engine.ts";
-import { generate } from "../engine/generate.ts";
 import { argmax } from "../engine/sampler.ts";
 import { exactMatch } from "../data/index.ts";
 import { mean, median, quantile } from "./stats.ts";
@@ -51,6 +50,49 @@ export async function perplexity(engine: Engine, texts: string[]): Promise<Perpl
   }
   if (count === 0) throw new Error("perplexity: no text had two or more tokens to score");
   return { perplexity: Math.exp(nll / count), nll: nll / count, tokens: count };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loss by position: does quality hold up deep into the context?
+
+/** Position buckets `lab eval --by-position` reports: [edges[k], edges[k+1]). */
+export const POSITION_BUCKETS = [0, 128, 256, 512, 1024];
+
+export interface PositionLoss {
+  /** bucket edges actually used (cut to the window length) */
+  edges: number[];
+  /** mean next-token loss (nats) of the positions in each bucket */
+  loss: number[];
+  /** scored positions per bucket */
+  tokens: number[];
+  windows: number;
+  windowTokens: number;
+}
+
+/**
+ * Mean next-token loss per position bucket over `windows` evenly spaced windows of a token stream,
+ * each min(contextSize, last edge) + 1 tokens long, scored position by position (the loss at
+ * position t predicts token t+1 from tokens 0..t of the window).
+ */
+export async function lossByPosition(engine: Engine, stream: ArrayLike<number>, opts: { windows?: number; edges?: number[] } = {}): Promise<PositionLoss> {
+  const allEdges = opts.edges ?? POSITION_BUCKETS;
+  const T = Math.min(engine.contextSize, allEdges.at(-1)!);
+  const edges = [...allEdges.filter((e) => e < T), T];
+  const width = T + 1, n = Math.min(opts.windows ?? 8, Math.floor(stream.length / width));
+  if (n < 1) throw new Error(`lossByPosition: the stream has ${stream.length} tokens, fewer than one window of ${width}`);
+  const stride = n > 1 ? Math.floor((stream.length - width) / (n - 1)) : 0;
+  const sums = new Float64Array(edges.length - 1), counts = new Float64Array(edges.length - 1);
+  for (let w = 0; w < n; w++) {
+    const ids = Array.from({ length: width }, (_, i) => stream[w * stride + i]);
+    const rows = await nextTokenDistributions(engine, ids);
+    for (let t = 0; t < T; t++) {
+      let k = 0;
+      while (t >= edges[k + 1]) k++;
+      sums[k] -= rows[t][ids[t + 1]];
+      counts[k]++;
+    }
+  }
+  return { edges, loss: Array.from(sums, (x, k) => x / counts[k]), tokens: Array.from(counts), windows: n, windowTokens: T };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,17 +171,65 @@ export interface TaskItem {
  * Exact match with greedy decoding, by lab/data's rule (`exactMatch`): the continuation up to its
  * first newline, trimmed, must equal the answer. Generation stops at EOS, a newline, or
  * max(10, answer tokens + 4) new tokens (10 is what the trainer's model card uses).
+ *
+ * Prompts that open with the same long prefix (every chat item starts with the 919-token system
+ * prompt) share it: the prefix is prefilled once and each item forks it (LabEngine shares the KV
+ * blocks; llama.cpp copies the state), so a chat set costs about what a Q/A set does.
  */
 export async function taskAccuracy(engine: Engine, items: TaskItem[]): Promise<{ accuracy: number; correct: number; total: number }> {
-  let correct = 0;
-  for (const item of items) {
-    const prompt = engine.tokenizer.encode(item.prompt, { bos: true });
-    const budget = Math.max(10, engine.tokenizer.encode(item.answer, { bos: false }).length + 4);
-    const ids = await generate(engine, prompt, {
-      maxTokens: budget, temperature: 0,
-      stop: (gen) => engine.tokenizer.decode(gen).includes("\n"),
-    });
-    if (exactMatch(engine.tokenizer.decode(ids), item.answer)) correct++;
-  }
+  const { hits } = await taskResults(engine, items);
+  const correct = hits.filter(Boolean).length;
   return { accuracy: items.length ? correct / items.length : NaN, correct, total: items.length };
+}
+
+/** Prefixes shorter than this are re-evaluated per item: a fork is not worth it. */
+export const SHARED_PREFIX_MIN_TOKENS = 64;
+
+/** Per item: whether it was answered exactly, and the first line of what the model said. */
+export async function taskResults(engine: Engine, items: TaskItem[]): Promise<{ hits: boolean[]; said: string[] }> {
+  const tok = engine.tokenizer;
+  const prompts = items.map((it) => tok.encode(it.prompt, { bos: true }));
+  let shared = commonPrefixLength(prompts);
+  if (shared < SHARED_PREFIX_MIN_TOKENS || items.length < 2 || engine.maxSequences < 2) shared = 0;
+  const base = shared > 0 ? await engine.createSequence() : undefined;
+  const hits: boolean[] = [], said: string[] = [];
+  try {
+    if (base) await base.prefill(prompts[0].slice(0, shared));
+    for (let i = 0; i < items.length; i++) {
+      const prompt = prompts[i];
+      const budget = Math.min(Math.max(10, tok.encode(items[i].answer, { bos: false }).length + 4), engine.contextSize - prompt.length);
+      const seq = base ? await base.fork() : await engine.createSequence();
+      const generated: number[] = [];
+      try {
+        let dist = await seq.prefill(prompt.slice(shared));
+        for (let n = 0; n < budget; n++) {
+          const token = argmax(dist);
+          if (token === tok.eosId) break;
+          generated.push(token);
+          if (tok.decode(generated).includes("\n") || n + 1 === budget) break;
+          [dist] = await engine.decode([{ sequence: seq, token }]);
+        }
+      } finally {
+        await seq.free();
+      }
+      const text = tok.decode(generated);
+      hits.push(exactMatch(text, items[i].answer));
+      said.push(text.split("\n", 1)[0].trim());
+    }
+  } finally {
+    await base?.free();
+  }
+  return { hits, said };
+}
+
+/** Tokens every prompt starts with, keeping at least one token of each prompt to evaluate. */
+function commonPrefixLength(prompts: number[][]): number {
+  if (prompts.length === 0) return 0;
+  let n = Math.min(...prompts.map((p) => p.length)) - 1;
+  for (const p of prompts) {
+    let i = 0;
+    while (i < n && p[i] === prompts[0][i]) i++;
+    n = i;
+  }
+  return Math.max(0, n);
 }
