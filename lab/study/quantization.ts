@@ -309,6 +309,9 @@ export async function runQuantizationStudy(opts: StudyOptions): Promise<StudyRes
   const texts = await loadProse(opts.evalDir, opts.proseTexts ?? 32);
   if (texts.length === 0) throw new Error(`no prose texts in ${opts.evalDir ?? "data/eval"} (prose.jsonl)`);
   const taskSets = await loadTaskSets(opts.evalDir, opts.taskItems ?? 100);
+  // Chat prompts open with the 919-token system prompt and need the full 1,024-token context; this
+  // study runs at contextSize 512 on the Q/A tasks (`lab eval` measures chat per level).
+  taskSets.delete("chat");
 
   const sourceFile = await openGguf(opts.source);
   const model = { ...llamaHparams(sourceFile), parameters: sourceFile.tensors.reduce((s, t) => s + t.ne.reduce((a, b) => a * b, 1), 0) };
