@@ -161,13 +161,13 @@ describe("generateCorpus", () => {
         expect(arithmetic.get(c.qaPrompt)).toBe(c.qaAnswer); // the very item of the arithmetic set
         const [, expr] = /^What is (.+)\?$/.exec(question)!;
         expect(c.answer).toBe(`${expr} = ${c.qaAnswer}.`);
-        expect(allTrainingText.includes(`${expr} = ${c.qaAnswer}`)).toBe(false); // held out
+        expect(allTrainingText.includes(`Q: ${expr} = ? A:`) || allTrainingText.includes(`User: What is ${expr}?\n`)).toBe(false); // held out
       } else {
         expect(code.get(c.qaPrompt)).toBe(c.qaAnswer);
         const program = question.replace("What does this program print? ", "");
         expect(runProgram(program)).toBe(Number(c.qaAnswer));
         expect(c.answer).toBe(`It prints ${c.qaAnswer}.`);
-        expect(allTrainingText.includes(program)).toBe(false);
+        expect(allTrainingText.includes(`Code: ${program} Output:`) || allTrainingText.includes(`print? ${program}\n`)).toBe(false);
       }
     }
   });

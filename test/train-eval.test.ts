@@ -4,7 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../lab/data/index.ts";
-import { aims, renderModelCard, type CardData, type ModelReport } from "../lab/train/card.ts";
+import { aims, renderModelCard, SHORT_WINDOW_CARD, type CardData, type ModelReport } from "../lab/train/card.ts";
 import { BigramModel, greedyBatch, isExactMatch, windowLoss } from "../lab/train/evaluate.ts";
 import { initParams, paramLayout, seededRandom, type ModelShape } from "../lab/train/model.ts";
 import { GradientPool } from "../lab/train/parallel.ts";
@@ -81,34 +81,62 @@ describe("bigram baseline", () => {
 });
 
 describe("model card aims", () => {
-  const report = (name: string, acc: [number, number, number], twoDigit: number, proseLoss: number, minutes: number): ModelReport => ({
+  type Extra = { chat?: ModelReport["chat"]; lossByPosition?: ModelReport["lossByPosition"] };
+  const report = (name: string, acc: [number, number, number], twoDigit: number, proseLoss: number, minutes: number, extra: Extra = {}): ModelReport => ({
     name, shape, parameters: 1, macsPerToken: 1, tokensSeen: 1, steps: 1, seqLen: 128, batch: 8, wallSeconds: minutes * 60,
+    phases: [{ name, seqLen: 128, batch: 8, steps: 1, tokensSeen: 1, wallSeconds: minutes * 60, finalTrainLoss: 1, finalValidLoss: 1 }],
     finalTrainLoss: 1, validLoss: 1, validPerplexity: Math.E,
     exactMatch: { arithmetic: { accuracy: acc[0], correct: 0, total: 300 }, facts: { accuracy: acc[1], correct: 0, total: 300 }, code: { accuracy: acc[2], correct: 0, total: 300 } },
     twoDigitAddition: { accuracy: twoDigit, total: 18 }, arithmeticByAnswerDigits: [{ digits: 1, accuracy: acc[0], total: 300 }], proseLoss,
+    ...extra,
   });
-  const card = (target: ModelReport, agreement: number): CardData => ({
-    target, draft: report("draft", [0.1, 0.2, 0.3], 0, 1.0, 2),
-    bigram: { validLoss: 2, validPerplexity: Math.exp(2), exactMatch: { arithmetic: 0, facts: 0, code: 0.05 }, proseLoss: 2 },
-    draftTargetAgreement: agreement, samples: [], evalLimit: null,
+  const chat = (person: number, sum: [number, number], program: [number, number]): ModelReport["chat"] => ({
+    accuracy: person, total: 250, examples: [],
+    byKind: { person: { accuracy: person, total: 150, qaAccuracy: 1 }, sum: { accuracy: sum[0], total: 50, qaAccuracy: sum[1] }, program: { accuracy: program[0], total: 50, qaAccuracy: program[1] } },
+  });
+  const card = (target: ModelReport, agreement: number, chatAgreement?: number): CardData => ({
+    target, draft: report("draft", [0.1, 0.2, 0.3], 0, 1.0, 2, { chat: chat(0.1, [0, 0], [0.2, 0.2]) }),
+    bigram: { validLoss: 2, validPerplexity: Math.exp(2), exactMatch: { arithmetic: 0, facts: 0, code: 0.05, chat: 0 }, proseLoss: 2 },
+    draftTargetAgreement: agreement, draftTargetChatAgreement: chatAgreement, samples: [], evalLimit: null,
   });
   const met = (c: CardData) => Object.fromEntries(aims(c).map((a) => [a.aim, a.met]));
 
   it("marks each aim met or not from the measured numbers, and the card prints every one", () => {
-    const good = card(report("target", [0.6, 0.9, 0.5], 0.5, 0.5, 40), 0.7);
-    expect(Object.values(met(good))).toEqual([true, true, true, true, true, true]);
-    const bad = card(report("target", [0.6, 0.79, 0.25], 0.45, 0.5, 44), 0.59);
+    const good = card(report("target", [0.92, 0.99, 0.55], 0.5, 0.68, 50, {
+      chat: chat(0.95, [0.88, 0.9], [0.5, 0.52]), lossByPosition: { edges: [0, 128, 256, 512, 1024], loss: [0.7, 0.6, 0.6, 0.84] },
+    }), 0.7, 0.75);
+    expect(Object.values(met(good)).every(Boolean)).toBe(true);
+    expect(aims(good)).toHaveLength(12);
+    const bad = card(report("target", [0.6, 0.79, 0.25], 0.45, 0.7, 59, {
+      chat: chat(0.89, [0.8, 0.9], [0.5, 0.5]), lossByPosition: { edges: [0, 128, 256, 512, 1024], loss: [0.7, 0.6, 0.6, 0.86] },
+    }), 0.59, 0.69);
     expect(met(bad)).toEqual({
       "target beats the draft on every task": false, // code 25% < draft 30%
       "target beats the bigram baseline on every task": true,
       "fact recall ≥ 80%": false,
       "2-digit addition ≥ 50%": false,
       "draft–target greedy agreement ≥ 0.6": false,
-      "both models trained in ≤ 45 min on 2 cores": false, // 44 + 2 min
+      "no task more than 3 points below the short-window card, prose loss within 0.03": false,
+      "loss at positions 512–1023 within 0.15 nats/token of positions 0–127": false, // +0.16
+      "chat exact match ≥ 90% on person questions": false,
+      "chat sums within 5 points of the same items in Q/A form": false, // 10 points below
+      "chat programs within 5 points of the same items in Q/A form": true,
+      "draft–target greedy agreement ≥ 0.7 on chat continuations": false,
+      "both models trained (both phases) in ≤ 60 min on 2 cores": false, // 59 + 2 min
     });
     const md = renderModelCard(bad, { command: "lab train", machine: "test" });
     for (const a of aims(bad)) expect(md).toContain(`| ${a.aim} | ${a.measured} | ${a.met ? "yes" : "**no**"} |`);
     expect(md).toContain("| answer digits | 1 (300 items) |");
+    expect(md).toContain("| 512–1023 |");
+    expect(md).toContain("| sum (50 items) | 80.0% | 90.0% |");
+  });
+
+  it("a drop of more than 3 points on one task, or prose loss up by more than 0.03, fails the no-regression aim", () => {
+    const aim = "no task more than 3 points below the short-window card, prose loss within 0.03";
+    const base = [SHORT_WINDOW_CARD.arithmetic, SHORT_WINDOW_CARD.facts, SHORT_WINDOW_CARD.code] as [number, number, number];
+    expect(met(card(report("target", base, 0.9, SHORT_WINDOW_CARD.proseLoss + 0.03, 1), 0.8))[aim]).toBe(true);
+    expect(met(card(report("target", [base[0] - 0.031, base[1], base[2]], 0.9, SHORT_WINDOW_CARD.proseLoss, 1), 0.8))[aim]).toBe(false);
+    expect(met(card(report("target", base, 0.9, SHORT_WINDOW_CARD.proseLoss + 0.031, 1), 0.8))[aim]).toBe(false);
   });
 });
 

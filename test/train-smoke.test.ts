@@ -10,7 +10,7 @@ import { loadCorpus, loadTokenizer } from "../lab/data/index.ts";
 import { longContextSettings, trainSettings } from "../lab/train/configs.ts";
 import { importGguf } from "../lab/train/export.ts";
 import { seededRandom } from "../lab/train/model.ts";
-import { loadCheckpoint, train, trainBatch, type TrainSettings } from "../lab/train/trainer.ts";
+import { loadCheckpoint, resultFromLossCsv, train, trainBatch, writeLossCsv, type TrainSettings } from "../lab/train/trainer.ts";
 import { compareWithLlamaCpp } from "../lab/train/verify.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "train-test-"));
@@ -72,6 +72,17 @@ describe("the context-extension phase", () => {
     expect(again).toMatchObject({ name: "smoke", steps: 60, tokensSeen: short.models[0].phases[0].tokensSeen });
     expect(long).toMatchObject({ name: "smoke-long", seqLen: 256, steps: 10 });
     expect(long.finalValidLoss).toBeLessThan(short.models[0].phases[0].finalValidLoss + 1);
+  });
+
+  it("a finished phase's record reads back from its loss CSV; an unfinished one is refused", async () => {
+    const s: TrainSettings = { ...trainSettings("smoke", 64), steps: 20 };
+    const history = [10, 20].map((step) => ({ step, tokens: step * 256, lr: 1e-3, trainLoss: 3 - step / 10, validLoss: step === 20 ? 2.5 : null, gradNorm: 0.5, seconds: step / 2 }));
+    const csv = join(dir, "record-loss.csv");
+    await writeLossCsv(csv, history);
+    const r = await resultFromLossCsv(csv, s);
+    expect(r).toMatchObject({ tokensSeen: 5120, seconds: 10, finalValidLoss: 2.5 });
+    expect(r.history).toEqual(history);
+    await expect(resultFromLossCsv(csv, { ...s, steps: 30 })).rejects.toThrow(/20 of 30 steps/);
   });
 
   it("windows open at a document start, drawn in proportion to document length", () => {

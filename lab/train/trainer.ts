@@ -249,6 +249,25 @@ export async function resultFromCheckpoint(path: string): Promise<TrainResult> {
   return { settings: header.settings, params, history: header.history, tokensSeen: header.tokensSeen, seconds: header.seconds, finalValidLoss: lastValid };
 }
 
+/** A phase's record from its loss-curve CSV alone (steps, tokens, time, losses; no weights): what
+ *  the model card needs of a finished phase whose checkpoint is gone, e.g. a short phase that ran
+ *  in an earlier session and whose weights the long phase started from (`--init`). */
+export async function resultFromLossCsv(path: string, settings: TrainSettings): Promise<TrainResult> {
+  const rows = (await readFile(path, "utf8")).trim().split("\n");
+  if (rows[0] !== "step,tokens,lr,train_loss,valid_loss,grad_norm,seconds") throw new Error(`${path}: not a lab train loss curve`);
+  const history: HistoryRow[] = rows.slice(1).map((line, i) => {
+    const [step, tokens, lr, trainLoss, validLoss, gradNorm, seconds] = line.split(",");
+    const row = { step: Number(step), tokens: Number(tokens), lr: Number(lr), trainLoss: Number(trainLoss),
+      validLoss: validLoss === "" ? null : Number(validLoss), gradNorm: Number(gradNorm), seconds: Number(seconds) };
+    if (![row.step, row.tokens, row.lr, row.trainLoss, row.gradNorm, row.seconds].every(Number.isFinite)) throw new Error(`${path}:${i + 2}: not a loss-curve row`);
+    return row;
+  });
+  const last = history.at(-1);
+  if (!last || last.step !== settings.steps) throw new Error(`${path}: ${last?.step ?? 0} of ${settings.steps} steps recorded; the phase did not finish`);
+  const lastValid = [...history].reverse().find((h) => h.validLoss !== null)?.validLoss ?? NaN;
+  return { settings, params: new Float32Array(0), history, tokensSeen: last.tokens, seconds: last.seconds, finalValidLoss: lastValid };
+}
+
 /** Forward-only mean loss of params on windows of a stream (used by tests and the model card). */
 export async function meanLoss(s: TrainSettings, params: Float32Array, stream: Int32Array, windows: number, workers = 0): Promise<number> {
   const layout = paramLayout(s.shape);

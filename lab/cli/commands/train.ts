@@ -9,7 +9,7 @@ import { defaultDataDir, loadTokenizer } from "../../data/index.ts";
 import { buildCard, renderModelCard, type TrainedModel } from "../../train/card.ts";
 import { CONFIG_NAMES, LONG_DATA_MIX, tokenStreams, trainPhases, type ConfigName } from "../../train/configs.ts";
 import { exportGguf, importGguf } from "../../train/export.ts";
-import { resultFromCheckpoint, train, type Progress, type TokenData, type TrainResult, type TrainSettings } from "../../train/trainer.ts";
+import { resultFromCheckpoint, resultFromLossCsv, train, type Progress, type TokenData, type TrainResult, type TrainSettings } from "../../train/trainer.ts";
 import { compareWithLlamaCpp, type LlamaCppComparison } from "../../train/verify.ts";
 import { numberFlag, parseFlags, printJson, say, type Command } from "../command.ts";
 
@@ -42,6 +42,7 @@ Options:
   --long-steps N   override the long phase's steps
   --eval-limit N   model card: use the first N items of each eval set (default: all)
   --card-only      skip training: write the model card from DIR/checkpoints/{target,draft}{,-long}.ckpt
+                   (a short phase without its checkpoint: from DIR/<name>-loss.csv)
   --json           print a JSON summary on stdout
 
 Examples:
@@ -111,7 +112,15 @@ export const trainCommand: Command = {
       const shortSettings = withSteps(shortBase, steps), longSettings = withSteps(longBase, longSteps);
       const phases: TrainResult[] = [];
       if (values["card-only"]) {
-        for (const s of [shortSettings, longSettings]) phases.push(await resultFromCheckpoint(join(ckptDir, `${s.name}.ckpt`)));
+        for (const s of [shortSettings, longSettings]) {
+          const ckpt = join(ckptDir, `${s.name}.ckpt`), csv = join(outDir, `${s.name}-loss.csv`);
+          if (s === shortSettings && !existsSync(ckpt) && existsSync(csv)) {
+            say(`lab train: ${s.name}: no checkpoint; its record is read from ${relative(process.cwd(), csv)} (the long phase holds the weights)`);
+            phases.push(await resultFromLossCsv(csv, s));
+          } else {
+            phases.push(await resultFromCheckpoint(ckpt));
+          }
+        }
         say(`lab train: ${name}: from its checkpoints (${phases.map((r) => `${r.settings.name} ${r.history.at(-1)?.step ?? 0}/${r.settings.steps}`).join(", ")})`);
       } else {
         const run = async (s: TrainSettings, data: TokenData, init?: Float32Array) => {
