@@ -208,6 +208,32 @@ describe("block-hash cache (vLLM APC), block size 16", () => {
 });
 
 
+describe("a full pool is recognised across two copies of lab/engine/engine.ts (a notebook kernel loads it twice)", () => {
+  it("a KvCacheFullError from another module instance is instanceof this copy's classes, and stepEvicting evicts on it", async () => {
+    const specifier = "../lab/engine/engine.ts?second-copy"; // a query makes vite load a second instance
+    const other = (await import(/* @vite-ignore */ specifier)) as typeof import("../lab/engine/engine.ts");
+    expect(other.KvCacheFullError).not.toBe(KvCacheFullError); // really two classes
+    const foreign = new other.KvCacheFullError(3, 1);
+    expect(foreign).toBeInstanceOf(KvCacheFullError);
+    expect(foreign).toBeInstanceOf(EngineError);
+    expect(new other.EngineError("x")).not.toBeInstanceOf(KvCacheFullError);
+    expect(new Error("x")).not.toBeInstanceOf(EngineError);
+    // The cache loop catches it: an engine whose step throws the foreign error once gets an eviction and a retry.
+    const e = await open({ kvBlockSize: 16, kvBlocks: 8, maxSequences: 2 });
+    const cache = new BlockHashCache(e);
+    let thrown = false, evicted = 0;
+    const wrapped = Object.create(e, { step: { value: async (items: Parameters<Engine["step"]>[0]) => {
+      if (!thrown) { thrown = true; throw new other.KvCacheFullError(1, 0); }
+      return e.step(items);
+    } } }) as Engine;
+    const spy = Object.create(cache, { evict: { value: async (n: number) => { evicted += n; return 1; } } }) as PrefixCache;
+    const seq = await e.createSequence();
+    await stepEvicting(wrapped, spy, seq, tokens(5, 80, e.hparams.nVocab));
+    expect([thrown, evicted, seq.length]).toEqual([true, 1, 5]);
+    await seq.free();
+  });
+});
+
 /** XXH64 (seed 0) written out from the spec with BigInt, independent of xxhash-wasm. */
 function refXxh64(bytes: Uint8Array): bigint {
   const M = (1n << 64n) - 1n;

@@ -234,10 +234,23 @@ export interface Engine {
 // ---------------------------------------------------------------------------------------------
 // Errors: bad input is reported in words, and nothing is left half-loaded.
 
+// Errors are matched by a global brand, not by prototype: in a notebook kernel this file is loaded
+// twice (require() for the cells and the kit's static imports, import() for the engines openEngine
+// loads lazily), so an engine's KvCacheFullError would not be `instanceof` the other copy's class and
+// a prefix cache or scheduler catching it would miss a full pool.
+const ENGINE_ERROR = Symbol.for("inference-lab/EngineError");
+const KV_CACHE_FULL = Symbol.for("inference-lab/KvCacheFullError");
+const hasBrand = (x: unknown, brand: symbol) => typeof x === "object" && x !== null && (x as Record<symbol, unknown>)[brand] === true;
+
 export class EngineError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "EngineError";
+    Object.defineProperty(this, ENGINE_ERROR, { value: true });
+  }
+
+  static [Symbol.hasInstance](x: unknown): boolean {
+    return hasBrand(x, ENGINE_ERROR);
   }
 }
 
@@ -247,6 +260,11 @@ export class KvCacheFullError extends EngineError {
   constructor(readonly blocksNeeded: number, readonly blocksFree: number) {
     super(`the KV pool is full: this step needs ${blocksNeeded} more block(s), ${blocksFree} free`);
     this.name = "KvCacheFullError";
+    Object.defineProperty(this, KV_CACHE_FULL, { value: true });
+  }
+
+  static [Symbol.hasInstance](x: unknown): boolean {
+    return hasBrand(x, KV_CACHE_FULL);
   }
 }
 
