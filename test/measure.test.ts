@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EngineError, type DecodeStep, type Engine, type MemoryReport, type Sequence, type StepItem, type StepResult } from "../lab/engine/engine.ts";
 import { quantile, median, mean } from "../lab/measure/stats.ts";
-import { compareDistributions, klDivergence, perplexity, taskAccuracy, klAgainst } from "../lab/measure/quality.ts";
+import { compareDistributions, klDivergence, lossByPosition, perplexity, SHARED_PREFIX_MIN_TOKENS, taskAccuracy, taskResults, klAgainst } from "../lab/measure/quality.ts";
 import { BATCH_MODES, engineHasMode, measureBatchSweep, measureLatency, measurePrefillSweep, timeBatchedSteps } from "../lab/measure/latency.ts";
 import { openEngine } from "../lab/engine/engine.ts";
 import { main } from "../lab/cli/main.ts";
@@ -157,6 +157,58 @@ async function runCli(args: string[]): Promise<{ code: number; stdout: string }>
     out.mockRestore();
     err.mockRestore();
   }
+}
+
+describe("task sets sharing a prompt prefix, and loss by position (LabEngine, synthetic model)", () => {
+  it("forking a shared prefix gives every item exactly what it gets prefilled alone", async () => {
+    const shared = await openEngine("lab", model, { maxSequences: 2 }), alone = await openEngine("lab", model, { maxSequences: 1 });
+    try {
+      const tok = shared.tokenizer;
+      // A long common opening (well over SHARED_PREFIX_MIN_TOKENS), then different questions; one
+      // item is the opening itself plus one character, so the split must leave it a token to evaluate.
+      const opening = Array.from({ length: 40 }, (_, i) => `word${i % 7} and`).join(" ");
+      const items = ["What is it?", "Tell me more", "x", "Another question here"].map((q, i) => ({ prompt: `${opening} ${q}`, answer: `a${i}` }));
+      expect(commonPrefix(items.map((it) => tok.encode(it.prompt, { bos: true })))).toBeGreaterThanOrEqual(SHARED_PREFIX_MIN_TOKENS);
+      const a = await taskResults(shared, items), b = await taskResults(alone, items);
+      expect(a.said).toEqual(b.said);
+      expect(a.said.some((t) => t.length > 0)).toBe(true);
+      expect(shared.memory().kv?.blocksUsed ?? 0).toBe(0); // every fork and the prefix freed
+    } finally {
+      await shared.dispose();
+      await alone.dispose();
+    }
+  });
+
+  it("lossByPosition buckets each window's per-position loss exactly as scoring the windows one by one", async () => {
+    const e = await openEngine("lab", model, { maxSequences: 1 });
+    try {
+      const stream = Array.from({ length: 200 }, (_, i) => 3 + ((i * 37) % 50));
+      const r = await lossByPosition(e, stream, { windows: 3, edges: [0, 8, 16, 24] });
+      expect(r.edges).toEqual([0, 8, 16, 24]);
+      expect(r.tokens).toEqual([24, 24, 24]);
+      const sums = [0, 0, 0], stride = Math.floor((200 - 25) / 2);
+      for (let w = 0; w < 3; w++) {
+        const ids = stream.slice(w * stride, w * stride + 25);
+        const seq = await e.createSequence();
+        const rows = await seq.evaluate(ids.slice(0, -1), { all: true });
+        await seq.free();
+        rows.forEach((row, t) => { sums[Math.floor(t / 8)] -= row[ids[t + 1]]; });
+      }
+      r.loss.forEach((l, k) => expect(l).toBeCloseTo(sums[k] / 24, 5));
+      // Edges past the context are cut to it.
+      const long = Array.from({ length: e.contextSize + 1 }, (_, i) => 3 + ((i * 11) % 50));
+      expect((await lossByPosition(e, long, { windows: 1, edges: [0, 8, 1 << 20] })).edges).toEqual([0, 8, e.contextSize]);
+      await expect(lossByPosition(e, stream, { windows: 1, edges: [0, 1 << 20] })).rejects.toThrow(/fewer than one window/);
+    } finally {
+      await e.dispose();
+    }
+  });
+});
+
+function commonPrefix(prompts: number[][]): number {
+  let n = 0;
+  while (prompts.every((p) => p[n] === prompts[0][n] && n < p.length)) n++;
+  return n;
 }
 
 describe("latency and memory", () => {
