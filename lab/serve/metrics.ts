@@ -93,8 +93,17 @@ export class ServiceMetrics {
     this.m.engineHeap.set(memory.heapUsedBytes);
   }
 
-  firstToken(model_name: string, seconds: number): void { this.m.ttft.observe({ model_name }, seconds); }
-  interToken(model_name: string, seconds: number): void { this.m.itl.observe({ model_name }, seconds); }
+  firstToken(model_name: string, seconds: number): void { this.child(this.ttftChildren, this.m.ttft, model_name).observe(seconds); }
+  /** Once per token event of every stream: through a cached labelled child (no label hashing). */
+  interToken(model_name: string, seconds: number): void { this.child(this.itlChildren, this.m.itl, model_name).observe(seconds); }
+
+  private readonly ttftChildren = new Map<string, { observe(v: number): void }>();
+  private readonly itlChildren = new Map<string, { observe(v: number): void }>();
+  private child(cache: Map<string, { observe(v: number): void }>, h: Histogram<"model_name">, model_name: string) {
+    let c = cache.get(model_name);
+    if (!c) { c = h.labels({ model_name }); cache.set(model_name, c); }
+    return c;
+  }
 
   finished(model_name: string, reason: string, seconds: number, promptTokens: number, completionTokens: number): void {
     this.m.promptTokens.inc({ model_name }, promptTokens);

@@ -253,6 +253,8 @@ export class Scheduler {
   readonly chunkedPrefill: boolean;
   private readonly clock: () => number;
   private readonly cache: PrefixCacheHook;
+  /** A real prefix cache (its lookups may take or free blocks), not the default fresh sequence. */
+  private readonly hasCache: boolean;
   private readonly speculative?: { drafter: BatchDrafter; k: number };
   /** Waiting requests, first come first served (preempted ones go back to the front). */
   private readonly waiting: Entry[] = [];
@@ -263,6 +265,9 @@ export class Scheduler {
   private readonly batch = new Set<string>();
   private steps = 0;
   private stepping = false;
+  /** Positions per KV block: fixed for the engine's life (memory() is not free: it reads the
+   *  process's RSS, so the scheduler calls it once per step, not once per request). */
+  private readonly kvBlockSize: number;
 
   constructor(readonly engine: Engine, opts: SchedulerOptions = {}) {
     this.mode = opts.mode ?? "continuous";
@@ -280,6 +285,8 @@ export class Scheduler {
     this.chunkedPrefill = opts.chunkedPrefill ?? true;
     this.clock = opts.clock ?? (() => performance.now());
     this.cache = opts.prefixCache ?? noPrefixCache(engine);
+    this.hasCache = opts.prefixCache !== undefined;
+    this.kvBlockSize = engine.memory().kv.blockSize;
     if (opts.speculative) {
       const { k, drafter } = opts.speculative;
       if (!Number.isInteger(k) || k < 1) throw new EngineError(`scheduler: speculative k must be an integer >= 1, got ${k}`);
@@ -385,6 +392,9 @@ export class Scheduler {
     // Blocks this step will take, so admission stops before the pool is overcommitted (running
     // requests may still overcommit it: then the step preempts).
     let blocksNeeded = 0;
+    // Free blocks, read when the first waiting request is considered (fresh sequences take none, so
+    // without a prefix cache the count holds for the whole admission loop).
+    let blocksFree: number | undefined;
     for (const entry of this.running) {
       if (budget === 0) break;
       const p = this.chunk(entry, budget);
@@ -401,12 +411,14 @@ export class Scheduler {
     while (budget > 0 && this.waiting.length > 0 && this.running.length < this.maxRunning) {
       const entry = this.waiting[0];
       if (this.mode === "static" && !this.batch.has(entry.record.request.id)) break;
-      if (!(await this.admit(entry, budget, this.blocksFree() - blocksNeeded))) break; // FCFS: no skipping ahead
+      blocksFree ??= this.blocksFree();
+      if (!(await this.admit(entry, budget, blocksFree - blocksNeeded))) break; // FCFS: no skipping ahead
       const p = this.chunk(entry, budget);
       plan.push(p);
       budget -= p.tokens.length;
       blocksNeeded += this.blocksFor(entry.sequence!, p.tokens.length);
       admitted.push(entry.record.request.id);
+      if (this.hasCache) blocksFree = undefined; // a cache's lookup may have taken or freed blocks
     }
     return plan;
   }
@@ -656,7 +668,7 @@ export class Scheduler {
   /** Blocks a sequence takes to grow by n positions (new blocks, plus a copy of a shared partial
    *  last block where the engine shares blocks), as engine.step will count them. */
   private blocksFor(sequence: Sequence, n: number): number {
-    const bs = this.engine.memory().kv.blockSize;
+    const bs = this.kvBlockSize;
     const len = sequence.length;
     const fresh = Math.ceil((len + n) / bs) - Math.ceil(len / bs);
     const kv = this.engine.kv;

@@ -78,6 +78,8 @@ export class TextStream {
   /** Takes the whole output so far; returns true when it now contains a stop string. */
   update(generated: readonly number[]): boolean {
     if (this.stopped) return true;
+    // Nothing new since the text was last stable: the text cannot have changed.
+    if (generated.length === this.stableCount && this.stableText === this.text) return false;
     const before = this.text.length;
     const fresh = generated.slice(this.stableCount);
     let tail: string;

@@ -110,6 +110,8 @@ export class EngineWorker {
   private wake: (() => void) | undefined;
   private draining = false;
   private exiting = false;
+  private memoryAt = -Infinity;
+  private lastMemory = { rssBytes: 0, heapUsedBytes: 0 };
 
   constructor(private readonly port: MessagePort, private readonly config: WorkerConfig) {}
 
@@ -225,10 +227,11 @@ export class EngineWorker {
   }
 
   private report(host: Host, stats: StepStats | undefined, stepMs: number): StepReport {
-    const kv = host.engine.memory().kv;
+    // The step's own counts when it ran (engine.memory() reads the process's RSS: not per step).
+    const kv = stats ?? (() => { const k = host.engine.memory().kv; return { kvBlocksUsed: k.blocksUsed, kvBlocksFree: k.blocksFree }; })();
     const r: StepReport = {
       model: host.info.id, running: host.scheduler.runningCount, waiting: host.scheduler.waitingCount,
-      kvBlocksUsed: kv.blocksUsed, kvBlocksFree: kv.blocksFree, kvBlocksTotal: kv.blocksTotal,
+      kvBlocksUsed: kv.kvBlocksUsed, kvBlocksFree: kv.kvBlocksFree, kvBlocksTotal: host.info.kvBlocksTotal,
       prefixQueryTokens: host.counters.prefixQueryTokens, prefixHitTokens: host.counters.prefixHitTokens,
       preemptions: stats?.preempted.length ?? 0,
       specDrafts: stats?.draftRows ?? 0, specDraftTokens: stats?.draftTokens ?? 0, specAcceptedTokens: stats?.acceptedTokens ?? 0,
@@ -272,8 +275,18 @@ export class EngineWorker {
     }
     const events = this.events(host, stats);
     if (stats && stats.finished.length > 0) host.scheduler.forgetFinished(); // their records were read above
-    const mem = process.memoryUsage();
-    this.post({ type: "step", report: this.report(host, stats, performance.now() - t0), events, memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed } });
+    this.post({ type: "step", report: this.report(host, stats, performance.now() - t0), events, memory: this.memory() });
+  }
+
+  /** RSS and heap, read at most every 250 ms (process.memoryUsage() is a system call). */
+  private memory(): { rssBytes: number; heapUsedBytes: number } {
+    const now = performance.now();
+    if (now - this.memoryAt > 250) {
+      const m = process.memoryUsage();
+      this.lastMemory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed };
+      this.memoryAt = now;
+    }
+    return this.lastMemory;
   }
 
   // -------------------------------------------------------------------------------------------
