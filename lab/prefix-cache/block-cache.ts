@@ -47,9 +47,16 @@ export const sha256BlockHash: BlockHashFn = (parentHash, tokens) => {
  *  the cache's token check makes harmless: a collision costs a miss, never wrong KV. */
 export async function xxh64BlockHash(): Promise<BlockHashFn> {
   xxhApi ??= xxhash();
-  const { create64 } = await xxhApi;
-  return (parentHash, tokens) => create64(0n).update(parentHash ?? "none").update(new Uint8Array(Int32Array.from(tokens).buffer))
-    .digest().toString(16).padStart(16, "0");
+  const { h64Raw } = await xxhApi;
+  // One buffer, one call into WebAssembly: for 80 bytes the per-call cost is most of the time.
+  return (parentHash, tokens) => {
+    const head = parentHash ?? "none"; // ASCII (hex digits), 4 or 16 bytes: the tokens stay 4-byte aligned
+    const bytes = new Uint8Array(head.length + 4 * tokens.length);
+    for (let i = 0; i < head.length; i++) bytes[i] = head.charCodeAt(i);
+    if (head.length % 4 === 0) new Int32Array(bytes.buffer, head.length, tokens.length).set(tokens); // little-endian, as sha256BlockHash
+    else tokens.forEach((t, i) => new DataView(bytes.buffer).setInt32(head.length + 4 * i, t, true));
+    return h64Raw(bytes, 0n).toString(16).padStart(16, "0");
+  };
 }
 let xxhApi: ReturnType<typeof xxhash> | undefined; // the WebAssembly module, compiled once
 
