@@ -173,6 +173,25 @@ describe("speculative decoding in the scheduler (fake engine)", () => {
   });
 });
 
+describe("nativeGreedy (what the service turns on for llama.cpp)", () => {
+  it("a greedy request's sampling rows ask the engine for the token only (output none with the sampler); a temperature request still gets its distribution; same tokens", async () => {
+    const run = async (nativeGreedy: boolean) => {
+      const engine = new FakeEngine();
+      const s = new Scheduler(engine, { nativeGreedy, maxBatchTokens: 100 });
+      s.submit(req("g", 6, 4));
+      s.submit(req("t", 6, 4, { sampler: new Sampler({ temperature: 1, seed: 3 }) }));
+      await s.runToCompletion();
+      return { engine, s };
+    };
+    const on = await run(true), off = await run(false);
+    const outputs = (e: FakeEngine, seq: number) => e.log.flat().filter((i) => i.sequence === seq).map((i) => `${i.output}${i.sampled ? "+sample" : ""}`);
+    expect(outputs(on.engine, 0)).toEqual(["none+sample", "none+sample", "none+sample", "none+sample"]);
+    expect(outputs(on.engine, 1)).toEqual(["last+sample", "last+sample", "last+sample", "last+sample"]);
+    expect(outputs(off.engine, 0)).toEqual(["last+sample", "last+sample", "last+sample", "last+sample"]);
+    for (const id of ["g", "t"]) expect(on.s.record(id)!.generated).toEqual(off.s.record(id)!.generated);
+  });
+});
+
 describe("speculative decoding in the scheduler (LabEngine, synthetic llama)", () => {
   const tmp = tempDir("scheduler-spec-");
   let model: string;

@@ -88,6 +88,11 @@ export interface SchedulerOptions {
   prefixCache?: PrefixCacheHook;
   /** Speculative decoding for every decoding request: up to `k` drafts per step from `drafter`. */
   speculative?: { drafter: BatchDrafter; k: number };
+  /** Greedy requests ask the engine for the token only (output "none" with the sampler): llama.cpp
+   *  then takes the argmax itself and builds no full-vocabulary distribution, several times cheaper
+   *  per row there. Default false: the sampler gets the row as a distribution, exactly as
+   *  lab/engine/generate.ts samples (the argmax is the same but for exact ties). */
+  nativeGreedy?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,6 +261,7 @@ export class Scheduler {
   /** A real prefix cache (its lookups may take or free blocks), not the default fresh sequence. */
   private readonly hasCache: boolean;
   private readonly speculative?: { drafter: BatchDrafter; k: number };
+  private readonly nativeGreedy: boolean;
   /** Waiting requests, first come first served (preempted ones go back to the front). */
   private readonly waiting: Entry[] = [];
   /** Running requests in admission order: the last one is preempted first. */
@@ -286,6 +292,7 @@ export class Scheduler {
     this.clock = opts.clock ?? (() => performance.now());
     this.cache = opts.prefixCache ?? noPrefixCache(engine);
     this.hasCache = opts.prefixCache !== undefined;
+    this.nativeGreedy = opts.nativeGreedy ?? false;
     this.kvBlockSize = engine.memory().kv.blockSize;
     if (opts.speculative) {
       const { k, drafter } = opts.speculative;
@@ -506,7 +513,7 @@ export class Scheduler {
         sequence: p.entry.sequence!, tokens: p.tokens,
         // "last" when sampling: the sampler sees the same log-probabilities as lab/engine/generate.ts.
         // With drafts: every row, verified after the pass.
-        output: p.proposal ? "all" : p.sample ? "last" : "none",
+        output: p.proposal ? "all" : p.sample && !(this.nativeGreedy && p.entry.record.request.sampler.greedy) ? "last" : "none",
         sample: p.sample && !p.proposal ? p.entry.record.request.sampler : undefined,
       }));
       try {

@@ -81,6 +81,8 @@ async function openHost(entry: ModelEntry, config: WorkerConfig): Promise<Host> 
       mode: config.mode, maxBatchTokens: config.maxBatchTokens, maxRunning: config.maxRunning,
       chunkedPrefill: config.chunkedPrefill, prefixCache: cache,
       speculative: drafter ? { drafter, k: config.specK } : undefined,
+      // llama.cpp picks a greedy token itself, without building a 1,024-entry probability map.
+      nativeGreedy: config.engine === "llama",
     });
     const mem = engine.memory();
     const info: LoadedModel = {
