@@ -44,8 +44,8 @@ export const DRAFT_MODEL = join(ROOT, "data", "models", "draft.gguf");
 
 /** The §2.1 pair over 8 tokens: p gives token 0 nothing where q gives it 0.2, and q over-weights
  *  token 2; Σ min(p, q) = 0.67, so a third of the drafts are rejected. */
-export const TOY_P = Float64Array.from([0, 0.3, 0.25, 0.15, 0.12, 0.08, 0.06, 0.04]);
-export const TOY_Q = Float64Array.from([0.2, 0.1, 0.3, 0.05, 0.15, 0.05, 0.1, 0.05]);
+export const TOY_P: Float64Array = Float64Array.from([0, 0.3, 0.25, 0.15, 0.12, 0.08, 0.06, 0.04]);
+export const TOY_Q: Float64Array = Float64Array.from([0.2, 0.1, 0.3, 0.05, 0.15, 0.05, 0.1, 0.05]);
 
 /** One draft token x ~ q verified against p: task 2.1's signature. */
 export type OneTokenVerifier = (p: ArrayLike<number>, q: ArrayLike<number>, x: number, random: () => number) => { accepted: boolean; token: number };

@@ -37,7 +37,8 @@ data/results/<notebook>.summary.json as { notebook, status, headline }.
 
 Re-running unchanged notebooks gives byte-identical files (\`git status\` stays clean): committed
 outputs hold no timings. Speed is measured only with --with-timings, which re-measures it and
-overwrites the committed speed figures (notebooks/figures/quant-decode-speed.*) on purpose;
+overwrites the committed speed figures (notebooks/figures/quant-decode-speed.*) and notebook 02's
+timing record (data/results/speculative-speed.json, with the figures drawn from it) on purpose;
 every run that measures speed also writes data/results/timings/ (git-ignored). Progress lines,
 with seconds, go to stderr.
 
