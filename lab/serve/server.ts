@@ -28,7 +28,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
 import type { EngineName } from "../engine/engine.ts";
 import { llamaHparams, openGguf } from "../gguf/index.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { DEFAULT_MODELS, parseModelRef, resolveModels } from "./models.ts";
+import { DEFAULT_MODELS, resolveModels } from "./models.ts";
 import {
   HttpError, chatBodySchema, chatResponse, checkSupported, chunk, completionBodySchema, completionResponse, errorBody,
   toSubmit, usage, usageChunk, type Kind, type ResponseIds, type Usage,
@@ -133,7 +133,7 @@ function deferred<T>() {
 
 export async function startServer(opts: ServeOptions = {}): Promise<ServerHandle> {
   const engine = opts.engine ?? "lab";
-  if (engine !== "lab" && engine !== "llama") throw new HttpError(500, `unknown engine "${engine}" (expected lab | llama)`);
+  if (engine !== "lab" && engine !== "llama") throw new RangeError(`unknown engine "${engine}" (expected lab | llama)`);
   const models = await resolveModels(opts.models ?? DEFAULT_MODELS, { cacheDir: opts.cacheDir, onQuantize: opts.onLog });
   let contextSize = opts.contextSize;
   if (contextSize === undefined) {
@@ -141,7 +141,6 @@ export async function startServer(opts: ServeOptions = {}): Promise<ServerHandle
     contextSize = Math.min(hp.nCtxTrain, 1024);
   }
   const draftRef = opts.draft === undefined ? undefined : opts.draft === "ngram" ? "ngram" as const : (await resolveModels([opts.draft], { cacheDir: opts.cacheDir, onQuantize: opts.onLog }))[0];
-  if (opts.draft !== undefined && opts.draft !== "ngram") parseModelRef(opts.draft);
   const config: WorkerConfig = {
     models, engine, contextSize,
     maxRunning: opts.maxRunning ?? 16,
