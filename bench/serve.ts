@@ -17,7 +17,7 @@
 // 4. Chunked prefill: 8 streams decoding while 1,000-token prompts arrive, with chunking (budget
 //    128 tokens per step) and without (budget 1,024: each long prompt is one step); the running
 //    streams' inter-token latency p99 and max over the gaps that overlap a long prompt's prefill,
-//    and the long prompts' TTFT (what chunking costs them).
+//    and the long prompts' TTFT (what chunking costs them). Both servers stay up; rounds alternate.
 // Everything is measured side by side in one run; a shared 2-core machine moves absolute numbers a
 // lot, so read the ratios. Writes data/results/serving.json (or --out).
 import { spawn, type ChildProcess } from "node:child_process";
@@ -114,7 +114,8 @@ async function healthDuring<T>(url: string, work: Promise<T>): Promise<{ result:
 async function inProcess(engineName: EngineName, path: string, prompts: string[], maxTokens: number, concurrency: number, total: number): Promise<number> {
   const engine = await openEngine(engineName, path, { contextSize: CONTEXT, maxSequences: MAX_RUNNING, threads: 1, kvBlockSize: 16 });
   try {
-    const scheduler = new Scheduler(engine, { maxBatchTokens: BUDGET, maxRunning: MAX_RUNNING });
+    // As the service configures it (llama.cpp takes greedy tokens itself).
+    const scheduler = new Scheduler(engine, { maxBatchTokens: BUDGET, maxRunning: MAX_RUNNING, nativeGreedy: engineName === "llama" });
     const tokens = prompts.map((p) => engine.tokenizer.encode(p, { bos: true }));
     let next = 0, generated = 0;
     const submit = () => {
@@ -189,20 +190,28 @@ async function staticVsContinuous(capacityRps: number, slo: { ttftMs: number; tp
   const fractions = quick ? [0.5, 1.0] : [0.25, 0.5, 0.75, 1.0, 1.25];
   const requests = quick ? 24 : 64;
   const rows: Record<string, unknown>[] = [];
-  for (const mode of ["continuous", "static"] as const) {
-    const server = await serve(["--models", `${source}:${level}`, "--engine", "lab", "--context", String(CONTEXT), "--max-running", String(MAX_RUNNING), "--max-batch-tokens", String(BUDGET), "--scheduling", mode, "--max-queue", "1024"]);
-    const model = JSON.parse(await (await fetch(`${server.base}/models`)).text()).data[0].id as string;
-    try {
+  // Both servers stay up and the modes alternate at each rate, so a change in the machine's load
+  // during the sweep hits both alike.
+  const modes = ["continuous", "static"] as const;
+  const servers = new Map<string, { server: Served; model: string }>();
+  try {
+    for (const mode of modes) {
+      const server = await serve(["--models", `${source}:${level}`, "--engine", "lab", "--context", String(CONTEXT), "--max-running", String(MAX_RUNNING), "--max-batch-tokens", String(BUDGET), "--scheduling", mode, "--max-queue", "1024"]);
+      const model = JSON.parse(await (await fetch(`${server.base}/models`)).text()).data[0].id as string;
+      servers.set(mode, { server, model });
       await runLoadTest({ baseUrl: server.base, model, concurrency: 4, requests: 8, prompts: prose, maxTokens: 16, ignoreEos: true });
-      for (const f of fractions) {
+    }
+    for (const f of fractions) {
+      for (const mode of modes) {
+        const { server, model } = servers.get(mode)!;
         const rate = capacityRps * f;
         log(`  ${mode}: Poisson ${rate.toFixed(1)} requests/s (${f} × capacity)`);
         const r = await runLoadTest({ baseUrl: server.base, model, rate, requests, prompts: variedPrompts(requests, 7), maxTokens: 64, ignoreEos: true, seed: 3, slo });
         rows.push({ mode, capacityFraction: f, rate: round(rate, 2), ...summaryOf(r) });
       }
-    } finally {
-      await server.stop();
     }
+  } finally {
+    for (const { server } of servers.values()) await server.stop();
   }
   return { requestsPerRate: requests, outputTokens: "uniform 8..128 per request (seeded), ignore_eos", slo, capacityRps: round(capacityRps, 2), rows };
 }
@@ -225,49 +234,63 @@ async function longPromptText(): Promise<string> {
 
 async function chunkedPrefill() {
   const longText = await longPromptText();
-  const longs = quick ? 2 : 4;
-  const results: Record<string, unknown>[] = [];
-  for (const chunked of [true, false]) {
-    const budget = chunked ? 128 : CONTEXT;
-    const server = await serve(["--models", `${source}:${level}`, "--engine", "lab", "--context", String(CONTEXT), "--max-running", String(MAX_RUNNING),
-      "--max-batch-tokens", String(budget), "--chunked-prefill", chunked ? "on" : "off", "--max-queue", "64"]);
-    const model = JSON.parse(await (await fetch(`${server.base}/models`)).text()).data[0].id as string;
-    const clock = () => performance.now();
-    const opts = (maxTokens: number) => ({ baseUrl: server.base, model, maxTokens, temperature: 0, ignoreEos: true, clock, timeoutMs: 300_000 });
-    try {
-      await sendStreaming({ kind: "completion", prompt: longText }, opts(2)); // warm-up
-      log(`  chunked prefill ${chunked ? "on (128-token budget)" : "off (1,024-token budget)"}: 8 streams + ${longs} long prompts`);
-      const background = Array.from({ length: 8 }, (_, i) => sendStreaming(prose[i], opts(quick ? 160 : 320)));
-      await new Promise((r) => setTimeout(r, 300));
-      const long: RequestOutcome[] = [];
-      for (let i = 0; i < longs; i++) {
-        long.push(await sendStreaming({ kind: "completion", prompt: longText }, opts(4)));
-        await new Promise((r) => setTimeout(r, 150));
-      }
-      const bg = await Promise.all(background);
-      const windows = long.map((l) => [l.sentAt, l.contentTimes[0] ?? l.endAt ?? l.sentAt] as const);
-      const all: number[] = [], during: number[] = [];
-      for (const b of bg) {
-        for (let j = 1; j < b.contentTimes.length; j++) {
-          const [t0, t1] = [b.contentTimes[j - 1], b.contentTimes[j]];
-          all.push(t1 - t0);
-          if (windows.some(([w0, w1]) => t1 > w0 && t0 < w1)) during.push(t1 - t0);
-        }
-      }
-      results.push({
-        chunkedPrefill: chunked, maxBatchTokens: budget,
-        longPromptTokens: long[0].promptTokens ?? null,
-        backgroundStreams: bg.length, backgroundFailed: bg.filter((b) => !b.ok).length, longFailed: long.filter((l) => !l.ok).length,
-        itlMsAll: { n: all.length, p50: round(quantile(all, 0.5), 2), p99: round(quantile(all, 0.99), 2), max: round(Math.max(...all), 2) },
-        itlMsDuringLongPrefill: { n: during.length, p50: round(quantile(during, 0.5), 2), p99: round(quantile(during, 0.99), 2), max: round(Math.max(...during), 2) },
-        longPromptTtftMs: long.map((l) => round((l.contentTimes[0] ?? NaN) - l.sentAt, 1)),
-      });
-    } finally {
-      await server.stop();
+  const rounds = quick ? 1 : 2;
+  const longsPerRound = 2;
+  const modes = [true, false];
+  const servers = new Map<boolean, { server: Served; model: string; budget: number }>();
+  const clock = () => performance.now();
+  const acc = new Map<boolean, { all: number[]; during: number[]; ttft: number[]; promptTokens: number | null; failed: number }>(
+    modes.map((m) => [m, { all: [], during: [], ttft: [], promptTokens: null, failed: 0 }]));
+  try {
+    for (const chunked of modes) {
+      const budget = chunked ? 128 : CONTEXT;
+      const server = await serve(["--models", `${source}:${level}`, "--engine", "lab", "--context", String(CONTEXT), "--max-running", String(MAX_RUNNING),
+        "--max-batch-tokens", String(budget), "--chunked-prefill", chunked ? "on" : "off", "--max-queue", "64"]);
+      const model = JSON.parse(await (await fetch(`${server.base}/models`)).text()).data[0].id as string;
+      servers.set(chunked, { server, model, budget });
+      await sendStreaming({ kind: "completion", prompt: longText }, { baseUrl: server.base, model, maxTokens: 2, temperature: 0, clock, timeoutMs: 300_000 }); // warm-up
     }
+    // Rounds alternate the two servers (a change in the machine's load hits both alike).
+    for (let round = 0; round < rounds; round++) {
+      for (const chunked of modes) {
+        const { server, model } = servers.get(chunked)!;
+        const opts = (maxTokens: number) => ({ baseUrl: server.base, model, maxTokens, temperature: 0, ignoreEos: true, clock, timeoutMs: 300_000 });
+        log(`  chunked prefill ${chunked ? "on (128-token budget)" : "off (1,024-token budget)"}, round ${round + 1}: 8 streams + ${longsPerRound} long prompts`);
+        const background = Array.from({ length: 8 }, (_, i) => sendStreaming(prose[i], opts(quick ? 160 : 240)));
+        await new Promise((r) => setTimeout(r, 300));
+        const long: RequestOutcome[] = [];
+        for (let i = 0; i < longsPerRound; i++) {
+          long.push(await sendStreaming({ kind: "completion", prompt: longText }, opts(4)));
+          await new Promise((r) => setTimeout(r, 150));
+        }
+        const bg = await Promise.all(background);
+        const a = acc.get(chunked)!;
+        const windows = long.map((l) => [l.sentAt, l.contentTimes[0] ?? l.endAt ?? l.sentAt] as const);
+        for (const b of bg) {
+          for (let j = 1; j < b.contentTimes.length; j++) {
+            const [t0, t1] = [b.contentTimes[j - 1], b.contentTimes[j]];
+            a.all.push(t1 - t0);
+            if (windows.some(([w0, w1]) => t1 > w0 && t0 < w1)) a.during.push(t1 - t0);
+          }
+        }
+        a.ttft.push(...long.map((l) => (l.contentTimes[0] ?? NaN) - l.sentAt));
+        a.promptTokens = long[0].promptTokens ?? a.promptTokens;
+        a.failed += bg.filter((b) => !b.ok).length + long.filter((l) => !l.ok).length;
+      }
+    }
+  } finally {
+    for (const { server } of servers.values()) await server.stop();
   }
-  const on = results[0] as { itlMsDuringLongPrefill: { p99: number } }, off = results[1] as { itlMsDuringLongPrefill: { p99: number } };
-  return { runs: results, p99ItlDuringPrefillOffOverOn: round(off.itlMsDuringLongPrefill.p99 / on.itlMsDuringLongPrefill.p99, 2) };
+  const pct = (xs: number[]) => ({ n: xs.length, p50: round(quantile(xs, 0.5), 2), p99: round(quantile(xs, 0.99), 2), max: round(Math.max(...xs), 2) });
+  const runs = modes.map((chunked) => {
+    const a = acc.get(chunked)!;
+    return {
+      chunkedPrefill: chunked, maxBatchTokens: servers.get(chunked)!.budget, longPromptTokens: a.promptTokens,
+      backgroundStreams: 8 * rounds, longPrompts: longsPerRound * rounds, failed: a.failed,
+      itlMsAll: pct(a.all), itlMsDuringLongPrefill: pct(a.during), longPromptTtftMs: a.ttft.map((x) => round(x, 1)),
+    };
+  });
+  return { runs, p99ItlDuringPrefillOffOverOn: round((runs[1].itlMsDuringLongPrefill.p99 ?? NaN) / (runs[0].itlMsDuringLongPrefill.p99 ?? NaN), 2) };
 }
 
 // ---------------------------------------------------------------------------------------------

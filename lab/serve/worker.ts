@@ -11,6 +11,7 @@
 //
 // Reading order: per-model hosts (opening engines, caches, drafters), one request's life
 // (submit → tokens → text → finish), the loop, the message handler.
+import { getPriority, setPriority } from "node:os";
 import type { MessagePort } from "node:worker_threads";
 import { EngineError, openEngine, type Engine } from "../engine/engine.ts";
 import { Sampler } from "../engine/sampler.ts";
@@ -122,6 +123,12 @@ export class EngineWorker {
   }
 
   async start(): Promise<void> {
+    // The HTTP thread must answer (/health, SSE writes) while this thread computes. On Linux a nice
+    // value belongs to a thread, so this thread alone steps back by 5 and yields the CPU to the HTTP
+    // thread when both want it (elsewhere it would renice the whole process: left alone).
+    if (process.platform === "linux") {
+      try { setPriority(Math.min(19, getPriority() + 5)); } catch { /* not permitted: keep it */ }
+    }
     try {
       for (const entry of this.config.models) this.hosts.set(entry.id, await openHost(entry, this.config));
     } catch (err) {
