@@ -4,7 +4,11 @@
 // node-llama-cpp sequence API, runs interleaved; their validated/refuted counts beside our
 // accepted/drafted. Writes data/results/speculative-node-llama.json.
 //
-//   npx tsx bench/speculative-node-llama.ts [--k 4] [--tokens 48] [--repeats 3]
+//   npx tsx bench/speculative-node-llama.ts [--k 4] [--tokens 48] [--repeats 3] [--out FILE]
+//
+// Ours: plain greedy with llama.cpp's own pick (plainGreedy) and speculative decoding whose greedy
+// verification asks for the target's pick at each position (step output "argmax"), so neither side
+// builds probability Maps.
 import { mkdir, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
@@ -13,11 +17,13 @@ import { parseArgs } from "node:util";
 import { openEngine } from "../lab/engine/engine.ts";
 import { cpuLlama, importNodeLlamaCpp } from "../lab/engine/node-llama.mjs";
 import { ModelDrafter, PromptLookupDrafter, speculativeGenerate } from "../lab/speculative/index.ts";
-import { speculativePrompts } from "../lab/speculative/measure.ts";
-import { generate } from "../lab/engine/generate.ts";
+import { plainGreedy, speculativePrompts } from "../lab/speculative/measure.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const { values } = parseArgs({ options: { k: { type: "string", default: "4" }, tokens: { type: "string", default: "48" }, repeats: { type: "string", default: "3" } } });
+const { values } = parseArgs({ options: {
+  k: { type: "string", default: "4" }, tokens: { type: "string", default: "48" }, repeats: { type: "string", default: "3" },
+  out: { type: "string", default: join(ROOT, "data", "results", "speculative-node-llama.json") },
+} });
 const k = Number(values.k), maxTokens = Number(values.tokens), repeats = Number(values.repeats);
 const TARGET = join(ROOT, "data", "models", "target.gguf");
 const DRAFT = join(ROOT, "data", "models", "draft.gguf");
@@ -74,7 +80,7 @@ for (let r = 0; r < repeats; r++) {
       outputs.set(`nlc ${p} ${i}`, x.out);
     }
     let t0 = performance.now();
-    const plain = await generate(target, prompt, { maxTokens });
+    const plain = await plainGreedy(target, prompt, maxTokens); // llama.cpp's own greedy pick, no probability Map
     add("ours plain", plain.length, performance.now() - t0);
     outputs.set(`ours plain ${i}`, plain);
     for (const kind of ["draft", "lookup"] as const) {
@@ -106,7 +112,7 @@ const doc = {
   identical: { theirsDraftVsTheirsPlain: same("nlc draft", "nlc none"), theirsLookupVsTheirsPlain: same("nlc lookup", "nlc none"),
     oursDraftVsOursPlain: same("ours draft", "ours plain"), oursPlainVsTheirsPlain: same("ours plain", "nlc none") },
 };
-const out = join(ROOT, "data", "results", "speculative-node-llama.json");
+const out = values.out!;
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, JSON.stringify(doc, null, 2) + "\n");
 console.log(JSON.stringify(doc, null, 2));

@@ -7,7 +7,7 @@ import {
   EngineError, KvCacheFullError, checkStepItems,
   type DecodeStep, type Engine, type EngineTokenizer, type MemoryReport, type Sequence, type StepItem, type StepResult,
 } from "../lab/engine/engine.ts";
-import { logSoftmaxInPlace } from "../lab/engine/sampler.ts";
+import { argmax, logSoftmaxInPlace } from "../lab/engine/sampler.ts";
 import type { LlamaHparams } from "../lab/gguf/index.ts";
 
 export interface FakeEngineOptions {
@@ -26,7 +26,7 @@ export interface FakeEngineOptions {
 export interface LoggedItem {
   sequence: number;
   tokens: number[];
-  output: "none" | "last" | "all";
+  output: "none" | "last" | "all" | "argmax";
   sampled: boolean;
 }
 
@@ -123,9 +123,10 @@ export class FakeEngine implements Engine {
       const rows: Float32Array[] = [];
       for (let t = 0; t < item.tokens.length; t++) {
         s.tokens.push(item.tokens[t]);
-        if (output === "all" || t === item.tokens.length - 1) rows.push(this.row(s.tokens));
+        if (output === "all" || output === "argmax" || t === item.tokens.length - 1) rows.push(this.row(s.tokens));
       }
-      const result: StepResult = { logprobs: output === "none" ? [] : rows };
+      const result: StepResult = { logprobs: output === "none" || output === "argmax" ? [] : rows };
+      if (output === "argmax") result.argmax = rows.map((row) => argmax(row));
       if (item.sample) result.token = item.sample.sample(rows[rows.length - 1]);
       return result;
     });

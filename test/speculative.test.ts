@@ -9,8 +9,8 @@ import { generate } from "../lab/engine/generate.ts";
 import { Sampler } from "../lab/engine/sampler.ts";
 import { mulberry32 } from "../lab/random.ts";
 import {
-  alphaFromMeanLength, drawFromWeights, expectedTokensPerPass, ModelDrafter, pointMass, predictedSpeedup,
-  PromptLookupDrafter, proposeNgram, samplerDistribution, selfDrafter, speculativeGenerate, verifyDraft,
+  alphaFromMeanLength, drawFromWeights, expectedTokensPerPass, ModelDrafter, plainGreedy, pointMass, predictedSpeedup,
+  PromptLookupDrafter, proposeNgram, samplerDistribution, selfDrafter, speculativeGenerate, verifyDraft, verifyGreedy,
   type Drafter, type VerifyInput, type VerifyResult,
 } from "../lab/speculative/index.ts";
 import { goodnessOfFit, homogeneity } from "../lab/speculative/chi-square.ts";
@@ -202,6 +202,19 @@ describe("verifyDraft: greedy", () => {
   it("empty draft: one token, the argmax", () => {
     expect(verifyDraft({ target: [peaked(7)], draft: [], tokens: [], random: noRandom, greedy: true })).toEqual({ accepted: 0, token: 7 });
   });
+  it("verifyGreedy from the target's picks gives verifyDraft's greedy verdict on the rows they come from", () => {
+    const r = mulberry32(44);
+    for (let t = 0; t < 300; t++) {
+      const k = Math.floor(6 * r());
+      const rows = Array.from({ length: k + 1 }, () => randomLogProbs(8, r));
+      const picks = rows.map((row) => row.indexOf(Math.max(...row)));
+      // drafts that agree with the picks for a random prefix, then (maybe) not
+      const agree = Math.floor((k + 1) * r());
+      const tokens = Array.from({ length: k }, (_, i) => (i < agree ? picks[i]! : Math.floor(8 * r())));
+      expect(verifyGreedy(picks, tokens)).toEqual(verifyDraft({ target: rows, draft: [], tokens, random: noRandom, greedy: true }));
+    }
+    expect(() => verifyGreedy([1, 2], [1, 2])).toThrow(/2 draft tokens need 3 target picks/);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -298,6 +311,24 @@ describe.skipIf(!haveModels).each(["lab", "llama"] as const)("speculativeGenerat
           await drafter.dispose();
         }
       }
+    });
+  }, MODEL_TEST_MS);
+
+  it("step output \"argmax\": the argmax of every row \"all\" returns, no rows; plainGreedy = generate at temperature 0", async () => {
+    await withEngines(async (target) => {
+      const prompt = target.tokenizer.encode(PROMPTS[1]);
+      const seq = await target.createSequence();
+      await seq.prefill(prompt.slice(0, -6));
+      const n = seq.length;
+      const tail = prompt.slice(-6);
+      const [all] = await target.step([{ sequence: seq, tokens: tail, output: "all" }]);
+      await seq.truncate(n);
+      const [picks] = await target.step([{ sequence: seq, tokens: tail, output: "argmax", sample: new Sampler({ temperature: 0 }) }]);
+      await seq.free();
+      expect(picks.logprobs).toEqual([]);
+      expect(picks.argmax).toEqual(all.logprobs.map((row) => row.indexOf(Math.max(...row))));
+      expect(picks.token).toBe(picks.argmax!.at(-1));
+      expect(await plainGreedy(target, prompt, 24)).toEqual(await generate(target, prompt, { maxTokens: 24 }));
     });
   }, MODEL_TEST_MS);
 

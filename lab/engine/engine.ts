@@ -124,8 +124,10 @@ export interface DecodeStep {
 
 /** Which next-token distributions an item wants back: none (a prefill chunk: the output head is
  *  skipped for its rows), the one after its last token, or one after each of its tokens (verifying
- *  k draft tokens: [last, d1..dk] gives k+1 rows). */
-export type StepOutput = "none" | "last" | "all";
+ *  k draft tokens: [last, d1..dk] gives k+1 rows). "argmax": no distributions, but the greedy next
+ *  token after EACH of its tokens (StepResult.argmax) — all that greedy verification needs, without
+ *  building k+1 full rows (llama.cpp then picks every token natively, no probability Map at all). */
+export type StepOutput = "none" | "last" | "all" | "argmax";
 
 export interface StepItem {
   sequence: Sequence;
@@ -144,6 +146,10 @@ export interface StepResult {
   logprobs: Float32Array[];
   /** The sampled next token, when the item gave a sampler. */
   token?: number;
+  /** output "argmax": the highest-scoring next token after each of the item's tokens, in token
+   *  order (ties: the lowest id). The logits' argmax: log-softmax is monotonic, so it is the rows'
+   *  argmax up to float rounding of exact near-ties. */
+  argmax?: number[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,7 +285,7 @@ export function checkStepItems<S extends Sequence>(items: StepItem[], nVocab: nu
     seen.add(seq);
     if (!Array.isArray(item.tokens)) throw new EngineError(`step: item ${i} has no tokens array`);
     const output = item.output ?? "last";
-    if (output !== "none" && output !== "last" && output !== "all") throw new EngineError(`step: item ${i} has output "${output}" (expected none, last or all)`);
+    if (output !== "none" && output !== "last" && output !== "all" && output !== "argmax") throw new EngineError(`step: item ${i} has output "${output}" (expected none, last, all or argmax)`);
     checkTokens(item.tokens, nVocab, seq.length, contextSize);
     return seq;
   });

@@ -37,7 +37,7 @@ import {
 } from "./engine.ts";
 import { KvPool, appendBlocks, blocksToAppend, forkBlocks, truncateBlocks } from "./kv-pool.ts";
 import { addQ8_1BlockSumRounding, roundLikeLlamaCpp } from "./llama-activations.ts";
-import { logSoftmaxInPlace } from "./sampler.ts";
+import { argmax, logSoftmaxInPlace } from "./sampler.ts";
 import { SimdArena, simdModule, simdSupports, type SimdType } from "./simd.ts";
 // =============================================================================================
 // 1. Weights
@@ -823,8 +823,9 @@ export class LabEngine implements Engine {
       appendBlocks(pool, seq.table, seq.length, item.tokens.length);
       const output = item.output ?? "last";
       const last = item.tokens.length - 1;
-      const want = item.tokens.map((_, t) => output === "all" || (t === last && (output === "last" || item.sample !== undefined)));
-      return { table: seq.table, start: seq.length, tokens: item.tokens, want, raw: output === "none" };
+      const want = item.tokens.map((_, t) => output === "all" || output === "argmax" || (t === last && (output === "last" || item.sample !== undefined)));
+      // "none" and "argmax" only sample from / take the argmax of their rows: logits suffice.
+      return { table: seq.table, start: seq.length, tokens: item.tokens, want, raw: output === "none" || output === "argmax" };
     });
     const rows = forward(this.model, spans);
     let r = 0;
@@ -834,7 +835,8 @@ export class LabEngine implements Engine {
       const n = spans[i].want.filter(Boolean).length;
       const mine = rows.slice(r, r + n);
       r += n;
-      const result: StepResult = { logprobs: output === "none" ? [] : mine };
+      const result: StepResult = { logprobs: output === "none" || output === "argmax" ? [] : mine };
+      if (output === "argmax") result.argmax = mine.map((row) => argmax(row));
       if (item.sample) result.token = item.sample.sample(mine[mine.length - 1]);
       return result;
     });

@@ -254,12 +254,13 @@ interface ItemPlan {
 function planItem(item: StepItem): ItemPlan {
   const output = item.output ?? "last";
   const last = item.tokens.length - 1;
-  const native = item.sample !== undefined && item.sample.greedy && output === "none";
+  const native = item.sample !== undefined && item.sample.greedy && (output === "none" || output === "argmax");
   const rowAt = item.tokens.map((_, i) => output === "all" || (i === last && (output === "last" || (item.sample !== undefined && !native))));
+  // "argmax": llama.cpp's greedy pick after every token, and no distribution unless a non-greedy sampler needs the last row.
+  const tokenAt = item.tokens.map((_, i) => output === "argmax" || (native && i === last));
   const input: ControlledEvaluateInputItem[] = item.tokens.map((t, i) => {
-    if (rowAt[i]) return [t as Token, { generateNext: { probabilities: true, options: { temperature: 0 } } }];
-    if (native && i === last) return [t as Token, { generateNext: { token: true, options: { temperature: 0 } } }];
-    return t as Token;
+    if (!rowAt[i] && !tokenAt[i]) return t as Token;
+    return [t as Token, { generateNext: { ...(rowAt[i] ? { probabilities: true } : {}), ...(tokenAt[i] ? { token: true } : {}), options: { temperature: 0 } } }];
   });
   return { input, output, rowAt, native };
 }
@@ -274,6 +275,15 @@ function readItem(plan: ItemPlan, item: StepItem, out: (ControlledEvaluateIndexO
   }
   const last = rows[rows.length - 1];
   const logprobs = plan.output === "all" ? rows : plan.output === "last" ? [last] : [];
+  const argmax = plan.output === "argmax" ? plan.rowAt.map((_, i) => {
+    const token = out[i]?.next?.token;
+    if (token == null) throw new EngineError(`llama.cpp returned no greedy token for position ${i}`);
+    return token as number;
+  }) : undefined;
+  if (argmax) {
+    if (!item.sample) return { logprobs, argmax };
+    return { logprobs, argmax, token: plan.native ? argmax[argmax.length - 1] : item.sample.sample(last) };
+  }
   if (!item.sample) return { logprobs };
   if (plan.native) {
     const token = out[plan.rowAt.length - 1]?.next?.token;

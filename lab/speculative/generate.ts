@@ -1,7 +1,8 @@
 // speculativeGenerate: the decoding loop with a drafter. Each round
 //   1. the drafter proposes k tokens d1..dk continuing the context (k draft steps, or a lookup);
-//   2. the target runs ONE pass over [last, d1..dk] with output "all": k+1 distributions;
-//   3. verifyDraft accepts a prefix d1..da and emits one more token (residual draw or bonus);
+//   2. the target runs ONE pass over [last, d1..dk] with output "all": k+1 distributions (greedy:
+//      output "argmax", the target's k+1 picks, no distributions);
+//   3. verifyDraft (greedy: verifyGreedy) accepts a prefix d1..da and emits one more token;
 //   4. rejected tokens are rolled back with truncate, in the target and in the draft.
 // The target's sequence always holds every committed token except the last one ("pending"): the
 // next round's pass starts with it, so the pass that verifies the drafts also computes the row after
@@ -14,7 +15,7 @@ import { EngineError, type Engine } from "../engine/engine.ts";
 import { Sampler, type SamplerOptions } from "../engine/sampler.ts";
 import { mulberry32 } from "../random.ts";
 import type { Drafter, DraftSampling } from "./drafters.ts";
-import { samplerDistribution, verifyDraft } from "./verify.ts";
+import { samplerDistribution, verifyDraft, verifyGreedy } from "./verify.ts";
 
 /** Longest draft the loop accepts (vLLM and llama.cpp use far less; a bigger k only wastes work). */
 export const MAX_K = 32;
@@ -130,9 +131,17 @@ export async function speculativeGenerate(target: Engine, drafter: Drafter, prom
       draftSteps += proposal.steps;
 
       t0 = performance.now();
-      const [r] = await target.step([{ sequence: seq, tokens: [context[context.length - 1], ...drafts], output: "all" }]);
-      const rows = greedy ? r.logprobs : r.logprobs.map((row) => samplerDistribution(row, transformOpts));
-      const verdict = verifyDraft({ target: rows, draft: proposal.logprobs, tokens: drafts, random, greedy });
+      const pass = [context[context.length - 1], ...drafts];
+      let verdict;
+      if (greedy) {
+        // Greedy needs only the target's pick after each position, not k+1 full distributions.
+        const [r] = await target.step([{ sequence: seq, tokens: pass, output: "argmax" }]);
+        verdict = verifyGreedy(r.argmax!, drafts);
+      } else {
+        const [r] = await target.step([{ sequence: seq, tokens: pass, output: "all" }]);
+        const rows = r.logprobs.map((row) => samplerDistribution(row, transformOpts));
+        verdict = verifyDraft({ target: rows, draft: proposal.logprobs, tokens: drafts, random });
+      }
       time.verifyMs += performance.now() - t0;
       targetPasses++;
       if (drafts.length > 0) draftRounds++;

@@ -3,7 +3,8 @@
 //
 //   measureCostRatios: c = draft step ÷ target decode step and v(k) = target pass over k+1 tokens ÷
 //     target decode step, each the fastest of interleaved repeats on a sequence holding a real prompt;
-//   compareWithPlain: plain greedy/sampled generation and speculativeGenerate over the same prompts,
+//   compareWithPlain: plain greedy (plainGreedy: the engine's own pick) or sampled generation and
+//     speculativeGenerate over the same prompts,
 //     interleaved run by run (so a busy machine slows both alike), tokens/s of each, the acceptance
 //     figures, and whether the outputs are identical token for token (meaningful for greedy only).
 import { loadCorpus, TASKS, type Task } from "../data/index.ts";
@@ -75,8 +76,37 @@ export interface CostRatios {
   v: number;
 }
 
-/** Times the three kinds of pass on sequences holding `context`, interleaved, and rolls each back. */
-export async function measureCostRatios(target: Engine, draft: Engine | undefined, context: readonly number[], k: number, repeats = 15): Promise<CostRatios> {
+/**
+ * Plain greedy decoding with the engine's own greedy pick (step output "none" + a greedy sampler:
+ * LabEngine takes the argmax of the logits, llama.cpp samples natively and builds no probability
+ * Map) — the honest baseline, the same tokens as generate() at temperature 0.
+ */
+export async function plainGreedy(engine: Engine, prompt: readonly number[], maxTokens: number, { stopAtEos = true } = {}): Promise<number[]> {
+  const greedy = new Sampler({ temperature: 0 });
+  const budget = Math.min(maxTokens, engine.contextSize - prompt.length);
+  const out: number[] = [];
+  if (budget <= 0) return out;
+  const seq = await engine.createSequence();
+  try {
+    let [r] = await engine.step([{ sequence: seq, tokens: [...prompt], output: "none", sample: greedy }]);
+    for (;;) {
+      const token = r.token!;
+      if (stopAtEos && token === engine.tokenizer.eosId) break;
+      out.push(token);
+      if (out.length >= budget) break;
+      [r] = await engine.step([{ sequence: seq, tokens: [token], output: "none", sample: greedy }]);
+    }
+  } finally {
+    await seq.free();
+  }
+  return out;
+}
+
+/** Times the three kinds of pass on sequences holding `context`, interleaved, and rolls each back.
+ *  Greedy (the default) times them as the greedy loops run them: a decode step with the engine's own
+ *  pick (output "none" + greedy sampler) and a verification pass with output "argmax"; otherwise a
+ *  step returning its row ("last") and a pass returning every row ("all"). */
+export async function measureCostRatios(target: Engine, draft: Engine | undefined, context: readonly number[], k: number, repeats = 15, { greedy: greedyLoop = true } = {}): Promise<CostRatios> {
   if (context.length + k + 1 > target.contextSize) throw new RangeError(`measureCostRatios: ${context.length} + ${k + 1} tokens do not fit the context of ${target.contextSize}`);
   const greedy = new Sampler({ temperature: 0 });
   const tSeq = await target.createSequence();
@@ -89,11 +119,11 @@ export async function measureCostRatios(target: Engine, draft: Engine | undefine
     const n = context.length;
     for (let r = 0; r < repeats + 1; r++) {
       let t0 = performance.now();
-      await target.step([{ sequence: tSeq, tokens: probe.slice(0, 1), output: "last" }]);
+      await target.step([greedyLoop ? { sequence: tSeq, tokens: probe.slice(0, 1), output: "none", sample: greedy } : { sequence: tSeq, tokens: probe.slice(0, 1), output: "last" }]);
       const a = performance.now() - t0;
       await tSeq.truncate(n);
       t0 = performance.now();
-      await target.step([{ sequence: tSeq, tokens: probe, output: "all" }]);
+      await target.step([{ sequence: tSeq, tokens: probe, output: greedyLoop ? "argmax" : "all" }]);
       const b = performance.now() - t0;
       await tSeq.truncate(n);
       let c = 0;
@@ -180,7 +210,7 @@ export async function compareWithPlain(target: Engine, drafter: Drafter, prompts
       for (const which of order) {
         const t0 = performance.now();
         if (which === "plain") {
-          plain = await generate(target, prompt, { maxTokens, ...sampler, seed: runSeed });
+          plain = temperature === 0 ? await plainGreedy(target, prompt, maxTokens) : await generate(target, prompt, { maxTokens, ...sampler, seed: runSeed });
           onePlainMs = performance.now() - t0;
         } else {
           spec = await speculativeGenerate(target, drafter, prompt, { k, maxTokens, sampler, seed: runSeed });
@@ -205,7 +235,7 @@ export async function compareWithPlain(target: Engine, drafter: Drafter, prompts
   const meanAcceptedLength = draftRounds > 0 ? 1 + accepted / draftRounds : 1;
   const perPosDrafted = new Array<number>(k).fill(0), perPosAccepted = new Array<number>(k).fill(0);
   for (const r of runs) r.draftedPerPosition.forEach((n, i) => { perPosDrafted[i] += n; perPosAccepted[i] += r.acceptedPerPosition[i]; });
-  const costs = await measureCostRatios(target, opts.draftEngine, prompts[0], k);
+  const costs = await measureCostRatios(target, opts.draftEngine, prompts[0], k, 15, { greedy: temperature === 0 });
   const c = opts.draftEngine ? costs.c : (sum((r) => r.time.draftMs) / Math.max(1, drafted)) / costs.targetStepMs;
   const alpha = alphaFromMeanLength(meanAcceptedLength, k);
   const baseline = { tokensPerSecond: plainTokens / (plainMs / 1000), tokens: plainTokens, seconds: plainMs / 1000 };

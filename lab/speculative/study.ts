@@ -285,9 +285,10 @@ async function sequencesHolding(engine: Engine, context: readonly number[], n: n
   return out;
 }
 
-/** c and v(k) when B sequences share every step (a server at load): one step of B one-token
- *  items, one of B (k+1)-token items asking for every row, one draft step of B greedy tokens,
- *  interleaved, the fastest of `repeats`. Needs maxSequences >= B on both engines. */
+/** c and v(k) when B sequences share every step (a server at load), as the greedy loops run them:
+ *  one step of B one-token items with the engine's own greedy pick, one of B (k+1)-token items with
+ *  output "argmax", one draft step of B greedy tokens, interleaved, the fastest of `repeats`.
+ *  Needs maxSequences >= B on both engines. */
 export async function measureBatchCostRatios(target: Engine, draft: Engine, context: readonly number[], k: number, batch: number, repeats = 9): Promise<BatchCost> {
   const greedy = new Sampler({ temperature: 0 });
   const probe = Array.from({ length: k + 1 }, (_, i) => context[(i * 7 + 1) % context.length]!);
@@ -299,9 +300,9 @@ export async function measureBatchCostRatios(target: Engine, draft: Engine, cont
   const rollback = async (seqs: Sequence[]) => { for (const s of seqs) await s.truncate(n); };
   try {
     for (let r = 0; r < repeats + 1; r++) {
-      const x = await timed(() => target.step(tSeqs.map((sequence) => ({ sequence, tokens: probe.slice(0, 1), output: "last" as const }))));
+      const x = await timed(() => target.step(tSeqs.map((sequence) => ({ sequence, tokens: probe.slice(0, 1), output: "none" as const, sample: greedy }))));
       await rollback(tSeqs);
-      const y = await timed(() => target.step(tSeqs.map((sequence) => ({ sequence, tokens: probe, output: "all" as const }))));
+      const y = await timed(() => target.step(tSeqs.map((sequence) => ({ sequence, tokens: probe, output: "argmax" as const }))));
       await rollback(tSeqs);
       const z = await timed(() => draft.step(dSeqs.map((sequence) => ({ sequence, tokens: probe.slice(0, 1), output: "none" as const, sample: greedy }))));
       await rollback(dSeqs);

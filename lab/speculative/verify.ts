@@ -177,3 +177,16 @@ export function verifyDraft({ target, draft, tokens, random, greedy = false }: V
   }
   return { accepted: k, token: drawFromWeights(probabilities(target[k]), random()) };
 }
+
+/**
+ * Greedy verification from the target's argmax after each position (engine step output "argmax":
+ * [last, d1..dk] gives k+1 tokens, no rows): accept while d_i equals the target's pick at its
+ * position, then emit the target's pick there. The same verdict as verifyDraft({ greedy: true }) on
+ * the rows those argmaxes come from.
+ */
+export function verifyGreedy(targetArgmax: readonly number[], tokens: readonly number[]): VerifyResult {
+  if (targetArgmax.length !== tokens.length + 1) throw new RangeError(`verifyGreedy: ${tokens.length} draft tokens need ${tokens.length + 1} target picks, got ${targetArgmax.length}`);
+  let accepted = 0;
+  while (accepted < tokens.length && tokens[accepted] === targetArgmax[accepted]) accepted++;
+  return { accepted, token: targetArgmax[accepted]! };
+}
