@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { normalizeSvg, renderFigure, type PlotOptions } from "../lab/plot/index.ts";
 import {
-  autoscaleFigure, CAPACITY_FIGURE_NAMES, kvPolicyFigure, memoryFitFigure, publishedFigure, tpotVsBatchFigure,
+  autoscaleFigure, calibrationFigure, CAPACITY_FIGURE_NAMES, kvPolicyFigure, memoryFitFigure, publishedFigure, tpotVsBatchFigure,
   type BatchLatencyRow, type MemoryFitRow, type PublishedRow, type ReplicaPoint,
 } from "../lab/capacity/figures.ts";
 
@@ -34,6 +34,10 @@ const cases: [string, () => PlotOptions][] = [
     workload, policy, outputTokensPerSecond: (1 + w) * (400 + 700 * k), meanBatch: 8 + 40 * k,
   }))))],
   [CAPACITY_FIGURE_NAMES.autoscale, () => autoscaleFigure(replicas, { bursts: [[8, 10], [18, 20], [28, 30]] })],
+  [CAPACITY_FIGURE_NAMES.calibration, () => calibrationFigure([
+    { level: "F32", users: 1, metric: "TTFT", predictedMs: 217, measuredMs: 1598 }, { level: "F32", users: 1, metric: "TPOT", predictedMs: 7, measuredMs: 9.6 },
+    { level: "Q4_K_M", users: 16, metric: "TTFT", predictedMs: 1864, measuredMs: 2895 }, { level: "Q4_K_M", users: 16, metric: "TPOT", predictedMs: 29.7, measuredMs: 70.8 },
+  ], { caption: "fixed rows" })],
 ];
 
 describe("capacity figures (notebook 05)", () => {

@@ -9,6 +9,7 @@ export const CAPACITY_FIGURE_NAMES = {
   published: "capacity-published",
   kvPolicy: "capacity-kv-policies",
   autoscale: "capacity-autoscaling",
+  calibration: "capacity-calibration",
 } as const;
 
 // ─── memory per GPU ──────────────────────────────────────────────────────────────────────────────
@@ -177,6 +178,43 @@ export function autoscaleFigure(points: readonly ReplicaPoint[], opts: { bursts:
       Plot.rectX(opts.bursts.map(([a, b]) => ({ a, b })), { x1: "a", x2: "b", fill: "#ddd" }),
       Plot.line(points, { x: "minute", y: "replicas", stroke: "policy", curve: "step-after" }),
       Plot.ruleY([0]),
+    ],
+  };
+}
+
+// ─── checked against ourselves: predicted against measured on this CPU ──────────────────────────
+
+export interface CalibrationRow {
+  /** the quantization level served, e.g. "Q4_K_M" */
+  level: string;
+  users: number;
+  metric: "TTFT" | "TPOT";
+  predictedMs: number;
+  measuredMs: number;
+}
+
+/** Predicted against measured (log–log) for our own service, the identity and a ±30% band; colour: level, symbol: what and how loaded. */
+export function calibrationFigure(rows: readonly CalibrationRow[], opts: { caption?: string } = {}): PlotOptions {
+  const values = rows.flatMap((r) => [r.predictedMs, r.measuredMs]);
+  const lo = Math.min(...values) / 2;
+  const hi = Math.max(...values) * 2;
+  const band = [lo, hi];
+  const series = (r: CalibrationRow) => `${r.metric}, ${r.users} user${r.users > 1 ? "s" : ""}`;
+  return {
+    title: "The roofline against our own service on this CPU",
+    subtitle: "lab serve measured by lab/loadtest (median) against the model with this machine's measured bandwidth and FLOP/s; dashed: ±30%",
+    caption: opts.caption,
+    width: 640,
+    height: 520,
+    x: { type: "log", label: "measured (ms) →", domain: band },
+    y: { type: "log", label: "↑ predicted (ms)", domain: band, grid: true },
+    color: { legend: true },
+    symbol: { legend: true },
+    marks: [
+      Plot.line(band.map((v) => ({ x: v, y: v })), { x: "x", y: "y", stroke: "#444", clip: true }),
+      Plot.line(band.map((v) => ({ x: v, y: 1.3 * v })), { x: "x", y: "y", stroke: "#888", strokeDasharray: "4,3", clip: true }),
+      Plot.line(band.map((v) => ({ x: v, y: 0.7 * v })), { x: "x", y: "y", stroke: "#888", strokeDasharray: "4,3", clip: true }),
+      Plot.dot(rows, { x: "measuredMs", y: "predictedMs", stroke: "level", symbol: series, r: 5, strokeWidth: 1.5 }),
     ],
   };
 }

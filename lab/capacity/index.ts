@@ -10,3 +10,4 @@ export * from "./published.ts";
 export * from "./plan.ts";
 export * from "./paged.ts";
 export * from "./figures.ts";
+export * from "./calibrate.ts";

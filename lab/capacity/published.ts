@@ -83,7 +83,7 @@ export const PUBLISHED_70B: PublishedPoint[] = [
   h100Throughput(96, 2, 2048, 128, 306),
   h100Throughput(64, 2, 2048, 2048, 547),
   { ...firstToken("h100-sxm", "fp8", 128, 26),
-    miss: "predicted 2.3× too fast: a 128-token prefill is memory-bound (10 ms to stream 17 GB per GPU at MBU 0.5) and what the roofline leaves out dominates: 160 all-reduces' fixed latency and kernel launches (all-reduce latency is an input, 0 by default, for want of a source)" },
+    miss: "predicted 2.3× too fast: a 128-token prefill is memory-bound (10 milliseconds to stream 17 GB per GPU at MBU 0.5) and what the roofline leaves out dominates: 160 all-reduces' fixed latency and kernel launches (all-reduce latency is an input, 0 by default, for want of a source)" },
   firstToken("h100-sxm", "fp8", 2048, 109),
   firstToken("a100-80gb", "fp16", 128, 47),
   firstToken("a100-80gb", "fp16", 2048, 377),

@@ -257,6 +257,8 @@ export const WEIGHT_FORMATS: WeightFormat[] = [
   { key: "gptq-int4", name: "GPTQ 4-bit, group 128", linearBits: 4 + (16 + 4) / 128, embeddingBits: 16, compute: "bf16",
     source: { url: "https://arxiv.org/abs/2210.17323",
       says: "GPTQ (Frantar et al. 2022): 4-bit weight-only; with group size 128 (as AutoGPTQ checkpoints ship) an FP16 scale and a packed 4-bit zero per group = 4 + 20/128 bits; lm_head not quantized" } },
+  { key: "f32", name: "GGUF F32", ggufMix: "F32", compute: "bf16",
+    source: { url: "lab/quant/mixes.ts", says: "llama-quantize's F32 'mix': every tensor IEEE 754 binary32, 32 bits per weight (the kit's embedded target is stored this way)" } },
   { key: "q8_0", name: "GGUF Q8_0", ggufMix: "Q8_0", compute: "bf16",
     source: { url: "lab/quant/mixes.ts", says: "llama-quantize's Q8_0 mix applied per tensor; bits per weight from ggml's block geometry (34 bytes per 32 weights = 8.5)" } },
   { key: "q4_k_m", name: "GGUF Q4_K_M", ggufMix: "Q4_K_M", compute: "bf16",
@@ -309,7 +311,7 @@ export function averageBitsPerWeight(m: ModelSpec, format: WeightFormat): number
 // KV cache element formats
 
 export interface KvFormat {
-  key: "fp16" | "fp8";
+  key: "fp16" | "fp8" | "f32";
   bytesPerElement: number;
   source: Source;
 }
@@ -317,6 +319,7 @@ export interface KvFormat {
 export const KV_FORMATS: KvFormat[] = [
   { key: "fp16", bytesPerElement: 2, source: { url: "https://en.wikipedia.org/wiki/Half-precision_floating-point_format", says: "16-bit (2-byte) values; vLLM's default kv_cache_dtype 'auto' keeps the model's FP16/BF16" } },
   { key: "fp8", bytesPerElement: 1, source: { url: "https://docs.vllm.ai/en/latest/features/quantization/quantized_kvcache.html", says: "vLLM kv_cache_dtype fp8 (E4M3/E5M2): one byte per element, halving KV memory" } },
+  { key: "f32", bytesPerElement: 4, source: { url: "lab/engine/lab-engine.ts", says: "LabEngine keeps keys and values in F32 (4 bytes per element) in its paged KV pool, whatever the weights' format" } },
 ];
 
 export function findKvFormat(key: string): KvFormat {
