@@ -190,6 +190,13 @@ describe("task 3.8 — the cheapest deployment meeting an SLO", () => {
       .toEqual({ ok: true, name: "2×H100 FP16", replicas: 5, gpus: 10, usdPerHour: 40 });
   });
 
+  it("the price decides, not the number of GPUs", () => {
+    const cheapMany = option("4 cheap GPUs", { gpusPerReplica: 4, gpuHourUsd: 0.5 }); // $2/h
+    const dearOne = option("1 dear GPU", { gpusPerReplica: 1, gpuHourUsd: 3 }); // $3/h
+    expect(chooseDeployment([dearOne, cheapMany], { ttftS: 1, tpotS: 1 }, { requestsPerSecond: 1, maxUtilisation: 1 }))
+      .toEqual({ ok: true, name: "4 cheap GPUs", replicas: 1, gpus: 4, usdPerHour: 2 });
+  });
+
   it("an exact ratio needs no extra replica; ties go to fewer GPUs, then lower TTFT", () => {
     // 4 req/s at 100% of 2×H100's 2 req/s: exactly 2 replicas; 1.1 ÷ (0.1 × 1) is 11.000000000000002 in
     // floating point and must count as 11 replicas, not 12
