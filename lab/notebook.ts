@@ -56,6 +56,8 @@ export * as prefixBench from "./prefix-cache/bench.ts";
 export * as prefixStudy from "./study/prefix-cache.ts";
 export * as prefixFigures from "./plot/prefix-cache.ts";
 export * as loadtest from "./loadtest/index.ts";
+export * as servingStudy from "./loadtest/study.ts";
+export * as servingFigures from "./plot/serving.ts";
 export * as serve from "./serve/index.ts";
 export * as capacity from "./capacity/index.ts";
 export { SpmTokenizer } from "./tokenizer.ts";
