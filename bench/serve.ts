@@ -4,7 +4,8 @@
 //   npx tsx bench/serve.ts [--quick] [--engines lab,llama] [--repeats 2] [--out FILE]
 //
 // 1. Batching pays: output tokens/s with 16 concurrent streams ÷ 1 stream (closed loop, every
-//    request generating max_tokens: ignore_eos), per engine. Aims: >= 4× on llama.cpp, >= 3× on
+//    request generating max_tokens: ignore_eos), per engine, beside the same ratio for the engine
+//    alone (engine.step per token for 1 and for 16 sequences: the ceiling batching can give). Aims: >= 4× on llama.cpp, >= 3× on
 //    LabEngine. /health latency (p50 / p99 / max) is sampled during the 16-stream run: engine work
 //    is in a worker thread, so the aim is p99 < 50 ms while saturated.
 // 2. HTTP overhead: the service's 16-stream tokens/s ÷ the same Scheduler driven in this process
@@ -135,6 +136,26 @@ async function inProcess(engineName: EngineName, path: string, prompts: string[]
   }
 }
 
+/** The engine alone, no scheduler: one engine.step per token for n sequences (greedy, the token
+ *  taken by the engine), after a short prefill. The ceiling of what batching can give on it. */
+async function engineAlone(engineName: EngineName, path: string, n: number, steps: number): Promise<number> {
+  const engine = await openEngine(engineName, path, { contextSize: CONTEXT, maxSequences: MAX_RUNNING, threads: 1, kvBlockSize: 16 });
+  try {
+    const prompt = engine.tokenizer.encode(prose[0].prompt, { bos: true });
+    const seqs = [];
+    for (let i = 0; i < n; i++) seqs.push(await engine.createSequence());
+    const greedy = new Sampler();
+    let last = (await engine.step(seqs.map((sequence) => ({ sequence, tokens: prompt, output: "none" as const, sample: greedy })))).map((r) => r.token!);
+    const t0 = performance.now();
+    for (let k = 0; k < steps; k++) {
+      last = (await engine.step(seqs.map((sequence, i) => ({ sequence, tokens: [last[i]], output: "none" as const, sample: greedy })))).map((r) => r.token!);
+    }
+    return (n * steps * 1000) / (performance.now() - t0);
+  } finally {
+    await engine.dispose();
+  }
+}
+
 const summaryOf = (r: LoadTestReport) => ({
   requests: r.requests, completed: r.completed, failed: r.failed, durationS: round(r.durationS),
   outputTokenThroughput: round(r.outputTokenThroughput, 1), requestThroughput: round(r.requestThroughput, 2), goodput: round(r.goodput, 2),
@@ -152,7 +173,7 @@ async function scaling(engine: EngineName, path: string) {
   const run = (concurrency: number, requests: number) => runLoadTest({ baseUrl: server.base, model, concurrency, requests, prompts: prose, maxTokens, ignoreEos: true, temperature: 0 });
   try {
     await run(4, 8); // warm-up: first-use costs out of the timings
-    const one: LoadTestReport[] = [], sixteen: LoadTestReport[] = [], local: number[] = [];
+    const one: LoadTestReport[] = [], sixteen: LoadTestReport[] = [], local: number[] = [], alone1: number[] = [], alone16: number[] = [];
     let healthMs: number[] = [];
     for (let rep = 0; rep < repeats; rep++) {
       log(`  ${engine}: 1 stream, repeat ${rep + 1}`);
@@ -163,6 +184,9 @@ async function scaling(engine: EngineName, path: string) {
       healthMs = healthMs.concat(h.healthMs);
       log(`  ${engine}: 16 streams in process (the same Scheduler, no HTTP), repeat ${rep + 1}`);
       local.push(await inProcess(engine, path, prose.slice(0, n16).map((p) => p.prompt), maxTokens, 16, n16));
+      log(`  ${engine}: the engine alone, 1 and 16 sequences, repeat ${rep + 1}`);
+      alone1.push(await engineAlone(engine, path, 1, maxTokens * 2));
+      alone16.push(await engineAlone(engine, path, 16, maxTokens));
     }
     const tps1 = median(one.map((r) => r.outputTokenThroughput));
     const tps16 = median(sixteen.map((r) => r.outputTokenThroughput));
@@ -174,6 +198,10 @@ async function scaling(engine: EngineName, path: string) {
       sixteenStreams: { outputTokensPerSecond: round(tps16, 1), runs: sixteen.map(summaryOf) },
       inProcessSixteen: { outputTokensPerSecond: round(tpsLocal, 1), runs: local.map((x) => round(x, 1)) },
       ratio16over1: round(tps16 / tps1, 2),
+      engineAlone: {
+        oneSequence: round(median(alone1), 1), sixteenSequences: round(median(alone16), 1), ratio16over1: round(median(alone16) / median(alone1), 2),
+        note: "engine.step per token, no scheduler, no HTTP: the most batching can give on this engine and model",
+      },
       httpOverheadRatio: round(tps16 / tpsLocal, 3),
       healthMsWhileSaturated: { n: healthMs.length, p50: round(quantile(healthMs, 0.5), 2), p99: round(quantile(healthMs, 0.99), 2), max: round(Math.max(...healthMs), 2) },
       singleStream: { ttftMsP50: one[0].ttftMs.p50, tpotMsP50: one[0].tpotMs.p50 },
