@@ -1,10 +1,10 @@
 // Speculative decoding inside the continuous-batching scheduler (lab/serve/scheduler.ts with a
 // BatchDrafter): on the fake engine with a fake clock, drafters that are always right, always wrong
-// or half right, every step's rows and token counts asserted exactly; then on LabEngine with a
-// synthetic model, the draft-model drafter (batched draft passes) and prompt lookup give exactly the
-// greedy tokens of plain decoding.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { join } from "node:path";
+// or half right, every step's rows and token counts asserted exactly; then on LabEngine with the
+// kit's small draft model, the draft-model drafter (batched draft passes) and prompt lookup give
+// exactly the greedy tokens of plain decoding.
+import { describe, expect, it } from "vitest";
+import { fileURLToPath } from "node:url";
 import { openEngine } from "../lab/engine/engine.ts";
 import { generate } from "../lab/engine/generate.ts";
 import { Sampler } from "../lab/engine/sampler.ts";
@@ -12,7 +12,6 @@ import { mulberry32 } from "../lab/random.ts";
 import { ModelBatchDrafter, NgramBatchDrafter } from "../lab/serve/drafter.ts";
 import { Scheduler, type BatchDrafter, type DraftRequest, type Request, type StepStats } from "../lab/serve/scheduler.ts";
 import { FakeEngine, fakeNextToken, type FakeEngineOptions } from "./fake-engine.ts";
-import { tempDir, writeSyntheticVariant } from "./engine-fixtures.ts";
 
 function prompt(n: number, seed: number, nVocab = 32): number[] {
   const r = mulberry32(seed);
@@ -192,13 +191,9 @@ describe("nativeGreedy (what the service turns on for llama.cpp)", () => {
   });
 });
 
-describe("speculative decoding in the scheduler (LabEngine, synthetic llama)", () => {
-  const tmp = tempDir("scheduler-spec-");
-  let model: string;
-  beforeAll(async () => {
-    model = await writeSyntheticVariant(join(tmp.dir, "f32.gguf"), "F32", { seed: 3, nCtx: 256 });
-  });
-  afterAll(() => tmp.cleanup());
+describe("speculative decoding in the scheduler (LabEngine, the small draft model)", () => {
+  // The kit's draft model: real weights, fast enough that these runs take a second or two.
+  const model = fileURLToPath(new URL("../data/models/draft.gguf", import.meta.url));
 
   it("a batched draft model (the target itself) and prompt lookup give each of 4 requests exactly its greedy tokens alone", async () => {
     const target = await openEngine("lab", model, { contextSize: 256, maxSequences: 4, kvBlockSize: 16 });
