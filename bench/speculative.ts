@@ -11,7 +11,8 @@
 // target is quantized with lab/quant into data/cache/quantization/ (as notebook 01 does); the draft
 // stays F32. Per cell: tokens/s both ways, speedup, identical (greedy), acceptance (rate, mean
 // accepted length, per position), c and v(k) measured, α fitted to the mean accepted length and the
-// predicted speedup E(α,k)/(k·c + v(k)). Timings depend on the machine and its load: the JSON says
+// predicted speedup E(α,k)/(k·c + v(k)), beside the measured speedup end to end (`speedup`) and of
+// decoding only (`decode.speedup`: the prompt's prefill, the same work either way, left out of both). Timings depend on the machine and its load: the JSON says
 // which machine, and how loaded it was (os.loadavg) when the run started and ended.
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
@@ -60,7 +61,7 @@ for (const engineName of engines) {
         await drafter.dispose();
         cells.push({ engine: engineName, level: file.level, drafterKind: kind, workload, ...r });
         console.error(`${engineName} ${file.level.padEnd(6)} ${workload.padEnd(6)} ${kind.padEnd(5)} k=${k}: ${r.baseline.tokensPerSecond.toFixed(0)} → ${r.speculative.tokensPerSecond.toFixed(0)} tok/s, ` +
-          `speedup ${r.speedup.toFixed(2)} (median of pairs ${r.speedupMedianOfPairs.toFixed(2)}, predicted ${r.predictedSpeedup.toFixed(2)}), acceptance ${r.acceptanceRate.toFixed(2)}, ` +
+          `speedup ${r.speedup.toFixed(2)} (median of pairs ${r.speedupMedianOfPairs.toFixed(2)}; decoding only ${r.decode.speedup.toFixed(2)}; predicted ${r.predictedSpeedup.toFixed(2)}), acceptance ${r.acceptanceRate.toFixed(2)}, ` +
           `L ${r.meanAcceptedLength.toFixed(2)}, c ${r.c.toFixed(3)}, v ${r.v.toFixed(2)}, identical ${r.identical}`);
       }
     }
@@ -71,7 +72,7 @@ for (const engineName of engines) {
 }
 
 // Temperature 0.7 for the best draft-model cell of the task prompts.
-const bestOf = (kind: "draft" | "ngram", workload: Workload) => cells.filter((c) => c.drafterKind === kind && c.workload === workload).sort((a, b) => b.speedup - a.speedup)[0];
+const bestOf = (kind: "draft" | "ngram", workload: Workload) => cells.filter((c) => c.drafterKind === kind && c.workload === workload).sort((a, b) => b.decode.speedup - a.decode.speedup)[0];
 const best = bestOf("draft", "tasks");
 let sampled: Cell | undefined;
 if (best) {
@@ -85,10 +86,10 @@ if (best) {
   await draftEngine.dispose();
   await target.dispose();
   sampled = { engine: best.engine, level: best.level, drafterKind: "draft", workload: "tasks", ...r };
-  console.error(`temperature 0.7, ${best.engine} ${best.level} k=${best.k}: speedup ${r.speedup.toFixed(2)} (predicted ${r.predictedSpeedup.toFixed(2)}), acceptance ${r.acceptanceRate.toFixed(2)}`);
+  console.error(`temperature 0.7, ${best.engine} ${best.level} k=${best.k}: speedup ${r.speedup.toFixed(2)} (decoding only ${r.decode.speedup.toFixed(2)}, predicted ${r.predictedSpeedup.toFixed(2)}), acceptance ${r.acceptanceRate.toFixed(2)}`);
 }
 
-const brief = (c: Cell | undefined) => c && { engine: c.engine, level: c.level, k: c.k, speedup: c.speedup, speedupMedianOfPairs: c.speedupMedianOfPairs, predicted: c.predictedSpeedup, acceptanceRate: c.acceptanceRate, identical: c.identical };
+const brief = (c: Cell | undefined) => c && { engine: c.engine, level: c.level, k: c.k, speedup: c.speedup, speedupMedianOfPairs: c.speedupMedianOfPairs, decodeSpeedup: c.decode.speedup, predicted: c.predictedSpeedup, acceptanceRate: c.acceptanceRate, identical: c.identical };
 const summary = {
   bestDraft: brief(best),
   bestNgram: brief(bestOf("ngram", "tasks")),

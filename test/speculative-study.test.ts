@@ -73,12 +73,12 @@ describe("toy harness (§2.1–§2.2)", () => {
 // ---------------------------------------------------------------------------------------------
 
 const cellOf = (over: Partial<SpeedCell>): SpeedCell => ({
-  level: "Q4_K_M", drafter: "draft model", workload: "tasks", k: 1, temperature: 0, speedup: 1.5, speedupMedianOfPairs: 1.5, predictedSpeedup: 1.6,
+  level: "Q4_K_M", drafter: "draft model", workload: "tasks", k: 1, temperature: 0, speedup: 1.2, decodeSpeedup: 1.5, speedupMedianOfPairs: 1.5, predictedSpeedup: 1.6,
   acceptanceRate: 0.8, alpha: 0.8, meanAcceptedLength: 1.8, c: 0.15, v: 0.9, identical: true, ...over,
 });
 
 function fixedRecord(ttftRatio: number, speedups: number[]): SpeedRecord {
-  const sweep = speedups.map((speedup, i) => cellOf({ k: i + 1, speedup, predictedSpeedup: speedup * (i === 0 ? 1.05 : 1.5), acceptanceRate: 0.8 - 0.1 * i }));
+  const sweep = speedups.map((decodeSpeedup, i) => cellOf({ k: i + 1, decodeSpeedup, speedup: 0.8 * decodeSpeedup, predictedSpeedup: decodeSpeedup * (i === 0 ? 1.05 : 1.5), acceptanceRate: 0.8 - 0.1 * i }));
   return {
     machine: { cpus: 2, model: "test", loadAverageAtStart: [0, 0, 0] }, models: { target: "a", draft: "b" },
     settings: { engine: "lab", levels: ["Q4_K_M"], ks: speedups.map((_, i) => i + 1), maxTokens: 48, repeats: 3, tasks: ["prose"], batches: [1] },
@@ -94,6 +94,7 @@ describe("speculativeClaims: verdicts follow the numbers", () => {
     expect(kAlpha!.verdict).toBe("holds (within 25% at the median)");
     expect(ttft!.verdict).toMatch(/^false: TTFT grew by 30%/);
     expect(twoThree!.verdict).toMatch(/^not on our pair: best 1\.50×/);
+    expect(twoThree!.ours).toMatch(/^best measured with our draft: 1\.50× decoding, 1\.20× end to end/);
     expect(model!.ours).toBe("1 of 3 draft-model cells within 15%; median error 33%");
     expect(model!.verdict).toMatch(/^misses most cells/);
   });

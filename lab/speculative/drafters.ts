@@ -36,6 +36,9 @@ export interface Drafter {
   readonly vocabSize: number;
   /** The engine behind it, if any: the generator checks the vocabularies agree before starting. */
   readonly engine?: Engine;
+  /** Optional: take in the prompt before the first proposal (a draft model prefills all of it but
+   *  the last token), so that the prefill is timed as prefill and the rounds as decoding. */
+  prefill?(context: readonly number[]): Promise<void>;
   /** Proposes up to k tokens continuing `context` (every committed token: prompt and output so far). */
   propose(context: readonly number[], k: number, sampling: DraftSampling): Promise<DraftProposal>;
   /** The context was cut back to its first n tokens (rejected drafts): forget everything after. */
@@ -62,6 +65,17 @@ export class ModelDrafter implements Drafter {
   constructor(readonly engine: Engine, name = `draft model (${engine.name})`) {
     this.name = name;
     this.vocabSize = engine.tokenizer.vocabSize;
+  }
+
+  async prefill(context: readonly number[]): Promise<void> {
+    this.sequence ??= await this.engine.createSequence();
+    const seq = this.sequence;
+    let common = 0;
+    const held = seq.tokens;
+    while (common < held.length && common < context.length - 1 && held[common] === context[common]) common++;
+    if (seq.length > common) await seq.truncate(common);
+    // Everything but the last token: propose() feeds that one, its distribution is the first draft's.
+    if (context.length - 1 > common) await this.engine.step([{ sequence: seq, tokens: context.slice(common, -1), output: "none" }]);
   }
 
   async propose(context: readonly number[], k: number, sampling: DraftSampling): Promise<DraftProposal> {

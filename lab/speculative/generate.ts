@@ -56,7 +56,8 @@ export interface SpeculativeResult {
   acceptancePerPosition: number[];
   /** Forward passes the draft model ran (0 for prompt lookup). */
   draftSteps: number;
-  /** Wall-clock split, milliseconds. verify = the target pass and verifyDraft; rollback = truncates. */
+  /** Wall-clock split, milliseconds. prefill = the target's and the draft's prefill of the prompt;
+   *  verify = the target pass and the verdict; rollback = truncates. */
   time: { prefillMs: number; draftMs: number; verifyMs: number; rollbackMs: number; totalMs: number };
 }
 
@@ -114,6 +115,7 @@ export async function speculativeGenerate(target: Engine, drafter: Drafter, prom
   try {
     let t0 = performance.now();
     if (context.length > 1) await target.step([{ sequence: seq, tokens: context.slice(0, -1), output: "none" }]);
+    if (budget > 1) await drafter.prefill?.(context); // no draft is asked for when only one token is wanted
     time.prefillMs = performance.now() - t0;
     let done = budget === 0;
     while (!done) {

@@ -9,7 +9,7 @@
 //     figures, and whether the outputs are identical token for token (meaningful for greedy only).
 import { loadCorpus, TASKS, type Task } from "../data/index.ts";
 import type { Engine } from "../engine/engine.ts";
-import { generate } from "../engine/generate.ts";
+import { generateTokens } from "../engine/generate.ts";
 import { Sampler, type SamplerOptions } from "../engine/sampler.ts";
 import { median } from "../measure/stats.ts";
 import { alphaFromMeanLength, predictedSpeedup } from "./cost.ts";
@@ -81,7 +81,8 @@ export interface CostRatios {
  * LabEngine takes the argmax of the logits, llama.cpp samples natively and builds no probability
  * Map) — the honest baseline, the same tokens as generate() at temperature 0.
  */
-export async function plainGreedy(engine: Engine, prompt: readonly number[], maxTokens: number, { stopAtEos = true } = {}): Promise<number[]> {
+export async function plainGreedy(engine: Engine, prompt: readonly number[], maxTokens: number,
+  { stopAtEos = true, onFirstToken }: { stopAtEos?: boolean; onFirstToken?: () => void } = {}): Promise<number[]> {
   const greedy = new Sampler({ temperature: 0 });
   const budget = Math.min(maxTokens, engine.contextSize - prompt.length);
   const out: number[] = [];
@@ -89,6 +90,7 @@ export async function plainGreedy(engine: Engine, prompt: readonly number[], max
   const seq = await engine.createSequence();
   try {
     let [r] = await engine.step([{ sequence: seq, tokens: [...prompt], output: "none", sample: greedy }]);
+    onFirstToken?.(); // the prompt's prefill gave the first token: decoding starts here
     for (;;) {
       const token = r.token!;
       if (stopAtEos && token === engine.tokenizer.eosId) break;
@@ -155,9 +157,14 @@ export interface Comparison {
   temperature: number;
   prompts: number;
   tokensPerPrompt: number;
+  /** End to end: tokens ÷ the whole run, the prompt's prefill included. */
   baseline: { tokensPerSecond: number; tokens: number; seconds: number };
   speculative: { tokensPerSecond: number; tokens: number; seconds: number };
   speedup: number;
+  /** Decoding only, the phase the cost model describes (the prompt's prefill, which speculation
+   *  does not change, left out of both): plain = tokens after the first ÷ time after the prefill
+   *  gave the first token; speculative = tokens ÷ time after the target's and the draft's prefill. */
+  decode: { baselineTokensPerSecond: number; speculativeTokensPerSecond: number; speedup: number };
   /** The median over runs of (plain seconds ÷ speculative seconds) for the same prompt, run back to
    *  back: less moved by load that changes between runs than the ratio of totals. */
   speedupMedianOfPairs: number;
@@ -196,6 +203,7 @@ export async function compareWithPlain(target: Engine, drafter: Drafter, prompts
   const temperature = sampler.temperature ?? 0;
   checkSameVocabulary(target, drafter); // before any generation
   let plainTokens = 0, plainMs = 0, specTokens = 0, specMs = 0;
+  let plainDecodeTokens = 0, plainDecodeMs = 0, specDecodeMs = 0;
   let identical = true;
   const runs: SpeculativeResult[] = [];
   const pairRatios: number[] = [];
@@ -206,11 +214,16 @@ export async function compareWithPlain(target: Engine, drafter: Drafter, prompts
       const order = (r + i) % 2 === 0 ? ["plain", "spec"] : ["spec", "plain"];
       let plain: number[] = [];
       let spec: SpeculativeResult | undefined;
-      let onePlainMs = 0, oneSpecMs = 0;
+      let onePlainMs = 0, oneSpecMs = 0, plainFirstMs = 0;
       for (const which of order) {
         const t0 = performance.now();
         if (which === "plain") {
-          plain = temperature === 0 ? await plainGreedy(target, prompt, maxTokens) : await generate(target, prompt, { maxTokens, ...sampler, seed: runSeed });
+          const first = () => { plainFirstMs = performance.now() - t0; };
+          if (temperature === 0) plain = await plainGreedy(target, prompt, maxTokens, { onFirstToken: first });
+          else {
+            plain = [];
+            for await (const t of generateTokens(target, prompt, { maxTokens, ...sampler, seed: runSeed })) { if (plain.length === 0) first(); plain.push(t); }
+          }
           onePlainMs = performance.now() - t0;
         } else {
           spec = await speculativeGenerate(target, drafter, prompt, { k, maxTokens, sampler, seed: runSeed });
@@ -219,6 +232,8 @@ export async function compareWithPlain(target: Engine, drafter: Drafter, prompts
       }
       plainMs += onePlainMs;
       specMs += oneSpecMs;
+      if (plain.length > 1) { plainDecodeTokens += plain.length - 1; plainDecodeMs += onePlainMs - plainFirstMs; }
+      specDecodeMs += oneSpecMs - spec!.time.prefillMs;
       // Tokens per second of each run, as a ratio (sampling may give the two runs different lengths).
       if (plain.length > 0 && spec!.tokens.length > 0) pairRatios.push((spec!.tokens.length / oneSpecMs) / (plain.length / onePlainMs));
       plainTokens += plain.length;
@@ -240,9 +255,11 @@ export async function compareWithPlain(target: Engine, drafter: Drafter, prompts
   const alpha = alphaFromMeanLength(meanAcceptedLength, k);
   const baseline = { tokensPerSecond: plainTokens / (plainMs / 1000), tokens: plainTokens, seconds: plainMs / 1000 };
   const speculative = { tokensPerSecond: specTokens / (specMs / 1000), tokens: specTokens, seconds: specMs / 1000 };
+  const decodeBase = plainDecodeTokens / (plainDecodeMs / 1000), decodeSpec = specTokens / (specDecodeMs / 1000);
   return {
     k, drafter: drafter.name, temperature, prompts: prompts.length, tokensPerPrompt: maxTokens,
     baseline, speculative, speedup: speculative.tokensPerSecond / baseline.tokensPerSecond,
+    decode: { baselineTokensPerSecond: decodeBase, speculativeTokensPerSecond: decodeSpec, speedup: decodeSpec / decodeBase },
     speedupMedianOfPairs: pairRatios.length > 0 ? median(pairRatios) : NaN,
     identical: temperature === 0 ? identical : null,
     drafted, accepted, acceptanceRate: drafted > 0 ? accepted / drafted : NaN, meanAcceptedLength,

@@ -32,7 +32,8 @@ Options:
   --repeats N          runs per prompt, plain and speculative interleaved (default 2)
   --seed S             seed for sampling (default 0)
   --json               one JSON document: baseline.tokensPerSecond, speculative.tokensPerSecond,
-                       speedup, acceptanceRate, meanAcceptedLength, predictedSpeedup, identical, …
+                       speedup, decode.speedup (prefill left out of both), acceptanceRate,
+                       meanAcceptedLength, predictedSpeedup, identical, …
 
 Example:
   lab speculate data/models/target.gguf --draft data/models/draft.gguf --k 4 --level Q4_K_M`,
@@ -90,7 +91,7 @@ Example:
         const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "—");
         say(`${drafter.name}, k = ${k}, ${engineName} engine, ${report.level}, ${set} prompts × ${count}, ${maxTokens} tokens, temperature ${temperature}`);
         say(`baseline     ${f(r.baseline.tokensPerSecond, 1)} tokens/s`);
-        say(`speculative  ${f(r.speculative.tokensPerSecond, 1)} tokens/s   speedup ${f(r.speedup)}× (predicted ${f(r.predictedSpeedup)}×)`);
+        say(`speculative  ${f(r.speculative.tokensPerSecond, 1)} tokens/s   speedup ${f(r.speedup)}× end to end, ${f(r.decode.speedup)}× decoding only (predicted ${f(r.predictedSpeedup)}×)`);
         say(`acceptance   ${f(r.acceptanceRate, 3)}   mean accepted length ${f(r.meanAcceptedLength)}   tokens per target pass ${f(r.tokensPerTargetPass)}`);
         say(`per position ${r.acceptancePerPosition.map((a) => f(a, 2)).join(" ")}`);
         say(`c = ${f(r.c, 3)}   v(${k}) = ${f(r.v)}   α = ${f(r.alpha, 3)}   time: draft ${f(r.timeSplit.draft)} s, verify ${f(r.timeSplit.verify)} s, rollback ${f(r.timeSplit.rollback, 3)} s`);
