@@ -254,7 +254,7 @@ export async function resultFromCheckpoint(path: string): Promise<TrainResult> {
  *  in an earlier session and whose weights the long phase started from (`--init`). */
 export async function resultFromLossCsv(path: string, settings: TrainSettings): Promise<TrainResult> {
   const rows = (await readFile(path, "utf8")).trim().split("\n");
-  if (rows[0] !== "step,tokens,lr,train_loss,valid_loss,grad_norm,seconds") throw new Error(`${path}: not a lab train loss curve`);
+  if (rows[0] !== LOSS_CSV_HEADER) throw new Error(`${path}: not a lab train loss curve`);
   const history: HistoryRow[] = rows.slice(1).map((line, i) => {
     const [step, tokens, lr, trainLoss, validLoss, gradNorm, seconds] = line.split(",");
     const row = { step: Number(step), tokens: Number(tokens), lr: Number(lr), trainLoss: Number(trainLoss),
@@ -293,10 +293,13 @@ export function trainingMacs(s: TrainSettings): number {
   return 3 * macsPerToken(s.shape, s.seqLen) * s.batch * s.seqLen * s.steps;
 }
 
+/** The loss-curve CSV's columns: what writeLossCsv writes and resultFromLossCsv reads back. */
+export const LOSS_CSV_HEADER = "step,tokens,lr,train_loss,valid_loss,grad_norm,seconds";
+
 // ─── The loss-curve CSV ──────────────────────────────────────────────────────────────────────────
 
 export async function writeLossCsv(path: string, history: HistoryRow[]): Promise<void> {
-  const lines = ["step,tokens,lr,train_loss,valid_loss,grad_norm,seconds"];
+  const lines = [LOSS_CSV_HEADER];
   for (const h of history) {
     lines.push([h.step, h.tokens, h.lr.toExponential(4), h.trainLoss.toFixed(5), h.validLoss === null ? "" : h.validLoss.toFixed(5),
       h.gradNorm.toFixed(4), h.seconds.toFixed(2)].join(","));
