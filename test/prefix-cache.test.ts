@@ -516,6 +516,29 @@ describe("slot cache (llama-server cache_prompt)", () => {
     checkPool(e, [], []);
   });
 
+  it("a miss (nothing shared but BOS) recycles the least recently used idle slot: freed and reopened empty, 0 tokens cached, its tokens counted as evicted", async () => {
+    const e = await open({ kvBlockSize: 8, kvBlocks: 32, maxSequences: 4 });
+    const bos = e.tokenizer.bosId;
+    const cache = new SlotCache(e, { slots: 2 });
+    const a = await prefillCached(e, cache, [bos, ...tokens(11, 70, e.hparams.nVocab)]);
+    await cache.release(a.sequence);
+    const b = await prefillCached(e, cache, [bos, ...tokens(9, 71, e.hparams.nVocab)]); // opens slot 2: only BOS in common
+    expect(b.cachedTokens).toBe(0);
+    await cache.release(b.sequence);
+    const c = await prefillCached(e, cache, [bos, ...tokens(7, 72, e.hparams.nVocab)]); // both slots full: recycles slot 1 (LRU)
+    expect(c.cachedTokens).toBe(0);
+    expect(c.sequence).not.toBe(a.sequence); // a new sequence, not a truncated one
+    expect(cache.slotTokens().map((s) => s.tokens.length)).toEqual([8, 10]);
+    expect(cache.stats()).toMatchObject({ queries: 3, hitTokens: 0, evictedTokens: 12 });
+    await cache.release(c.sequence);
+    // A real shared prefix still routes and truncates as before.
+    const d = await prefillCached(e, cache, [bos, ...tokens(7, 72, e.hparams.nVocab).slice(0, 4), ...tokens(5, 73, e.hparams.nVocab)]);
+    expect(d.cachedTokens).toBe(5);
+    await cache.release(d.sequence);
+    await cache.dispose();
+    checkPool(e, [], []);
+  });
+
   it("LabEngine: idle slots are evicted (LRU) when the pool is full; 0 slots = off; bad sizes refused", async () => {
     const e = await open({ kvBlockSize: 8, kvBlocks: 8, maxSequences: 4 });
     const cache = new SlotCache(e, { slots: 3 });

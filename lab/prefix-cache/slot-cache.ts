@@ -9,8 +9,8 @@
 // routing a request to a slot overwrites whatever that slot held past the common prefix.
 //
 // Routing, as llama-server: the idle slot with the longest common prefix (ties: least recently used);
-// when no idle slot shares anything, a free slot (fewer than N exist) is opened instead of
-// overwriting a cached one, else the least recently used idle slot is reused from position 0.
+// when no idle slot shares anything but BOS, a free slot (fewer than N exist) is opened instead of
+// overwriting a cached one, else the least recently used idle slot is recycled (freed, reopened).
 // At least one prompt token is always recomputed (the match is capped at prompt.length - 1).
 // Eviction (LabEngine only, when the pool is full): idle slots are freed, least recently used first.
 import { EngineError, type Engine, type Sequence } from "../engine/engine.ts";
@@ -58,12 +58,22 @@ export class SlotCache implements PrefixCache {
         bestLcp = lcp;
       }
     }
-    if ((!best || bestLcp === 0) && this.slots.length < this.nSlots) {
+    // A slot that shares nothing, or only the BOS every prompt opens with, is no better than a new
+    // sequence — and worse on llama.cpp, which prefills into a truncated sequence 10–17% slower than
+    // into a fresh one (measured on the target, 850 tokens: bench/prefix-cache.ts's unique workload
+    // showed it as cache overhead). So a miss opens a slot while fewer than N exist, else recycles
+    // the least recently used idle one: freed and reopened empty, never truncated.
+    const miss = bestLcp <= 0 || (bestLcp === 1 && prompt[0] === this.engine.tokenizer.bosId);
+    if (miss && this.slots.length < this.nSlots) {
       best = { sequence: await this.engine.createSequence(), busy: false, lastUsed: 0 };
-      bestLcp = 0;
       this.slots.push(best);
+    } else if (miss && best) {
+      this.counter.evictedTokens += best.sequence.length;
+      await best.sequence.free();
+      best.sequence = await this.engine.createSequence();
     }
     if (!best) throw new EngineError(`slot cache: all ${this.nSlots} slots are busy; release one first`);
+    if (miss) bestLcp = 0;
     const dropped = best.sequence.length - bestLcp;
     if (dropped > 0) {
       await best.sequence.truncate(bestLcp);
