@@ -2,7 +2,9 @@
 // BatchDrafter): on the fake engine with a fake clock, drafters that are always right, always wrong
 // or half right, every step's rows and token counts asserted exactly; then on LabEngine with the
 // kit's small draft model, the draft-model drafter (batched draft passes) and prompt lookup give
-// exactly the greedy tokens of plain decoding.
+// exactly the greedy tokens of plain decoding. At temperature 0.8, 5,000 seeded requests through a
+// speculative scheduler fit the target's exact distribution by chi-square (p < 0.001 threshold),
+// and the same statistics reject emitting unchecked drafts and the residual drawn from p.
 import { describe, expect, it } from "vitest";
 import { fileURLToPath } from "node:url";
 import { openEngine } from "../lab/engine/engine.ts";
@@ -169,6 +171,184 @@ describe("speculative decoding in the scheduler (fake engine)", () => {
     s.submit(req("a", 4, 5));
     await s.step();
     await expect(s.step()).rejects.toThrow(/the drafter "too many" proposed \[5,5,5\] for request a \(at most 2 ids/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Exactness at temperature > 0 (Leviathan et al. 2023): whatever the drafts, the tokens a
+// speculative scheduler emits follow the target's sampling distribution. What they are compared
+// against is computed here from the fake engine's logits, not with the kit's sampler, verifier or
+// chi-square code.
+
+/** The target at temperature t after `context`: the fake engine's logits are −0.5·|i − next| with
+ *  next = fakeNextToken(context) (test/fake-engine.ts), so the sampler draws i ∝ exp(−0.5·|i − next| / t). */
+function exactTarget(context: readonly number[], nVocab: number, t: number): number[] {
+  const next = fakeNextToken(context, nVocab);
+  return normalize(Array.from({ length: nVocab }, (_, i) => Math.exp(-0.5 * Math.abs(i - next) / t)));
+}
+
+/** The draft's q after `context`: a guess from the last token alone, g = (5·last + 1) mod V, with
+ *  q(i) ∝ exp(−|i − g|). Sharper than the target and mostly peaked elsewhere: about 0.6 of drafts
+ *  are accepted, so accepted drafts, residual draws and bonus tokens are all common. */
+function draftQ(context: readonly number[], nVocab: number): number[] {
+  const g = (5 * context[context.length - 1] + 1) % nVocab;
+  return normalize(Array.from({ length: nVocab }, (_, i) => Math.exp(-Math.abs(i - g))));
+}
+
+function normalize(w: number[]): number[] {
+  const total = w.reduce((s, x) => s + x, 0);
+  return w.map((x) => x / total);
+}
+
+/** Inverse CDF with one uniform u in [0, 1). */
+function drawFrom(probs: readonly number[], u: number): number {
+  let i = 0;
+  for (; i < probs.length - 1; i++) if ((u -= probs[i]) < 0) break;
+  return i;
+}
+
+/** Every continuation of n tokens with its probability under the target (the product of the
+ *  conditionals), by enumeration: V^n of them. */
+function exactJoint(prompt: readonly number[], n: number, nVocab: number, t: number): { tokens: number[]; prob: number }[] {
+  const out: { tokens: number[]; prob: number }[] = [];
+  const walk = (tokens: number[], prob: number) => {
+    if (tokens.length === n) { out.push({ tokens, prob }); return; }
+    const p = exactTarget([...prompt, ...tokens], nVocab, t);
+    for (let i = 0; i < nVocab; i++) walk([...tokens, i], prob * p[i]);
+  };
+  walk([], 1);
+  return out;
+}
+
+/** A statistic's categories: which of `cells` an output falls in. */
+interface Cells { cells: number; of: (tokens: readonly number[]) => number }
+
+function expectedProbs(joint: { tokens: number[]; prob: number }[], { cells, of }: Cells): number[] {
+  const out = new Array<number>(cells).fill(0);
+  for (const { tokens, prob } of joint) out[of(tokens)] += prob;
+  return out;
+}
+
+function observedCounts(outputs: readonly (readonly number[])[], { cells, of }: Cells): number[] {
+  const out = new Array<number>(cells).fill(0);
+  for (const g of outputs) out[of(g)]++;
+  return out;
+}
+
+/** Pearson's X² = Σ (O − E)² / E with cells − 1 degrees of freedom (nothing estimated from the
+ *  data), and the smallest expected count (the χ² approximation wants every E ≥ 5). */
+function pearson(counts: readonly number[], probs: readonly number[]) {
+  const n = counts.reduce((s, c) => s + c, 0);
+  let statistic = 0;
+  let minExpected = Infinity;
+  for (let i = 0; i < counts.length; i++) {
+    const e = n * probs[i];
+    statistic += (counts[i] - e) ** 2 / e;
+    minExpected = Math.min(minExpected, e);
+  }
+  return { statistic, df: counts.length - 1, minExpected };
+}
+
+/** A drafter that draws each draft from draftQ with the request's own uniform stream (as
+ *  ModelBatchDrafter does) and reports `reported(q, token)` as the row it drew from: q itself when
+ *  honest, something else in a negative control. */
+function qDrafter(nVocab: number, reported = (q: number[], _token: number) => q): BatchDrafter {
+  return {
+    name: "draftQ",
+    async propose(requests) {
+      return requests.map(({ context, k, sampling }) => {
+        const c = [...context];
+        const tokens: number[] = [];
+        const logprobs: Float64Array[] = [];
+        for (let i = 0; i < k; i++) {
+          const q = draftQ(c, nVocab);
+          const token = drawFrom(q, sampling.random());
+          tokens.push(token);
+          logprobs.push(Float64Array.from(reported(q, token), Math.log));
+          c.push(token);
+        }
+        return { tokens, logprobs, steps: k };
+      });
+    },
+    async release() {},
+  };
+}
+
+describe("speculative decoding in the scheduler keeps the target's distribution at temperature > 0 (chi-square, fake engine)", () => {
+  const V = 6; // ids 0..2 (<unk>, <s>, </s>) plus 3..5, among which the fake engine's peak moves
+  const T = 0.8; // not 1, so verifying against untempered rows would show
+  const K = 2;
+  const TOKENS = 4; // with k = 2: t1 from the prefill, then t2..t4 from one or two verify passes
+  const N = 5000; // enough for every cell of every statistic below to expect at least 5
+  const PROMPT = [1, 4, 3];
+  // 0.999 quantiles of χ² (a statistic above one has p < 0.001): scipy.stats.chi2.ppf(0.999, df)
+  // = 66.6188 for df = 35 (6 × 6 cells − 1) and 40.7902 for df = 17 (3 × 6 cells − 1).
+  const CRITICAL: Record<number, number> = { 35: 66.619, 17: 40.790 };
+  const joint = exactJoint(PROMPT, TOKENS, V, T);
+  // The joint distribution of two positions (0-based).
+  const pair = (a: number, b: number): Cells => ({ cells: V * V, of: (g) => g[a] * V + g[b] });
+  // Token j beside the target's peak at its position (3..5): the target's conditional depends on
+  // the context only through that peak, so these cells test p(t_j | t_<j) itself, where a pair of
+  // positions only sees it averaged over the tokens before.
+  const peakAndToken = (j: number): Cells => ({ cells: (V - 3) * V, of: (g) => (fakeNextToken([...PROMPT, ...g.slice(0, j)], V) - 3) * V + g[j] });
+  const statistics: [string, Cells][] = [
+    ["(t1, t2)", pair(0, 1)], ["(t3, t4)", pair(2, 3)],
+    ["(peak, t2)", peakAndToken(1)], ["(peak, t3)", peakAndToken(2)], ["(peak, t4)", peakAndToken(3)],
+  ];
+  const expected = statistics.map(([, cells]) => expectedProbs(joint, cells));
+  const measure = (outputs: readonly (readonly number[])[]) =>
+    statistics.map(([name, cells], i) => ({ name, ...pearson(observedCounts(outputs, cells), expected[i]) }));
+
+  /** N requests, seeds 0..N−1, all submitted at once: up to 64 run together, so verify rows,
+   *  plain decode rows and new prefills share steps. */
+  async function run(drafter: BatchDrafter) {
+    const engine = new FakeEngine({ nVocab: V, maxSequences: 64 });
+    const scheduler = new Scheduler(engine, { maxBatchTokens: 512, speculative: { drafter, k: K } });
+    const records = Array.from({ length: N }, (_, i) => scheduler.submit({
+      id: `s${i}`, prompt: PROMPT, maxTokens: TOKENS, sampler: new Sampler({ temperature: T, seed: i }), stopAtEos: false,
+    }));
+    const stats = await scheduler.runToCompletion();
+    expect(Math.max(...stats.map((s) => s.rows))).toBe(64);
+    expect(records.every((r) => r.finishReason === "length" && r.generated.length === TOKENS)).toBe(true);
+    return { records, measured: measure(records.map((r) => r.generated)) };
+  }
+
+  it("5,000 seeded requests at temperature 0.8, k = 2: the pairs (t1, t2) and (t3, t4), and each of t2, t3, t4 beside the target's peak, fit the exact distribution (X² below the p = 0.001 critical value)", async () => {
+    const { records, measured } = await run(qDrafter(V));
+    // Every path is exercised, by (drafted, accepted): 2/2 = both drafts accepted, then a bonus
+    // token; 2/1 = a residual draw at draft 2, then a plain sample; 3/1 = a residual at draft 1,
+    // then a 1-draft round accepted plus a bonus; 3/0 = two residuals, then a plain sample.
+    const paths = new Map<string, number>();
+    for (const r of records) paths.set(`${r.drafted}/${r.accepted}`, (paths.get(`${r.drafted}/${r.accepted}`) ?? 0) + 1);
+    expect([...paths.keys()].sort()).toEqual(["2/1", "2/2", "3/0", "3/1"]);
+    for (const [path, n] of paths) expect(n, path).toBeGreaterThan(N / 10);
+    for (const s of measured) {
+      expect(s.minExpected, s.name).toBeGreaterThanOrEqual(5);
+      expect(s.statistic, `X²${s.name} = ${s.statistic.toFixed(1)}, ${s.df} df`).toBeLessThan(CRITICAL[s.df]);
+    }
+  });
+
+  it("the same statistics have power: emitting the drafts unchecked and drawing the residual from p instead of norm(max(0, p − q)) land far above the critical value", async () => {
+    // Accept always, through the scheduler: a drafter that claims its token had probability 1e-12
+    // makes p/q huge, so every draft is accepted and the draft's own distribution comes out (t4 is
+    // then always a genuine bonus draw from p, so its statistic is left out).
+    const always = await run(qDrafter(V, (q, token) => q.map((x, i) => (i === token ? 1e-12 : x))));
+    expect(always.records.every((r) => r.accepted === r.drafted)).toBe(true);
+    for (const s of always.measured.filter((s) => s.name !== "(peak, t4)")) expect(s.statistic, `X²${s.name}`).toBeGreaterThan(CRITICAL[s.df]);
+    // The classic mistake (the scheduler cannot be given another verifier, so simulated here with
+    // the same target, draft and sample size): t1 ~ p, d ~ q, accept with min(1, p(d)/q(d)),
+    // otherwise t2 ~ p. Only (t1, t2) and t2 beside its peak are measured.
+    const random = mulberry32(2023);
+    const outputs = Array.from({ length: N }, () => {
+      const t1 = drawFrom(exactTarget(PROMPT, V, T), random());
+      const context = [...PROMPT, t1];
+      const p = exactTarget(context, V, T), q = draftQ(context, V);
+      const d = drawFrom(q, random());
+      return [t1, random() * q[d] < p[d] ? d : drawFrom(p, random())];
+    });
+    for (const s of measure(outputs.map((g) => [...g, 0, 0])).filter((s) => s.name.includes("t2"))) {
+      expect(s.statistic, `X²${s.name}`).toBeGreaterThan(CRITICAL[s.df]);
+    }
   });
 });
 
