@@ -7,7 +7,8 @@
 // Checks the issue's aims and prints each as met or not (it does not fail on them: timings on a
 // shared machine vary):
 //   system-prompt: TTFT of a hit ÷ TTFT cold <= 0.1 on LabEngine (block, radix), <= 0.25 on llama.cpp (slot);
-//   unique: TTFT p50 with each cache within 3% of none (the overhead of looking up and indexing);
+//   unique: TTFT with each cache within 3% of none (the overhead of looking up and indexing), read as
+//           the median over requests of the paired ratio (same prompt, adjacent in time);
 //   every workload: identical greedy tokens with and without each cache.
 // Writes data/results/prefix-cache.json (or --out).
 import { mkdir, writeFile } from "node:fs/promises";
@@ -45,8 +46,8 @@ for (const engine of ["lab", "llama"] as const) {
   const u = find(engine, "unique").methods;
   for (const [method, m] of Object.entries(u)) {
     if (method === "none") continue;
-    const v = m.ttftMs.p50 / u.none.ttftMs.p50;
-    aims.push({ aim: `unique, ${engine} ${method}: TTFT p50 with the cache ÷ without <= 1.03`, value: v, met: v <= 1.03 });
+    const v = m.ttftOverNone;
+    aims.push({ aim: `unique, ${engine} ${method}: TTFT with the cache ÷ without (median of per-request ratios) <= 1.03`, value: v, met: v <= 1.03 });
   }
 }
 const same = runs.every((r) => Object.values(r.methods).every((m) => m.sameTokensAsNone));

@@ -10,7 +10,7 @@ import { mulberry32 } from "../lab/random.ts";
 import { BlockHashCache, LruBlockQueue, blockHashFunction, blockHashes, sha256BlockHash, xxh64BlockHash } from "../lab/prefix-cache/block-cache.ts";
 import { prefillCached, stepEvicting, type PrefixCache } from "../lab/prefix-cache/cache.ts";
 import { RadixCache } from "../lab/prefix-cache/radix-cache.ts";
-import { SlotCache } from "../lab/prefix-cache/slot-cache.ts";
+import { SLOT_MIN_REUSE_TOKENS, SlotCache } from "../lab/prefix-cache/slot-cache.ts";
 import { openPrefixCache } from "../lab/prefix-cache/index.ts";
 import { TARGET_GGUF, hasTarget } from "./engine-fixtures.ts";
 import { runPrefixBench, workloadPrompts } from "../lab/prefix-cache/bench.ts";
@@ -516,7 +516,7 @@ describe("slot cache (llama-server cache_prompt)", () => {
     checkPool(e, [], []);
   });
 
-  it("a miss (nothing shared but BOS) recycles the least recently used idle slot: freed and reopened empty, 0 tokens cached, its tokens counted as evicted", async () => {
+  it("a miss (fewer than SLOT_MIN_REUSE_TOKENS shared, e.g. only BOS) recycles the least recently used idle slot: freed and reopened empty, 0 tokens cached, its tokens counted as evicted", async () => {
     const e = await open({ kvBlockSize: 8, kvBlocks: 32, maxSequences: 4 });
     const bos = e.tokenizer.bosId;
     const cache = new SlotCache(e, { slots: 2 });
@@ -531,10 +531,16 @@ describe("slot cache (llama-server cache_prompt)", () => {
     expect(cache.slotTokens().map((s) => s.tokens.length)).toEqual([8, 10]);
     expect(cache.stats()).toMatchObject({ queries: 3, hitTokens: 0, evictedTokens: 12 });
     await cache.release(c.sequence);
-    // A real shared prefix still routes and truncates as before.
-    const d = await prefillCached(e, cache, [bos, ...tokens(7, 72, e.hparams.nVocab).slice(0, 4), ...tokens(5, 73, e.hparams.nVocab)]);
-    expect(d.cachedTokens).toBe(5);
+    // A common prefix of SLOT_MIN_REUSE_TOKENS or more routes to its slot and truncates, as before;
+    // one token fewer is a miss.
+    const long = [bos, ...tokens(SLOT_MIN_REUSE_TOKENS + 8, 74, e.hparams.nVocab)];
+    await cache.release((await prefillCached(e, cache, long)).sequence); // a miss: recycles b's slot
+    const d = await prefillCached(e, cache, [...long.slice(0, SLOT_MIN_REUSE_TOKENS), ...tokens(5, 73, e.hparams.nVocab)]);
+    expect(d.cachedTokens).toBe(SLOT_MIN_REUSE_TOKENS);
     await cache.release(d.sequence);
+    const f = await prefillCached(e, cache, [...long.slice(0, SLOT_MIN_REUSE_TOKENS - 1), ...tokens(5, 75, e.hparams.nVocab)]);
+    expect(f.cachedTokens).toBe(0);
+    await cache.release(f.sequence);
     await cache.dispose();
     checkPool(e, [], []);
   });

@@ -129,6 +129,9 @@ export interface MethodReport {
   ttftMs: { p50: number; p90: number };
   /** p50 TTFT of the requests this method served from cache ÷ p50 TTFT of the same requests with no cache. */
   ttftHitOverCold: number | null;
+  /** Median over requests of this method's TTFT ÷ no cache's TTFT for the same prompt (paired: each
+   *  request's length and moment cancel out, so it reads overhead more tightly than a ratio of p50s). */
+  ttftOverNone: number;
   /** Requests with at least one cached token. */
   hitRequests: number;
   prefillTokens: number;
@@ -187,6 +190,7 @@ export async function runPrefixBench(opts: PrefixBenchOptions) {
         hitRate: stats ? stats.hitRate : 0,
         ttftMs: { p50: median(ttfts), p90: quantile(ttfts, 0.9) },
         ttftHitOverCold: hitIdx.length === 0 ? null : median(hitIdx.map((r) => rs[r].ttftMs)) / median(hitIdx.map((r) => none[r].ttftMs)),
+        ttftOverNone: median(rs.map((x, r) => x.ttftMs / none[r].ttftMs)),
         hitRequests: hitIdx.length,
         prefillTokens: rs.reduce((s, x) => s + x.computedTokens, 0),
         cachedTokens: rs.reduce((s, x) => s + x.cachedTokens, 0),

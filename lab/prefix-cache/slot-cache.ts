@@ -9,12 +9,17 @@
 // routing a request to a slot overwrites whatever that slot held past the common prefix.
 //
 // Routing, as llama-server: the idle slot with the longest common prefix (ties: least recently used);
-// when no idle slot shares anything but BOS, a free slot (fewer than N exist) is opened instead of
-// overwriting a cached one, else the least recently used idle slot is recycled (freed, reopened).
+// when no idle slot shares at least 16 tokens (SLOT_MIN_REUSE_TOKENS), a free slot (fewer than N
+// exist) is opened instead of overwriting a cached one, else the least recently used idle slot is
+// recycled (freed and reopened empty).
 // At least one prompt token is always recomputed (the match is capped at prompt.length - 1).
 // Eviction (LabEngine only, when the pool is full): idle slots are freed, least recently used first.
 import { EngineError, type Engine, type Sequence } from "../engine/engine.ts";
 import { StatsCounter, checkPrompt, commonPrefix, type CacheHit, type PrefixCache, type PrefixCacheStats } from "./cache.ts";
+
+/** The shortest common prefix a slot is reused for: one block, as the block-hash cache (which
+ *  shares only full blocks of 16 tokens), so every method ignores a few shared leading words. */
+export const SLOT_MIN_REUSE_TOKENS = 16;
 
 interface Slot {
   sequence: Sequence;
@@ -58,12 +63,12 @@ export class SlotCache implements PrefixCache {
         bestLcp = lcp;
       }
     }
-    // A slot that shares nothing, or only the BOS every prompt opens with, is no better than a new
-    // sequence — and worse on llama.cpp, which prefills into a truncated sequence 10–17% slower than
-    // into a fresh one (measured on the target, 850 tokens: bench/prefix-cache.ts's unique workload
-    // showed it as cache overhead). So a miss opens a slot while fewer than N exist, else recycles
-    // the least recently used idle one: freed and reopened empty, never truncated.
-    const miss = bestLcp <= 0 || (bestLcp === 1 && prompt[0] === this.engine.tokenizer.bosId);
+    // A slot sharing fewer than SLOT_MIN_REUSE_TOKENS is a miss: no better than a new sequence, and
+    // worse on llama.cpp, which prefills into a truncated sequence 10–17% slower than into a fresh
+    // one (measured on the target, 850 tokens; bench/prefix-cache.ts's unique workload, whose
+    // prompts share their first few words, showed it as cache overhead). A miss opens a slot while
+    // fewer than N exist, else recycles the least recently used idle one: freed, reopened empty.
+    const miss = bestLcp < SLOT_MIN_REUSE_TOKENS;
     if (miss && this.slots.length < this.nSlots) {
       best = { sequence: await this.engine.createSequence(), busy: false, lastUsed: 0 };
       this.slots.push(best);

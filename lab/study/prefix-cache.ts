@@ -361,7 +361,7 @@ export async function committedPrefixBench(path = PREFIX_BENCH_JSON): Promise<Pr
 
 export interface PrefixBenchFile {
   aims: { aim: string; value: number | boolean | null; met: boolean }[];
-  runs: { engine: string; workload: string; methods: Record<string, { hitRate: number; ttftHitOverCold: number | null; ttftMs: { p50: number } }> }[];
+  runs: { engine: string; workload: string; methods: Record<string, { hitRate: number; ttftHitOverCold: number | null; ttftOverNone: number; ttftMs: { p50: number } }> }[];
   machine?: { cpus: number; loadavg1m: number };
 }
 
