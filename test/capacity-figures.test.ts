@@ -38,6 +38,10 @@ const cases: [string, () => PlotOptions][] = [
     { level: "F32", users: 1, metric: "TTFT", predictedMs: 217, measuredMs: 1598 }, { level: "F32", users: 1, metric: "TPOT", predictedMs: 7, measuredMs: 9.6 },
     { level: "Q4_K_M", users: 16, metric: "TTFT", predictedMs: 1864, measuredMs: 2895 }, { level: "Q4_K_M", users: 16, metric: "TPOT", predictedMs: 29.7, measuredMs: 70.8 },
   ], { caption: "fixed rows" })],
+  [`${CAPACITY_FIGURE_NAMES.calibration}-engines`, () => calibrationFigure([
+    { engine: "lab", level: "F32", users: 1, metric: "TTFT", predictedMs: 217, measuredMs: 1598 }, { engine: "lab", level: "Q4_K_M", users: 16, metric: "TPOT", predictedMs: 29.7, measuredMs: 70.8 },
+    { engine: "llama", level: "F32", users: 1, metric: "TTFT", predictedMs: 90, measuredMs: 120 }, { engine: "llama", level: "Q4_K_M", users: 16, metric: "TPOT", predictedMs: 12, measuredMs: 20 },
+  ], { caption: "fixed rows, two engines" })],
 ];
 
 describe("capacity figures (notebook 05)", () => {

@@ -191,21 +191,28 @@ export interface CalibrationRow {
   metric: "TTFT" | "TPOT";
   predictedMs: number;
   measuredMs: number;
+  /** the engine `lab serve` ran (lab | llama), predicted with that engine's measured kernels; rows with it are faceted by engine */
+  engine?: string;
 }
 
-/** Predicted against measured (log–log) for our own service, the identity and a ±30% band; colour: level, symbol: what and how loaded. */
+/** Predicted against measured (log–log) for our own service, the identity and a ±30% band; colour: level, symbol: what and how loaded;
+ *  one panel per engine when the rows name engines. */
 export function calibrationFigure(rows: readonly CalibrationRow[], opts: { caption?: string } = {}): PlotOptions {
   const values = rows.flatMap((r) => [r.predictedMs, r.measuredMs]);
   const lo = Math.min(...values) / 2;
   const hi = Math.max(...values) * 2;
   const band = [lo, hi];
   const series = (r: CalibrationRow) => `${r.metric}, ${r.users} user${r.users > 1 ? "s" : ""}`;
+  const faceted = rows.some((r) => r.engine !== undefined);
   return {
     title: "The roofline against our own service on this CPU",
-    subtitle: "lab serve measured by lab/loadtest (median) against the model with this machine's measured bandwidth and FLOP/s; dashed: ±30%",
+    subtitle: faceted
+      ? "lab serve measured by lab/loadtest (median) against the model with each engine's measured kernel rates; dashed: ±30%"
+      : "lab serve measured by lab/loadtest (median) against the model with this machine's measured bandwidth and FLOP/s; dashed: ±30%",
     caption: opts.caption,
-    width: 640,
+    width: faceted ? 960 : 640,
     height: 520,
+    ...(faceted ? { fx: { label: "engine", domain: [...new Set(rows.map((r) => r.engine ?? ""))] } } : {}),
     x: { type: "log", label: "measured (ms) →", domain: band },
     y: { type: "log", label: "↑ predicted (ms)", domain: band, grid: true },
     color: { legend: true },
@@ -214,7 +221,7 @@ export function calibrationFigure(rows: readonly CalibrationRow[], opts: { capti
       Plot.line(band.map((v) => ({ x: v, y: v })), { x: "x", y: "y", stroke: "#444", clip: true }),
       Plot.line(band.map((v) => ({ x: v, y: 1.3 * v })), { x: "x", y: "y", stroke: "#888", strokeDasharray: "4,3", clip: true }),
       Plot.line(band.map((v) => ({ x: v, y: 0.7 * v })), { x: "x", y: "y", stroke: "#888", strokeDasharray: "4,3", clip: true }),
-      Plot.dot(rows, { x: "measuredMs", y: "predictedMs", stroke: "level", symbol: series, r: 5, strokeWidth: 1.5 }),
+      Plot.dot(rows, { x: "measuredMs", y: "predictedMs", stroke: "level", symbol: series, r: 5, strokeWidth: 1.5, ...(faceted ? { fx: "engine" } : {}) }),
     ],
   };
 }
