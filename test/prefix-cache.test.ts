@@ -525,10 +525,11 @@ describe("slot cache (llama-server cache_prompt)", () => {
     const b = await prefillCached(e, cache, [bos, ...tokens(9, 71, e.hparams.nVocab)]); // opens slot 2: only BOS in common
     expect(b.cachedTokens).toBe(0);
     await cache.release(b.sequence);
-    const c = await prefillCached(e, cache, [bos, ...tokens(7, 72, e.hparams.nVocab)]); // both slots full: recycles slot 1 (LRU)
+    // Both slots full: recycles slot 1 (LRU), even when slot 2 shares more (a few tokens, still a miss).
+    const c = await prefillCached(e, cache, [bos, ...tokens(9, 71, e.hparams.nVocab).slice(0, 3), ...tokens(4, 72, e.hparams.nVocab)]);
     expect(c.cachedTokens).toBe(0);
     expect(c.sequence).not.toBe(a.sequence); // a new sequence, not a truncated one
-    expect(cache.slotTokens().map((s) => s.tokens.length)).toEqual([8, 10]);
+    expect(cache.slotTokens().map((s) => s.tokens.length)).toEqual([8, 10]); // slot 2 (b) kept whole
     expect(cache.stats()).toMatchObject({ queries: 3, hitTokens: 0, evictedTokens: 12 });
     await cache.release(c.sequence);
     // A common prefix of SLOT_MIN_REUSE_TOKENS or more routes to its slot and truncates, as before;

@@ -73,6 +73,8 @@ export class SlotCache implements PrefixCache {
       best = { sequence: await this.engine.createSequence(), busy: false, lastUsed: 0 };
       this.slots.push(best);
     } else if (miss && best) {
+      // The longest (too short) match does not matter now: the least recently used idle slot goes.
+      for (const slot of this.slots) if (!slot.busy && slot.lastUsed < best.lastUsed) best = slot;
       this.counter.evictedTokens += best.sequence.length;
       await best.sequence.free();
       best.sequence = await this.engine.createSequence();
