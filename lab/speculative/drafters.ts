@@ -67,27 +67,28 @@ export class ModelDrafter implements Drafter {
     this.vocabSize = engine.tokenizer.vocabSize;
   }
 
-  async prefill(context: readonly number[]): Promise<void> {
+  /** The draft's sequence cut back to the longest prefix it shares with `context`, never past
+   *  context.length − 1: the last context token is always re-fed, since its distribution is the
+   *  one the first draft is drawn from. Returns the sequence and how many tokens it kept. */
+  private async syncTo(context: readonly number[]): Promise<{ seq: Sequence; common: number }> {
     this.sequence ??= await this.engine.createSequence();
     const seq = this.sequence;
     let common = 0;
     const held = seq.tokens;
     while (common < held.length && common < context.length - 1 && held[common] === context[common]) common++;
     if (seq.length > common) await seq.truncate(common);
+    return { seq, common };
+  }
+
+  async prefill(context: readonly number[]): Promise<void> {
+    const { seq, common } = await this.syncTo(context);
     // Everything but the last token: propose() feeds that one, its distribution is the first draft's.
     if (context.length - 1 > common) await this.engine.step([{ sequence: seq, tokens: context.slice(common, -1), output: "none" }]);
   }
 
   async propose(context: readonly number[], k: number, sampling: DraftSampling): Promise<DraftProposal> {
     if (context.length === 0) throw new RangeError("propose: empty context");
-    this.sequence ??= await this.engine.createSequence();
-    const seq = this.sequence;
-    // Keep the longest prefix the sequence shares with the context, but always re-feed the last
-    // context token: its distribution is the one the first draft is drawn from.
-    let common = 0;
-    const held = seq.tokens;
-    while (common < held.length && common < context.length - 1 && held[common] === context[common]) common++;
-    if (seq.length > common) await seq.truncate(common);
+    const { seq, common } = await this.syncTo(context);
     // Room in the draft's context: after proposing it holds context.length + k − 1 positions.
     const room = this.engine.contextSize - context.length + 1;
     const want = Math.max(0, Math.min(k, room));
