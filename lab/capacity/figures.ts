@@ -98,6 +98,14 @@ export interface PublishedRow {
   within2x: boolean;
 }
 
+/** The marks of a predicted-vs-measured plot: the identity line (solid) and the tolerance band
+ *  y = above·x and y = below·x (dashed), over the axis range `band`. */
+function identityAndBand(band: number[], above: number, below: number) {
+  const line = (f: number, stroke: string, dash?: string) =>
+    Plot.line(band.map((v) => ({ x: v, y: f * v })), { x: "x", y: "y", stroke, ...(dash ? { strokeDasharray: dash } : {}), clip: true });
+  return [line(1, "#444"), line(above, "#888", "4,3"), line(below, "#888", "4,3")];
+}
+
 /** Predicted against published (log–log), the identity and the 2× band; misses as open circles. */
 export function publishedFigure(rows: readonly PublishedRow[], opts: { caption?: string } = {}): PlotOptions {
   const values = rows.flatMap((r) => [r.published, r.predicted]);
@@ -115,9 +123,7 @@ export function publishedFigure(rows: readonly PublishedRow[], opts: { caption?:
     color: { legend: true },
     symbol: { legend: false },
     marks: [
-      Plot.line(band.map((v) => ({ x: v, y: v })), { x: "x", y: "y", stroke: "#444", clip: true }),
-      Plot.line(band.map((v) => ({ x: v, y: 2 * v })), { x: "x", y: "y", stroke: "#888", strokeDasharray: "4,3", clip: true }),
-      Plot.line(band.map((v) => ({ x: v, y: v / 2 })), { x: "x", y: "y", stroke: "#888", strokeDasharray: "4,3", clip: true }),
+      ...identityAndBand(band, 2, 1 / 2),
       Plot.dot(rows.filter((r) => r.within2x), { x: "published", y: "predicted", fill: "kind", r: 4 }),
       Plot.dot(rows.filter((r) => !r.within2x), { x: "published", y: "predicted", stroke: "kind", r: 5, strokeWidth: 1.5 }),
     ],
@@ -218,9 +224,7 @@ export function calibrationFigure(rows: readonly CalibrationRow[], opts: { capti
     color: { legend: true },
     symbol: { legend: true },
     marks: [
-      Plot.line(band.map((v) => ({ x: v, y: v })), { x: "x", y: "y", stroke: "#444", clip: true }),
-      Plot.line(band.map((v) => ({ x: v, y: 1.3 * v })), { x: "x", y: "y", stroke: "#888", strokeDasharray: "4,3", clip: true }),
-      Plot.line(band.map((v) => ({ x: v, y: 0.7 * v })), { x: "x", y: "y", stroke: "#888", strokeDasharray: "4,3", clip: true }),
+      ...identityAndBand(band, 1.3, 0.7),
       Plot.dot(rows, { x: "measuredMs", y: "predictedMs", stroke: "level", symbol: series, r: 5, strokeWidth: 1.5, ...(faceted ? { fx: "engine" } : {}) }),
     ],
   };
