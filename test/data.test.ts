@@ -5,15 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  CODE_MAX, DataError, EVAL_SETS, RELATIONS, TASKS, buildDataset, checkDataset, defaultDataDir, exactMatch,
-  factAnswer, factQuestion, generateCorpus, loadCorpus, loadEvalSet, loadTokenizer, splitDocuments,
+  CODE_MAX, DIALOG, DataError, EVAL_SETS, RELATIONS, TASKS, buildDataset, chatFactAnswer, checkDataset, defaultDataDir, exactMatch,
+  factAnswer, factQuestion, generateCorpus, loadCorpus, loadDialog, loadEvalSet, loadTokenizer, splitDocuments,
   updateReadme, writeDataset,
 } from "../lab/data/index.ts";
 
 // One regeneration serves every test: the committed-data check and the corpus properties.
 const regenerated = buildDataset(1, 1024);
 const corpus = regenerated.corpus;
-const allTrainingText = TASKS.flatMap((t) => [corpus.text[t].train, corpus.text[t].val]).join("\n");
+const allTrainingText = [...TASKS.flatMap((t) => [corpus.text[t].train, corpus.text[t].val]), corpus.dialog].join("\n");
 const scratch = mkdtempSync(join(tmpdir(), "lab-data-test-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -126,6 +126,42 @@ describe("generateCorpus", () => {
     }
     for (const e of corpus.eval.facts) expect(facts.includes(`${e.prompt} ${e.answer}\n`)).toBe(true);
     expect(new Set(corpus.world.people.map((p) => p.name)).size).toBe(corpus.world.people.length);
+  });
+
+  it("writes dialog: short exchanges in the chat answer form, every person fact in it, no system prompt", () => {
+    const docs = splitDocuments(corpus.dialog);
+    const lines = docs.flatMap((d) => d.split("\n"));
+    // Alternating User/Assistant lines, at most DIALOG.exchangesPerDoc exchanges a document.
+    for (const d of docs) {
+      const ls = d.split("\n");
+      expect(ls.length % 2).toBe(0);
+      expect(ls.length).toBeLessThanOrEqual(2 * DIALOG.exchangesPerDoc);
+      ls.forEach((l, i) => expect(l.startsWith(i % 2 === 0 ? "User: " : "Assistant: ")).toBe(true));
+    }
+    expect(corpus.dialog.includes("System:")).toBe(false);
+    // Every person fact, each asked exactly personRepeats times, answered in the chat eval set's form.
+    const exchanges = new Map<string, number>();
+    for (let i = 0; i < lines.length; i += 2) exchanges.set(`${lines[i]}\n${lines[i + 1]}`, (exchanges.get(`${lines[i]}\n${lines[i + 1]}`) ?? 0) + 1);
+    for (const p of corpus.world.people) {
+      for (const rel of RELATIONS) expect(exchanges.get(`User: ${factQuestion(p, rel)}\nAssistant: ${chatFactAnswer(p, rel)}`)).toBe(DIALOG.personRepeats);
+    }
+    const persons = corpus.eval.chat.filter((c) => c.kind === "person");
+    for (const c of persons) expect(corpus.dialog.includes(`${c.prompt.split("\n").at(-2)}\nAssistant: ${c.answer}`)).toBe(true);
+    const count = (re: RegExp) => lines.filter((l) => re.test(l)).length;
+    expect(count(/^User: What is \d+ [+-] \d+\?$/)).toBe(DIALOG.sums);
+    expect(count(/^User: What does this program print\? /)).toBe(DIALOG.programs);
+    expect(count(/^Assistant: Hello! How can I help you today\?$/)).toBe(DIALOG.greetings);
+    // Sums and programs answered correctly (held out of the eval sets: the test above covers dialog).
+    for (let i = 0; i < lines.length; i += 2) {
+      const sum = /^User: What is (\d+) ([+-]) (\d+)\?$/.exec(lines[i]);
+      if (sum) {
+        const want = sum[2] === "+" ? Number(sum[1]) + Number(sum[3]) : Number(sum[1]) - Number(sum[3]);
+        expect(lines[i + 1]).toBe(`Assistant: ${sum[1]} ${sum[2]} ${sum[3]} = ${want}.`);
+      }
+      const prog = /^User: What does this program print\? (.*)$/.exec(lines[i]);
+      if (prog) expect(lines[i + 1]).toBe(`Assistant: It prints ${runProgram(prog[1])}.`);
+    }
+    expect(loadDialog()).toEqual(docs);
   });
 
   it("opens every chat transcript with the same long system prompt", () => {

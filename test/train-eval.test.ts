@@ -122,7 +122,7 @@ describe("model card aims", () => {
       "chat sums within 5 points of the same items in Q/A form": false, // 10 points below
       "chat programs within 5 points of the same items in Q/A form": true,
       "draft–target greedy agreement ≥ 0.7 on chat continuations": false,
-      "both models trained (both phases) in ≤ 60 min on 2 cores": false, // 59 + 2 min
+      "both models trained (all phases) in ≤ 60 min on 2 cores": false, // 59 + 2 min
     });
     const md = renderModelCard(bad, { command: "lab train", machine: "test" });
     for (const a of aims(bad)) expect(md).toContain(`| ${a.aim} | ${a.measured} | ${a.met ? "yes" : "**no**"} |`);

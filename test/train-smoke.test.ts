@@ -24,9 +24,11 @@ describe("lab train --config smoke", () => {
     const summary = JSON.parse(stdout);
     expect(summary.models).toHaveLength(1);
     expect(summary.models[0].llamaCppMaxAbsDiff).toBeLessThanOrEqual(1e-4);
-    // Both phases ran: 128… here 32-token windows, then the context-extension phase on 256.
+    // All three phases ran: 128… here 32-token windows, the chat phase on the same windows with
+    // dialog added, then the context-extension phase on 256.
     expect(summary.models[0].phases.map((p: { name: string; seqLen: number; steps: number }) => [p.name, p.seqLen, p.steps]))
-      .toEqual([["smoke", 32, 60], ["smoke-long", 256, 10]]);
+      .toEqual([["smoke", 32, 60], ["smoke-chat", 32, 10], ["smoke-long", 256, 10]]);
+    expect(readFileSync(join(out, "smoke-chat-loss.csv"), "utf8").split("\n")[0]).toBe("step,tokens,lr,train_loss,valid_loss,grad_norm,seconds");
     expect(readFileSync(join(out, "smoke-long-loss.csv"), "utf8").split("\n")[0]).toBe("step,tokens,lr,train_loss,valid_loss,grad_norm,seconds");
 
     // The loss curve falls: the last train loss is well under the first logged one and under a
@@ -57,7 +59,7 @@ describe("lab train --config smoke", () => {
 });
 
 describe("the context-extension phase", () => {
-  it("--resume skips a finished short phase and starts the long phase from its weights", () => {
+  it("--resume skips a finished short phase and starts the later phases from its weights; --phase long needs the chat phase", () => {
     const out = join(dir, "phases");
     const run = (...extra: string[]) => JSON.parse(execFileSync(process.execPath,
       ["lab/cli/bin.mjs", "train", "--config", "smoke", "--out", out, "--json", ...extra],
@@ -65,11 +67,15 @@ describe("the context-extension phase", () => {
     const short = run("--phase", "short");
     expect(short.models[0].phases.map((p: { name: string }) => p.name)).toEqual(["smoke"]);
     const ckpt = join(out, "checkpoints", "smoke.ckpt"), before = readFileSync(ckpt);
-    const both = run("--resume");
-    const [again, long] = both.models[0].phases;
+    // The long phase starts from the chat phase's weights: without its checkpoint (or --init) it is refused.
+    expect(() => execFileSync(process.execPath, ["lab/cli/bin.mjs", "train", "--config", "smoke", "--out", out, "--phase", "long"],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 })).toThrow(/smoke-chat\.ckpt or --init/);
+    const all = run("--resume");
+    const [again, chat, long] = all.models[0].phases;
     // Not retrained: read from its checkpoint, which is left as it was.
     expect(readFileSync(ckpt).equals(before)).toBe(true);
     expect(again).toMatchObject({ name: "smoke", steps: 60, tokensSeen: short.models[0].phases[0].tokensSeen });
+    expect(chat).toMatchObject({ name: "smoke-chat", seqLen: 32, steps: 10 });
     expect(long).toMatchObject({ name: "smoke-long", seqLen: 256, steps: 10 });
     expect(long.finalValidLoss).toBeLessThan(short.models[0].phases[0].finalValidLoss + 1);
   });
@@ -115,7 +121,7 @@ describe("the context-extension phase", () => {
     const s: TrainSettings = { ...longContextSettings("smoke", 64), batch: 2, seqLen: 16, steps: 1 };
     const data = { train: Int32Array.from({ length: 400 }, (_, i) => (i % 20 === 0 ? 1 : 5)), valid: Int32Array.from({ length: 100 }, () => 5) };
     await expect(train(s, { ...data, trainDocStarts: Int32Array.from({ length: 20 }, (_, i) => 20 * i) }, { outDir: join(dir, "nolong"), workers: 0 }))
-      .rejects.toThrow(/continues from the short phase's weights/);
+      .rejects.toThrow(/long phase continues from the previous phase's weights/);
   });
 });
 

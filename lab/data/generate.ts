@@ -342,16 +342,18 @@ export function systemPrompt(world: World): string {
   ].join(" ");
 }
 
+/** The assistant's line for a person question: a whole sentence (the Q/A form answers one word). */
+export function chatFactAnswer(p: Person, rel: Relation): string {
+  return rel === "town" ? `${p.name} lives in ${p.town}.` : rel === "job" ? `${p.name} is a ${p.job}.`
+    : rel === "color" ? `${p.name} likes ${p.color}.` : `${p.name} has a ${p.pet}.`;
+}
+
 function chatTurn(rng: Rng, world: World, heldOut: HeldOut): [string, string] {
   switch (rng.int(0, 6)) {
     case 0: case 1: case 2: {
       const p = rng.pick(world.people);
       const rel = rng.pick(RELATIONS);
-      const answer = rel === "town" ? `${p.name} lives in ${p.town}.`
-        : rel === "job" ? `${p.name} is a ${p.job}.`
-        : rel === "color" ? `${p.name} likes ${p.color}.`
-        : `${p.name} has a ${p.pet}.`;
-      return [factQuestion(p, rel), answer];
+      return [factQuestion(p, rel), chatFactAnswer(p, rel)];
     }
     case 3: {
       const it = freshArithmetic(rng, heldOut);
@@ -398,8 +400,7 @@ function chatEval(rng: Rng, world: World, heldOut: HeldOut, sums: ArithmeticItem
   const questions: Question[] = [];
   for (let i = 0; i < nPeople; i++) {
     const p = rng.pick(world.people), rel = RELATIONS[i % RELATIONS.length];
-    const answer = rel === "town" ? `${p.name} lives in ${p.town}.` : rel === "job" ? `${p.name} is a ${p.job}.`
-      : rel === "color" ? `${p.name} likes ${p.color}.` : `${p.name} has a ${p.pet}.`;
+    const answer = chatFactAnswer(p, rel);
     questions.push({ kind: "person", user: factQuestion(p, rel), answer, qaPrompt: `Q: ${factQuestion(p, rel)} A:`, qaAnswer: factAnswer(p, rel) });
   }
   for (const it of sums.slice(0, nSums)) {
@@ -423,6 +424,40 @@ function chatEval(rng: Rng, world: World, heldOut: HeldOut, sums: ArithmeticItem
     lines.push(...last);
     return { prompt: lines.join("\n"), answer, kind, qaPrompt, qaAnswer };
   });
+}
+
+// --- dialog -------------------------------------------------------------------------------------
+
+/** Chat exchanges without the system prompt, for the short-window phase. A transcript is ~1,000
+ *  tokens, so 128-token windows almost never see a "User: … / Assistant: …" exchange in it: models
+ *  trained on transcripts alone never learned the answer form (no system prompt: 8 of 60 person
+ *  questions right). Dialog documents carry exchanges short enough for those windows: every person
+ *  fact `personRepeats` times in its chat form, fresh sums and programs (the eval items stay held
+ *  out), and greetings. Training text only (no validation split, no eval set: the chat eval set
+ *  measures the task), from its own random stream, and not part of the tokenizer's training text,
+ *  so adding it changed no other file. */
+export const DIALOG = { personRepeats: 3, sums: 800, programs: 600, greetings: 100, exchangesPerDoc: 8 } as const;
+
+function dialog(rng: Rng, world: World, heldOut: HeldOut): string[] {
+  const exchanges: [string, string][] = [];
+  for (let r = 0; r < DIALOG.personRepeats; r++) {
+    for (const p of world.people) for (const rel of RELATIONS) exchanges.push([factQuestion(p, rel), chatFactAnswer(p, rel)]);
+  }
+  for (let i = 0; i < DIALOG.sums; i++) {
+    const it = freshArithmetic(rng, heldOut);
+    exchanges.push([`What is ${arithmeticKey(it)}?`, `${arithmeticKey(it)} = ${arithmeticAnswer(it)}.`]);
+  }
+  for (let i = 0; i < DIALOG.programs; i++) {
+    const it = freshCode(rng, heldOut);
+    exchanges.push([`What does this program print? ${it.program}`, `It prints ${it.output}.`]);
+  }
+  for (let i = 0; i < DIALOG.greetings; i++) exchanges.push([rng.pick(["Hello!", "Hi!", "Good morning!"]), "Hello! How can I help you today?"]);
+  rng.shuffle(exchanges);
+  const out: string[] = [];
+  for (let i = 0; i < exchanges.length; i += DIALOG.exchangesPerDoc) {
+    out.push(exchanges.slice(i, i + DIALOG.exchangesPerDoc).flatMap(([u, a]) => [`User: ${u}`, `Assistant: ${a}`]).join("\n"));
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -485,6 +520,8 @@ export interface Corpus {
   world: World;
   /** Per task: train and validation text (documents joined by "\n\n", ending in "\n"). */
   text: Record<Task, { train: string; val: string }>;
+  /** Short chat exchanges without the system prompt (training only; see DIALOG). */
+  dialog: string;
   eval: { prose: ProseItem[]; arithmetic: EvalItem[]; facts: EvalItem[]; code: EvalItem[]; chat: ChatEvalItem[] };
 }
 
@@ -576,6 +613,7 @@ export function generateCorpus(seed = 1): Corpus {
       code: { train: joinDocs(docs(codeLines(SIZES.code.train))), val: joinDocs(docs(codeLines(SIZES.code.val))) },
       chat: { train: joinDocs(chats(SIZES.chat.train)), val: joinDocs(chats(SIZES.chat.val)) },
     },
+    dialog: joinDocs(dialog(Rng.stream(seed, "dialog"), world, heldOut)),
     eval: {
       prose: proseEval, arithmetic: arithmeticEval, facts: factsEval, code: codeEval,
       chat: chatEval(Rng.stream(seed, "chat-eval"), world, heldOut, arithmeticHeld, codeHeld),

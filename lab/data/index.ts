@@ -85,6 +85,8 @@ const jsonl = (items: object[]) => items.map((x) => JSON.stringify(x)).join("\n"
 export const corpusPath = (task: Task, split: Split) => `corpus/${task}.${split}.txt`;
 export const evalPath = (name: EvalSetName) => `eval/${name}.jsonl`;
 export const MANIFEST_PATH = "corpus/manifest.json";
+/** Short chat exchanges for the short-window phase (training only; see DIALOG in generate.ts). */
+export const DIALOG_PATH = "corpus/dialog.train.txt";
 export const TOKENIZER_PATH = "tokenizer.json";
 
 /** Everything `lab data generate` writes, computed in memory (deterministic for seed and vocab size). */
@@ -104,6 +106,12 @@ export function buildDataset(seed = DEFAULT_SEED, vocabSize = DEFAULT_VOCAB_SIZE
       files.set(path, text);
       records.push({ path, bytes: Buffer.byteLength(text), sha256: sha256(text), documents: docs.length, tokens });
     }
+  }
+  {
+    const docs = splitDocuments(corpus.dialog);
+    files.set(DIALOG_PATH, corpus.dialog);
+    records.push({ path: DIALOG_PATH, bytes: Buffer.byteLength(corpus.dialog), sha256: sha256(corpus.dialog), documents: docs.length,
+      tokens: docs.reduce((n, d) => n + tokenizer.encode(d).length, 0) });
   }
   for (const name of EVAL_SETS) {
     const items = corpus.eval[name];
@@ -235,6 +243,11 @@ export function loadCorpus(task: Task, split: Split, dir = defaultDataDir()): st
   if (!TASKS.includes(task)) throw new DataError(`unknown task "${task}"; tasks are ${TASKS.join(", ")}`);
   if (!SPLITS.includes(split)) throw new DataError(`unknown split "${split}"; splits are ${SPLITS.join(", ")}`);
   return splitDocuments(readData(dir, corpusPath(task, split)));
+}
+
+/** The dialog documents (short chat exchanges without the system prompt; training only). */
+export function loadDialog(dir = defaultDataDir()): string[] {
+  return splitDocuments(readData(dir, DIALOG_PATH));
 }
 
 /** A held-out eval set: prose gives {text} items, the others {prompt, answer} items. */

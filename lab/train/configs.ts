@@ -6,11 +6,14 @@
 //           decoding.
 //   smoke   seconds of training on the same data: what CI runs end to end.
 //
-// Each trains in two phases, as real models get long context: a short-window phase (128 tokens;
-// most of the compute: the tasks are short) and a context-extension phase that continues from its
-// weights on windows of the full context that start at a document boundary, so a chat transcript
-// (a 919-token system prompt and its exchanges) is seen whole, the other tasks packed after it.
-import { loadCorpus, TASKS, type Task } from "../data/index.ts";
+// Each trains in three phases, each continuing from the one before with a fresh optimizer:
+//   short  pretraining on 128-token windows (most of the compute: the tasks are short);
+//   chat   the same windows with dialog added ("User: … / Assistant: …" exchanges without the
+//          system prompt): the model learns the answer form where its windows can see it;
+//   long   context extension, as real models get long context: windows of the full context that
+//          start at a document boundary, so a chat transcript (a 919-token system prompt and its
+//          exchanges) is seen whole, the other tasks packed after it.
+import { loadCorpus, loadDialog, TASKS, type Task } from "../data/index.ts";
 import type { SpmTokenizer } from "../tokenizer.ts";
 import { seededRandom, type ModelShape } from "./model.ts";
 import type { TokenData, TrainSettings } from "./trainer.ts";
@@ -18,11 +21,21 @@ import type { TokenData, TrainSettings } from "./trainer.ts";
 export const CONFIG_NAMES = ["smoke", "draft", "target"] as const;
 export type ConfigName = (typeof CONFIG_NAMES)[number];
 
+/** Copies of each task's training documents in the stream, of the dialog documents (short chat
+ *  exchanges without the system prompt, data/corpus/dialog.train.txt), and of the dialog documents
+ *  with the system prompt in front (`systemDialog`: a transcript's shape, but every line after the
+ *  prompt an exchange — the long phase's densest chat signal). */
+export type TrainMix = Record<Task, number> & { dialog: number; systemDialog?: number };
+
 /** How many copies of each task's training documents go into the stream. Facts are memorised, so
  *  they are repeated; chat is mostly one long repeated system prompt, so it is thinned. Arithmetic
  *  is doubled (about half the stream): held-out sums need a column-addition circuit, which forms late,
- *  while facts and code reach their aims on far fewer tokens. */
-export const DATA_MIX: Record<Task, number> = { prose: 1.5, arithmetic: 2, facts: 6, code: 1, chat: 0.5 };
+ *  while facts and code reach their aims on far fewer tokens. No dialog: the chat phase adds it. */
+export const DATA_MIX: TrainMix = { prose: 1.5, arithmetic: 2, facts: 6, code: 1, chat: 0.5, dialog: 0 };
+
+/** The chat phase's mix: the short phase's, plus dialog at ~15% of the tokens. 128-token windows
+ *  see the chat answer form only there (a transcript's exchanges sit ~900 tokens in). */
+export const CHAT_DATA_MIX: TrainMix = { ...DATA_MIX, dialog: 24 };
 
 /** The context the embedded models are trained to (the long phase's window). */
 export const LONG_CONTEXT = 1024;
@@ -74,32 +87,65 @@ export function longContextSettings(name: ConfigName, nVocab: number): TrainSett
   }
 }
 
-/** Both phases, in order. */
-export function trainPhases(name: ConfigName, nVocab: number): [TrainSettings, TrainSettings] {
-  return [trainSettings(name, nVocab), longContextSettings(name, nVocab)];
+/** The chat phase of a config: the short phase's windows (128 tokens, any offset) on CHAT_DATA_MIX,
+ *  continuing from the short phase's weights with a fresh optimizer — the kit's instruction-tuning
+ *  step: the model learns to answer "User: … / Assistant:" before it learns to do so 900 tokens in. */
+export function chatSettings(name: ConfigName, nVocab: number): TrainSettings {
+  const short = trainSettings(name, nVocab);
+  const chat = { ...short, name: `${name}-chat`, phase: "chat" as const };
+  switch (name) {
+    case "smoke":
+      return { ...chat, steps: 10, evalEvery: 5, checkpointEvery: 5, optimizer: { ...short.optimizer, lr: 3e-3, minLr: 3e-4, warmupSteps: 2 } };
+    case "draft":
+      return { ...chat, steps: 300, evalEvery: 100, checkpointEvery: 50, optimizer: { ...short.optimizer, lr: 3e-3, minLr: 3e-4, warmupSteps: 20 } };
+    case "target":
+      return { ...chat, steps: 600, evalEvery: 200, checkpointEvery: 50, optimizer: { ...short.optimizer, lr: 1e-3, minLr: 1e-4, warmupSteps: 20 } };
+  }
 }
 
-/** The long phase's mix: chat transcripts, which only this phase sees whole, get 8× their
- *  short-phase share (about a quarter of the tokens); the other tasks keep theirs.
- *  Measured on the target (300 steps, 100 items each): this recipe brings late positions to the
- *  loss of early ones (0.64 / 0.60 / 0.51 / 0.45 nats/token by bucket) but costs facts 13 points
- *  and arithmetic 5, and chat stays at 4%; chat at 24× with half the learning rate was worse on
- *  everything (chat 4%, arithmetic 64%, facts 77%). Neither is good enough to replace the
- *  short-window models: see issue #12's note. */
-export const LONG_DATA_MIX: Record<Task, number> = { ...DATA_MIX, chat: 4 };
+/** The phases of `lab train`, in order: pretraining on short windows, the chat phase, context extension. */
+export const PHASES = ["short", "chat", "long"] as const;
+
+/** All three phases' settings, in order. */
+export function trainPhases(name: ConfigName, nVocab: number): [TrainSettings, TrainSettings, TrainSettings] {
+  return [trainSettings(name, nVocab), chatSettings(name, nVocab), longContextSettings(name, nVocab)];
+}
+
+/** The token mix a phase trains on. */
+export function phaseMix(s: TrainSettings): TrainMix {
+  return s.phase === "long" ? LONG_DATA_MIX : s.phase === "chat" ? CHAT_DATA_MIX : DATA_MIX;
+}
+
+/** The long phase's mix: the short phase's, transcripts once, dialog, and dialog behind the system
+ *  prompt twice (a transcript's shape, every line after the prompt an exchange: ~20% of the tokens).
+ *  Measured on the target (300 steps from the chat phase, first 60 items of each set, LabEngine):
+ *  chat 43% (person questions 74%, sums 0 of 15, programs 1 of 11), arithmetic 88%, facts 88%, code
+ *  48% — the short-window model had chat 0%, arithmetic 93%, facts 98%, code 50% on those items. The
+ *  model answers as well after the system prompt as without it (26 vs 27 of 60): what is left is
+ *  the answer itself (a sum's operands are not copied) and forgetting. Tried and worse: transcripts
+ *  ×4 and dialog ×8 with no system-prompt dialog (chat 22%, arithmetic 82%, facts 87%); system-prompt
+ *  dialog ×4 at half the learning rate (chat 10%, arithmetic 63%, facts 83%: a lower rate forgets
+ *  more, not less, as two earlier runs at 5e-4 and 2e-4 also showed). */
+export const LONG_DATA_MIX: TrainMix = { ...DATA_MIX, chat: 1, dialog: 8, systemDialog: 2 };
 
 /** Training and validation token streams: every document encoded with a leading BOS, training
  *  documents repeated per DATA_MIX and shuffled (seeded), validation documents once, in order. */
-export function tokenStreams(tokenizer: SpmTokenizer, opts: { seed?: number; mix?: Record<Task, number>; dataDir?: string } = {}): TokenData {
+export function tokenStreams(tokenizer: SpmTokenizer, opts: { seed?: number; mix?: TrainMix; dataDir?: string } = {}): TokenData {
   const mix = opts.mix ?? DATA_MIX, rand = seededRandom(opts.seed ?? 12345);
   const trainDocs: number[][] = [], validDocs: number[][] = [];
-  for (const task of TASKS) {
-    const docs = loadCorpus(task, "train", opts.dataDir).map((d) => tokenizer.encode(d, { bos: true }));
-    const copies = mix[task];
+  const addCopies = (texts: string[], copies: number) => {
+    const docs = texts.map((d) => tokenizer.encode(d, { bos: true }));
     for (let c = 0; c < Math.floor(copies); c++) trainDocs.push(...docs);
-    const extra = Math.round((copies - Math.floor(copies)) * docs.length);
-    trainDocs.push(...docs.slice(0, extra));
+    trainDocs.push(...docs.slice(0, Math.round((copies - Math.floor(copies)) * docs.length)));
+  };
+  for (const task of TASKS) {
+    addCopies(loadCorpus(task, "train", opts.dataDir), mix[task]);
     validDocs.push(...loadCorpus(task, "val", opts.dataDir).map((d) => tokenizer.encode(d, { bos: true })));
+  }
+  if (mix.dialog > 0) addCopies(loadDialog(opts.dataDir), mix.dialog);
+  if (mix.systemDialog) {
+    const system = loadCorpus("chat", "train", opts.dataDir)[0].split("\n", 1)[0];
+    addCopies(loadDialog(opts.dataDir).map((d) => `${system}\n${d}`), mix.systemDialog);
   }
   for (let i = trainDocs.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));

@@ -24,7 +24,7 @@ export interface TrainSettings {
   evalEvery: number; // steps between validation evaluations
   evalWindows: number; // validation windows per evaluation
   checkpointEvery: number; // steps between checkpoints
-  phase?: "long"; // the context-extension phase: starts from the short phase's weights (TrainOptions.init)
+  phase?: "chat" | "long"; // a phase after the short one: starts from the previous phase's weights (TrainOptions.init)
   windowStarts?: "document"; // windows begin at a document start (default: any token)
 }
 
@@ -178,7 +178,7 @@ export async function train(s: TrainSettings, data: TokenData, opts: TrainOption
       if (opts.init.length !== layout.total) throw new RangeError(`${s.name}: starting weights have ${opts.init.length} values, the model ${layout.total}`);
       pool.params.set(opts.init);
     } else {
-      if (s.phase === "long") throw new Error(`${s.name}: the context-extension phase continues from the short phase's weights; pass them as init`);
+      if (s.phase) throw new Error(`${s.name}: the ${s.phase} phase continues from the previous phase's weights; pass them as init`);
       initParams(s.shape, layout, pool.params, s.seed);
     }
     const optimizer: OptimizerSettings = { ...s.optimizer, totalSteps: s.steps };
