@@ -348,6 +348,12 @@ export function chatFactAnswer(p: Person, rel: Relation): string {
     : rel === "color" ? `${p.name} likes ${p.color}.` : `${p.name} has a ${p.pet}.`;
 }
 
+// One [user, assistant] form per kind of exchange, shared by transcripts, dialog and the chat eval
+// set, so what the models are trained on and what they are graded on cannot drift apart.
+const sumExchange = (it: ArithmeticItem): [string, string] => [`What is ${arithmeticKey(it)}?`, `${arithmeticKey(it)} = ${arithmeticAnswer(it)}.`];
+const programExchange = (it: CodeItem): [string, string] => [`What does this program print? ${it.program}`, `It prints ${it.output}.`];
+const greetingExchange = (rng: Rng): [string, string] => [rng.pick(["Hello!", "Hi!", "Good morning!"]), "Hello! How can I help you today?"];
+
 function chatTurn(rng: Rng, world: World, heldOut: HeldOut): [string, string] {
   switch (rng.int(0, 6)) {
     case 0: case 1: case 2: {
@@ -355,16 +361,12 @@ function chatTurn(rng: Rng, world: World, heldOut: HeldOut): [string, string] {
       const rel = rng.pick(RELATIONS);
       return [factQuestion(p, rel), chatFactAnswer(p, rel)];
     }
-    case 3: {
-      const it = freshArithmetic(rng, heldOut);
-      return [`What is ${arithmeticKey(it)}?`, `${arithmeticKey(it)} = ${arithmeticAnswer(it)}.`];
-    }
-    case 4: {
-      const it = freshCode(rng, heldOut);
-      return [`What does this program print? ${it.program}`, `It prints ${it.output}.`];
-    }
+    case 3:
+      return sumExchange(freshArithmetic(rng, heldOut));
+    case 4:
+      return programExchange(freshCode(rng, heldOut));
     case 5:
-      return [rng.pick(["Hello!", "Hi!", "Good morning!"]), "Hello! How can I help you today?"];
+      return greetingExchange(rng);
     default: {
       const p = rng.pick(world.people);
       return [`Tell me about ${p.name}.`,
@@ -404,12 +406,12 @@ function chatEval(rng: Rng, world: World, heldOut: HeldOut, sums: ArithmeticItem
     questions.push({ kind: "person", user: factQuestion(p, rel), answer, qaPrompt: `Q: ${factQuestion(p, rel)} A:`, qaAnswer: factAnswer(p, rel) });
   }
   for (const it of sums.slice(0, nSums)) {
-    questions.push({ kind: "sum", user: `What is ${arithmeticKey(it)}?`, answer: `${arithmeticKey(it)} = ${arithmeticAnswer(it)}.`,
-      qaPrompt: arithmeticPrompt(it), qaAnswer: String(arithmeticAnswer(it)) });
+    const [user, answer] = sumExchange(it);
+    questions.push({ kind: "sum", user, answer, qaPrompt: arithmeticPrompt(it), qaAnswer: String(arithmeticAnswer(it)) });
   }
   for (const it of programs.slice(0, nPrograms)) {
-    questions.push({ kind: "program", user: `What does this program print? ${it.program}`, answer: `It prints ${it.output}.`,
-      qaPrompt: codePrompt(it), qaAnswer: String(it.output) });
+    const [user, answer] = programExchange(it);
+    questions.push({ kind: "program", user, answer, qaPrompt: codePrompt(it), qaAnswer: String(it.output) });
   }
   return rng.shuffle(questions).map(({ user, answer, kind, qaPrompt, qaAnswer }) => {
     const turns = Array.from({ length: rng.int(1, 3) }, () => chatTurn(rng, world, heldOut));
@@ -428,7 +430,8 @@ function chatEval(rng: Rng, world: World, heldOut: HeldOut, sums: ArithmeticItem
 
 // --- dialog -------------------------------------------------------------------------------------
 
-/** Chat exchanges without the system prompt, for the short-window phase. A transcript is ~1,000
+/** Chat exchanges without the system prompt, for the chat phase's 128-token windows (and, behind the
+ *  system prompt, the long phase: lab/train/configs.ts). A transcript is ~1,000
  *  tokens, so 128-token windows almost never see a "User: … / Assistant: …" exchange in it: models
  *  trained on transcripts alone never learned the answer form (no system prompt: 8 of 60 person
  *  questions right). Dialog documents carry exchanges short enough for those windows: every person
@@ -443,15 +446,9 @@ function dialog(rng: Rng, world: World, heldOut: HeldOut): string[] {
   for (let r = 0; r < DIALOG.personRepeats; r++) {
     for (const p of world.people) for (const rel of RELATIONS) exchanges.push([factQuestion(p, rel), chatFactAnswer(p, rel)]);
   }
-  for (let i = 0; i < DIALOG.sums; i++) {
-    const it = freshArithmetic(rng, heldOut);
-    exchanges.push([`What is ${arithmeticKey(it)}?`, `${arithmeticKey(it)} = ${arithmeticAnswer(it)}.`]);
-  }
-  for (let i = 0; i < DIALOG.programs; i++) {
-    const it = freshCode(rng, heldOut);
-    exchanges.push([`What does this program print? ${it.program}`, `It prints ${it.output}.`]);
-  }
-  for (let i = 0; i < DIALOG.greetings; i++) exchanges.push([rng.pick(["Hello!", "Hi!", "Good morning!"]), "Hello! How can I help you today?"]);
+  for (let i = 0; i < DIALOG.sums; i++) exchanges.push(sumExchange(freshArithmetic(rng, heldOut)));
+  for (let i = 0; i < DIALOG.programs; i++) exchanges.push(programExchange(freshCode(rng, heldOut)));
+  for (let i = 0; i < DIALOG.greetings; i++) exchanges.push(greetingExchange(rng));
   rng.shuffle(exchanges);
   const out: string[] = [];
   for (let i = 0; i < exchanges.length; i += DIALOG.exchangesPerDoc) {

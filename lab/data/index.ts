@@ -85,7 +85,7 @@ const jsonl = (items: object[]) => items.map((x) => JSON.stringify(x)).join("\n"
 export const corpusPath = (task: Task, split: Split) => `corpus/${task}.${split}.txt`;
 export const evalPath = (name: EvalSetName) => `eval/${name}.jsonl`;
 export const MANIFEST_PATH = "corpus/manifest.json";
-/** Short chat exchanges for the short-window phase (training only; see DIALOG in generate.ts). */
+/** Short chat exchanges for the chat and long training phases (training only; see DIALOG in generate.ts). */
 export const DIALOG_PATH = "corpus/dialog.train.txt";
 export const TOKENIZER_PATH = "tokenizer.json";
 

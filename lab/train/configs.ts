@@ -33,7 +33,7 @@ export type TrainMix = Record<Task, number> & { dialog: number; systemDialog?: n
  *  while facts and code reach their aims on far fewer tokens. No dialog: the chat phase adds it. */
 export const DATA_MIX: TrainMix = { prose: 1.5, arithmetic: 2, facts: 6, code: 1, chat: 0.5, dialog: 0 };
 
-/** The chat phase's mix: the short phase's, plus dialog at ~15% of the tokens. 128-token windows
+/** The chat phase's mix: the short phase's, plus dialog at ~34% of the tokens. 128-token windows
  *  see the chat answer form only there (a transcript's exchanges sit ~900 tokens in). */
 export const CHAT_DATA_MIX: TrainMix = { ...DATA_MIX, dialog: 24 };
 
@@ -142,10 +142,11 @@ export function tokenStreams(tokenizer: SpmTokenizer, opts: { seed?: number; mix
     addCopies(loadCorpus(task, "train", opts.dataDir), mix[task]);
     validDocs.push(...loadCorpus(task, "val", opts.dataDir).map((d) => tokenizer.encode(d, { bos: true })));
   }
-  if (mix.dialog > 0) addCopies(loadDialog(opts.dataDir), mix.dialog);
+  const dialog = mix.dialog > 0 || mix.systemDialog ? loadDialog(opts.dataDir) : [];
+  if (mix.dialog > 0) addCopies(dialog, mix.dialog);
   if (mix.systemDialog) {
     const system = loadCorpus("chat", "train", opts.dataDir)[0].split("\n", 1)[0];
-    addCopies(loadDialog(opts.dataDir).map((d) => `${system}\n${d}`), mix.systemDialog);
+    addCopies(dialog.map((d) => `${system}\n${d}`), mix.systemDialog);
   }
   for (let i = trainDocs.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
