@@ -439,8 +439,8 @@ function chatEval(rng: Rng, world: World, heldOut: HeldOut, sums: ArithmeticItem
  *  out), and greetings. Training text only (no validation split, no eval set: the chat eval set
  *  measures the task), from its own random stream, and not part of the tokenizer's training text,
  *  so adding it changed no other file. Tried: 4,000 sums and 3,000 programs (the target's chat phase
- *  at 1,200 steps, 2e-3). The model then copies a sum's operands (`93 - 8 = 86.`, where 800 sums
- *  gave `9 + 9 = 10.`) but gets none of the first 15 right, and after the long phase (whose mix
+ *  at 1,200 steps, 2e-3). The model then copies a sum's operands (`93 - 8 = 86.`; the committed model,
+ *  with 800, says `9 + 9 = 10.`) but gets none of the first 15 right, and after the long phase (whose mix
  *  then carries 2.4 times the dialog tokens) answers 16 of 34 person questions behind the system
  *  prompt (27 with 800), arithmetic 75% and facts 86% of 100 items (87%, 96%): not adopted. */
 export const DIALOG = { personRepeats: 3, sums: 800, programs: 600, greetings: 100, exchangesPerDoc: 8 } as const;

@@ -137,7 +137,7 @@ export function phaseMix(s: TrainSettings): TrainMix {
  *  ×4 and dialog ×8 with no system-prompt dialog (chat 22%, arithmetic 82%, facts 87%); system-prompt
  *  dialog ×4 at half the learning rate (chat 10%, arithmetic 63%, facts 83%: a lower rate forgets
  *  more, not less, as two earlier runs at 5e-4 and 2e-4 also showed); system-prompt dialog ×4 at
- *  this rate after the 1,800-step chat phase (persons after the prompt 25 of 34 either way, and
+ *  this rate after an 1,800-step chat phase at 2e-3 (persons after the prompt 25 of 34 either way, and
  *  arithmetic 86 vs 89%, facts 96 vs 99%, code 44 vs 49% of 100 items: more of it costs the rest). */
 export const LONG_DATA_MIX: TrainMix = { ...DATA_MIX, chat: 1, dialog: 8, systemDialog: 2 };
 
