@@ -24,6 +24,7 @@
 // Everything is measured side by side in one run; a shared 2-core machine moves absolute numbers a
 // lot, so read the ratios. Writes data/results/serving.json (or --out).
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
@@ -115,7 +116,7 @@ async function healthDuring<T>(url: string, work: Promise<T>): Promise<{ result:
 }
 
 /** The same closed loop as the service run, on a Scheduler in this process. */
-async function inProcess(engineName: EngineName, path: string, prompts: string[], maxTokens: number, concurrency: number, total: number): Promise<number> {
+async function inProcess(engineName: EngineName, path: string, prompts: string[], maxTokens: number, concurrency: number, total: number): Promise<{ tokensPerSecond: number; cpuMsPerKiloToken: number }> {
   const engine = await openEngine(engineName, path, { contextSize: CONTEXT, maxSequences: MAX_RUNNING, threads: 1, kvBlockSize: 16 });
   try {
     // As the service configures it (llama.cpp takes greedy tokens itself).
@@ -127,14 +128,15 @@ async function inProcess(engineName: EngineName, path: string, prompts: string[]
         const i = next++;
         scheduler.submit({ id: `${label}${i}`, prompt: tokens[i % tokens.length], maxTokens: tokensEach, sampler: new Sampler(), stopAtEos: false, onToken: () => { generated++; } });
       };
-      const t0 = performance.now();
+      const t0 = performance.now(), cpu0 = process.cpuUsage();
       for (let i = 0; i < Math.min(concurrency, requests); i++) submit();
       while (scheduler.pending > 0) {
         const stats = await scheduler.step();
         for (const _ of stats?.finished ?? []) if (next < requests) submit();
         scheduler.forgetFinished();
       }
-      return (generated * 1000) / (performance.now() - t0);
+      const cpu = process.cpuUsage(cpu0);
+      return { tokensPerSecond: (generated * 1000) / (performance.now() - t0), cpuMsPerKiloToken: (cpu.user + cpu.system) / generated };
     };
     // Warmed up as the service is (its server answered warm-up requests before any timing): the
     // first batches on a fresh engine pay for JIT compilation and first-touch allocations.
@@ -194,16 +196,23 @@ async function scaling(engine: EngineName, path: string) {
     await run(16, 16);
     const one: LoadTestReport[] = [], sixteen: LoadTestReport[] = [], local: number[] = [], alone1: number[] = [], alone16: number[] = [];
     const native1: number[] = [], native16: number[] = [];
+    const serviceCpu: number[] = [], clientCpu: number[] = [], localCpu: number[] = [];
     let healthMs: number[] = [];
     for (let rep = 0; rep < repeats; rep++) {
       log(`  ${engine}: 1 stream, repeat ${rep + 1}`);
       one.push(await run(1, n1));
       log(`  ${engine}: 16 streams (with /health polled), repeat ${rep + 1}`);
+      const child0 = childCpuMs(server.child), own0 = process.cpuUsage();
       const h = await healthDuring(server.url, run(16, n16));
+      const child1 = childCpuMs(server.child), own = process.cpuUsage(own0), tokens = h.result.outputTokens;
       sixteen.push(h.result);
+      if (child0 !== null && child1 !== null) serviceCpu.push((1000 * (child1 - child0)) / tokens);
+      clientCpu.push((own.user + own.system) / tokens);
       healthMs = healthMs.concat(h.healthMs);
       log(`  ${engine}: 16 streams in process (the same Scheduler, no HTTP), repeat ${rep + 1}`);
-      local.push(await inProcess(engine, path, prose.slice(0, n16).map((p) => p.prompt), maxTokens, 16, n16));
+      const inProc = await inProcess(engine, path, prose.slice(0, n16).map((p) => p.prompt), maxTokens, 16, n16);
+      local.push(inProc.tokensPerSecond);
+      localCpu.push(inProc.cpuMsPerKiloToken);
       log(`  ${engine}: the engine alone, 1 and 16 sequences, repeat ${rep + 1}`);
       alone1.push(await engineAlone(engine, path, 1, maxTokens * 2));
       alone16.push(await engineAlone(engine, path, 16, maxTokens));
@@ -232,11 +241,27 @@ async function scaling(engine: EngineName, path: string) {
         note: "node-llama-cpp's own greedy generation loop on every sequence at once (sequence.evaluate with temperature 0): no code of ours per token",
       } } : {}),
       httpOverheadRatio: round(tps16 / tpsLocal, 3),
+      cpuMsPerThousandTokens: {
+        service: round(median(serviceCpu), 1), loadGenerator: round(median(clientCpu), 1), inProcess: round(median(localCpu), 1),
+        note: "CPU time (every thread) per 1,000 output tokens at 16 streams: the lab serve child process (HTTP thread, engine worker, llama.cpp's pool threads), the load generator (this process while it drives the service and polls /health), and this process running the same Scheduler in-process; 2 cores are shared by all of the first two",
+      },
       healthMsWhileSaturated: { n: healthMs.length, p50: round(quantile(healthMs, 0.5), 2), p99: round(quantile(healthMs, 0.99), 2), max: round(Math.max(...healthMs), 2) },
       singleStream: { ttftMsP50: one[0].ttftMs.p50, tpotMsP50: one[0].tpotMs.p50 },
     };
   } finally {
     await server.stop();
+  }
+}
+
+/** CPU milliseconds (user + system, every thread) a child process has used so far: /proc on
+ *  Linux (clock ticks of 1/100 s, USER_HZ), null elsewhere. */
+function childCpuMs(child: ChildProcess): number | null {
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
   }
 }
 
