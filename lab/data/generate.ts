@@ -442,7 +442,12 @@ function chatEval(rng: Rng, world: World, heldOut: HeldOut, sums: ArithmeticItem
  *  at 1,200 steps, 2e-3). The model then copies a sum's operands (`93 - 8 = 86.`; the committed model,
  *  with 800, says `9 + 9 = 10.`) but gets none of the first 15 right, and after the long phase (whose mix
  *  then carries 2.4 times the dialog tokens) answers 16 of 34 person questions behind the system
- *  prompt (27 with 800), arithmetic 75% and facts 86% of 100 items (87%, 96%): not adopted. */
+ *  prompt (27 with 800), arithmetic 75% and facts 86% of 100 items (87%, 96%): not adopted.
+ *  Probed on the committed target (the first 40 chat sums, LabEngine F32): with the operands written
+ *  for it (`…\nAssistant: 47 - 10 =`) it completes 0 of 40 correctly, behind the system prompt or with
+ *  only the question, while the same items in Q/A form (`Q: 47 - 10 = ? A:`) get 37 of 40. So the
+ *  sums fail at computing in the chat answer's context, not at copying operands nor behind the long
+ *  prompt: the model's adding is tied to the Q/A form it learned in the short phase. */
 export const DIALOG = { personRepeats: 3, sums: 800, programs: 600, greetings: 100, exchangesPerDoc: 8 } as const;
 
 function dialog(rng: Rng, world: World, heldOut: HeldOut): string[] {
