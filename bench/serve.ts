@@ -11,8 +11,9 @@
 //    16-stream run: engine work is in a worker thread, so the aim is p99 < 50 ms while saturated.
 // 2. HTTP overhead: the service's 16-stream tokens/s ÷ the same Scheduler driven in this process
 //    (same prompts, budget and KV settings, no HTTP, no worker, no detokenization). Aim >= 0.9.
-//    Both are warmed up at 4 and 16 streams before anything is timed. Service and in-process runs
-//    alternate, --repeats times; medians.
+//    Before anything is timed the service is warmed up at 4 and 16 streams, the in-process Scheduler
+//    (a fresh engine each run) at 16. Service and in-process runs alternate, --repeats times;
+//    medians. Also CPU per 1,000 output tokens: the service process, the load generator, in-process.
 // 3. Continuous vs static batching under open-loop Poisson arrivals at equal rates (a sweep from
 //    a quarter of the measured capacity to past it), output lengths drawn from 8..128 tokens:
 //    p50/p90 TTFT, TPOT, request throughput and goodput under a TTFT and a TPOT objective derived
