@@ -3,8 +3,8 @@
 // the bigram baseline counts what it sees, and the CLI rejects bad flags with exit code 2.
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { loadTokenizer } from "../lab/data/index.ts";
-import { aims, renderModelCard, SHORT_WINDOW_CARD, type CardData, type ModelReport } from "../lab/train/card.ts";
+import { loadEvalSet, loadTokenizer } from "../lab/data/index.ts";
+import { aims, CHAT_PROBES, renderModelCard, SHORT_WINDOW_CARD, type CardData, type ModelReport } from "../lab/train/card.ts";
 import { BigramModel, greedyBatch, isExactMatch, windowLoss } from "../lab/train/evaluate.ts";
 import { initParams, paramLayout, seededRandom, type ModelShape } from "../lab/train/model.ts";
 import { GradientPool } from "../lab/train/parallel.ts";
@@ -129,6 +129,41 @@ describe("model card aims", () => {
     expect(md).toContain("| answer digits | 1 (300 items) |");
     expect(md).toContain("| 512–1023 |");
     expect(md).toContain("| sum (50 items) | 80.0% | 90.0% |");
+  });
+
+  it("prints the chat probes as one row each, in CHAT_PROBES order, a dash where a probe skips a kind", () => {
+    const c = card(report("target", [0.92, 0.99, 0.55], 0.5, 0.68, 50, { chat: {
+      ...chat(0.6, [0, 0.9], [0.1, 0.5])!,
+      probes: { qaAfterPrompt: { person: 0.7, sum: 0.58, program: 0.42 }, noSystemPrompt: { person: 0.67, sum: 0, program: 0.1 }, answerBegun: { sum: 0 } },
+    } }), 0.7, 0.75);
+    const md = renderModelCard(c, { command: "lab train", machine: "test" });
+    const rows = md.split("\n").filter((l) => l.startsWith("| as the eval asks") || Object.values(CHAT_PROBES).some((p) => l.startsWith(`| ${p.label} |`)) || l.startsWith("| in Q/A form alone"));
+    expect(rows).toEqual([
+      "| as the eval asks them (system prompt, earlier exchanges, question) | 60.0% | 0.0% | 10.0% |",
+      `| ${CHAT_PROBES.noSystemPrompt.label} | 67.0% | 0.0% | 10.0% |`,
+      `| ${CHAT_PROBES.answerBegun.label} | – | 0.0% | – |`,
+      `| ${CHAT_PROBES.qaAfterPrompt.label} | 70.0% | 58.0% | 42.0% |`,
+      "| in Q/A form alone (`Q: 47 - 10 = ? A:`) | 100.0% | 90.0% | 50.0% |",
+    ]);
+    // A card without probes (card.json from before they existed) has no such table.
+    expect(renderModelCard(card(report("target", [0.92, 0.99, 0.55], 0.5, 0.68, 50, { chat: chat(0.6, [0, 0.9], [0.1, 0.5]) }), 0.7), { command: "lab train", machine: "test" }))
+      .not.toContain("| the same items, asked … |");
+  });
+
+  it("each chat probe changes one thing about a real eval item's prompt, and expects what the chat answer would say", () => {
+    const items = loadEvalSet("chat");
+    const sum = items.find((it) => it.kind === "sum")!, person = items.find((it) => it.kind === "person")!;
+    const noSystem = CHAT_PROBES.noSystemPrompt.ask(sum);
+    expect(sum.prompt.startsWith("System: ")).toBe(true);
+    expect(noSystem.prompt).toBe(sum.prompt.slice(sum.prompt.indexOf("\n") + 1));
+    expect(noSystem.prompt).toMatch(/^User: /);
+    expect(CHAT_PROBES.questionOnly.ask(sum).prompt).toMatch(/^User: What is \d+ [-+] \d+\?\nAssistant:$/);
+    // The begun answer and its expected rest make up exactly the chat answer.
+    const begun = CHAT_PROBES.answerBegun.ask(sum)!;
+    expect(`${begun.prompt.slice(sum.prompt.length + 1)} ${begun.answer}`).toBe(sum.answer);
+    expect(CHAT_PROBES.answerBegun.ask(person)).toBeUndefined();
+    const qa = CHAT_PROBES.qaAfterPrompt.ask(person);
+    expect(qa).toEqual({ prompt: `${person.prompt} ${person.qaPrompt}`, answer: person.qaAnswer });
   });
 
   it("a drop of more than 3 points on one task, or prose loss up by more than 0.03, fails the no-regression aim", () => {

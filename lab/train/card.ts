@@ -48,6 +48,9 @@ export interface ModelReport {
     accuracy: number; total: number;
     byKind: Record<string, { accuracy: number; total: number; qaAccuracy: number }>;
     examples: { question: string; answer: string; got: string }[];
+    /** The same items with one thing about the prompt changed (CHAT_PROBES), accuracy by kind: where
+     *  the chat answers are lost. Measured for the target only. */
+    probes?: Partial<Record<ChatProbe, Partial<Record<ChatEvalKind, number>>>>;
   };
   llamaCpp?: LlamaCppComparison;
 }
@@ -130,14 +133,53 @@ function chatItems(limit?: number): ChatEvalItem[] {
   return limit ? items.slice(0, limit) : items;
 }
 
+/** Where a chat answer is lost: each probe asks the chat items again with one thing about the prompt
+ *  changed, and the rows of the card's table compare them. A probe returns the prompt and the
+ *  expected first line for an item, or undefined for a kind it does not apply to. */
+export const CHAT_PROBES = {
+  noSystemPrompt: {
+    label: "without the system prompt (the same earlier exchanges and question)",
+    ask: (it: ChatEvalItem) => ({ prompt: it.prompt.split("\n").slice(1).join("\n"), answer: it.answer }),
+  },
+  questionOnly: {
+    label: "the question alone (`User: … / Assistant:`)",
+    ask: (it: ChatEvalItem) => ({ prompt: it.prompt.split("\n").slice(-2).join("\n"), answer: it.answer }),
+  },
+  answerBegun: {
+    label: "a sum's answer begun for it, operands and all (`Assistant: 47 - 10 =`)",
+    ask: (it: ChatEvalItem) => {
+      const sum = it.kind === "sum" ? /^Q: (.+) = \? A:$/.exec(it.qaPrompt)?.[1] : undefined;
+      return sum === undefined ? undefined : { prompt: `${it.prompt} ${sum} =`, answer: `${it.qaAnswer}.` };
+    },
+  },
+  qaAfterPrompt: {
+    label: "in Q/A form as the assistant's answer, after the system prompt (`Assistant: Q: 47 - 10 = ? A:`)",
+    ask: (it: ChatEvalItem) => ({ prompt: `${it.prompt} ${it.qaPrompt}`, answer: it.qaAnswer }),
+  },
+} as const;
+export type ChatProbe = keyof typeof CHAT_PROBES;
+
 /** Chat exact match on LabEngine (the F32 GGUF the trainer just wrote; the system prompt is
- *  prefilled once and forked per item), and the same items in Q/A form with the trainer's forward. */
-export async function chatReport(model: Model, gguf: string, tokenizer: SpmTokenizer, limit?: number): Promise<NonNullable<ModelReport["chat"]>> {
+ *  prefilled once and forked per item), and the same items in Q/A form with the trainer's forward;
+ *  with `probes`, also each of CHAT_PROBES on LabEngine. */
+export async function chatReport(model: Model, gguf: string, tokenizer: SpmTokenizer, limit?: number,
+  opts: { probes?: boolean } = {}): Promise<NonNullable<ModelReport["chat"]>> {
   const items = chatItems(limit);
   const engine = await LabEngine.load(gguf, { maxSequences: 2 });
   let chat: { hits: boolean[]; said: string[] };
+  const probes: NonNullable<NonNullable<ModelReport["chat"]>["probes"]> = {};
   try {
     chat = await taskResults(engine, items);
+    for (const [name, probe] of opts.probes ? Object.entries(CHAT_PROBES) : []) {
+      const asked = items.flatMap((it) => { const q = probe.ask(it); return q ? [{ kind: it.kind, ...q }] : []; });
+      const { hits } = await taskResults(engine, asked);
+      const byKind: Partial<Record<ChatEvalKind, number>> = {};
+      for (const kind of CHAT_KINDS) {
+        const idx = asked.flatMap((it, i) => (it.kind === kind ? [i] : []));
+        if (idx.length) byKind[kind] = idx.filter((i) => hits[i]).length / idx.length;
+      }
+      probes[name as ChatProbe] = byKind;
+    }
   } finally {
     await engine.dispose();
   }
@@ -152,6 +194,7 @@ export async function chatReport(model: Model, gguf: string, tokenizer: SpmToken
   return {
     accuracy: chat.hits.filter(Boolean).length / Math.max(1, items.length), total: items.length, byKind,
     examples: items.slice(0, 3).map((it, i) => ({ question: question(it), answer: it.answer, got: chat.said[i] })),
+    ...(opts.probes ? { probes } : {}),
   };
 }
 
@@ -178,7 +221,7 @@ export async function buildCard(target: TrainedModel, draft: TrainedModel, token
   const d = reportModel(draft, tokenizer, streams.valid, limit);
   t.lossByPosition = lossByPosition(targetModel, streams.valid);
   d.lossByPosition = lossByPosition(draftModel, streams.valid);
-  t.chat = await chatReport(targetModel, target.gguf, tokenizer, limit);
+  t.chat = await chatReport(targetModel, target.gguf, tokenizer, limit, { probes: true });
   d.chat = await chatReport(draftModel, draft.gguf, tokenizer, limit);
   const shortSettings = target.phases[0]?.settings ?? target.settings;
   const bigram = new BigramModel(tokenizer.vocabSize, streams.train);
@@ -362,6 +405,22 @@ export function renderModelCard(c: CardData, extra: { lossFigure?: string; comma
       "|---|---|---|---|---|",
       ...CHAT_KINDS.map((k) => `| ${k} (${t.chat!.byKind[k].total} items) | ${pct(t.chat!.byKind[k].accuracy)} | ${pct(t.chat!.byKind[k].qaAccuracy)} | ${pct(d.chat!.byKind[k].accuracy)} | ${pct(d.chat!.byKind[k].qaAccuracy)} |`),
       "");
+    const probes = t.chat.probes;
+    if (probes && Object.keys(probes).length) {
+      const cell = (v: number | undefined) => (v === undefined ? "–" : pct(v));
+      const k = t.chat.byKind;
+      lines.push("Where the target's chat answers are lost: the same items asked again with one thing about the prompt",
+        "changed (LabEngine; the last row is the trainer's forward). Comparing rows separates what the system prompt",
+        "costs, what the earlier exchanges cost, and what the chat answer's form costs against the same question in",
+        "the Q/A form the model learned its tasks in.", "",
+        "| the same items, asked … | person | sum | program |",
+        "|---|---|---|---|",
+        `| as the eval asks them (system prompt, earlier exchanges, question) | ${CHAT_KINDS.map((kind) => pct(k[kind].accuracy)).join(" | ")} |`,
+        ...(Object.keys(CHAT_PROBES) as ChatProbe[]).filter((p) => probes[p]).map((p) =>
+          `| ${CHAT_PROBES[p].label} | ${CHAT_KINDS.map((kind) => cell(probes[p]![kind])).join(" | ")} |`),
+        `| in Q/A form alone (\`Q: 47 - 10 = ? A:\`) | ${CHAT_KINDS.map((kind) => pct(k[kind].qaAccuracy)).join(" | ")} |`,
+        "");
+    }
     if (c.chatSample) {
       lines.push("A chat sample (greedy; the prompt is the system prompt, earlier exchanges, then this question):", "",
         "```text", `User: ${c.chatSample.question}`, `TARGET: ${c.chatSample.target}`, `DRAFT:  ${c.chatSample.draft}`, "```", "");

@@ -46,8 +46,10 @@ Options:
   --chat-steps N   override the chat phase's steps
   --long-steps N   override the long phase's steps
   --eval-limit N   model card: use the first N items of each eval set (default: all)
-  --card-only      skip training: write the model card from DIR/checkpoints/{target,draft}{,-chat,-long}.ckpt
-                   (an earlier phase without its checkpoint: from DIR/<name>[-chat]-loss.csv)
+  --card-only      skip training: write the model card from DIR/checkpoints/{target,draft}{,-chat,-long}.ckpt;
+                   a phase without its checkpoint is read from DIR/<name>[-chat|-long]-loss.csv, the last
+                   phase's weights then from DIR/{target,draft}.gguf (so \`lab train --card-only --out
+                   data/models\` rebuilds the committed card from the committed files)
   --json           print a JSON summary on stdout
 
 Examples:
@@ -130,9 +132,20 @@ export const trainCommand: Command = {
         for (const s of all) {
           // An earlier phase whose checkpoint is gone (e.g. it ran in an earlier session and the next
           // phase started from its GGUF with --init) is read from its loss CSV; the last needs weights.
+          const gguf = join(outDir, `${name}.gguf`);
           if (s !== all.at(-1) && !existsSync(ckptOf(s)) && existsSync(csvOf(s))) {
             say(`lab train: ${s.name}: no checkpoint; its record is read from ${relative(process.cwd(), csvOf(s))} (a later phase holds the weights)`);
             phases.push(await resultFromLossCsv(csvOf(s), s));
+          } else if (s === all.at(-1) && !existsSync(ckptOf(s)) && existsSync(csvOf(s)) && existsSync(gguf)) {
+            // The committed models: data/models holds each phase's loss CSV and the final weights as
+            // F32 GGUF (exact: the trainer's weights are f32), so the card is rebuilt without training.
+            const weights = await importGguf(gguf);
+            const want = s.shape, got = weights.shape;
+            const dims = ["nVocab", "nEmbd", "nFf", "nHead", "nKvHead", "nLayer", "headDim"] as const;
+            const differ = dims.filter((k) => want[k] !== got[k]);
+            if (differ.length) throw new UsageError(`lab train: ${relative(process.cwd(), gguf)} is not the ${name} config's shape (${differ.map((k) => `${k} ${got[k]}, config ${want[k]}`).join("; ")})`);
+            say(`lab train: ${s.name}: no checkpoint; its record is read from ${relative(process.cwd(), csvOf(s))}, its weights from ${relative(process.cwd(), gguf)}`);
+            phases.push({ ...(await resultFromLossCsv(csvOf(s), s)), params: weights.params });
           } else {
             phases.push(await resultFromCheckpoint(ckptOf(s)));
           }
