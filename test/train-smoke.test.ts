@@ -2,7 +2,7 @@
 // same next-token log-probabilities as the trainer's forward pass, and an interrupted run resumed
 // from its checkpoint ends bit-identical to an uninterrupted one.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -90,6 +90,28 @@ describe("the context-extension phase", () => {
     expect(r.history).toEqual(history);
     await expect(resultFromLossCsv(csv, { ...s, steps: 30 })).rejects.toThrow(/20 of 30 steps/);
   });
+
+  it("--card-only without checkpoints reads the committed files, and refuses a GGUF of another config's shape", () => {
+    // data/models keeps each phase's loss CSV and the final F32 GGUF, no checkpoints. With the draft's
+    // GGUF in the target's place, the draft's phases load (weights from draft.gguf) and the target's
+    // last phase is refused for its shape before any evaluation starts.
+    const out = mkdtempSync(join(dir, "card-only-"));
+    for (const name of ["draft", "target"]) for (const phase of ["", "-chat", "-long"]) {
+      copyFileSync(join("data", "models", `${name}${phase}-loss.csv`), join(out, `${name}${phase}-loss.csv`));
+    }
+    copyFileSync(join("data", "models", "draft.gguf"), join(out, "draft.gguf"));
+    copyFileSync(join("data", "models", "draft.gguf"), join(out, "target.gguf"));
+    let code = 0, stderr = "";
+    try {
+      execFileSync(process.execPath, ["lab/cli/bin.mjs", "train", "--card-only", "--out", out], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+    } catch (err) {
+      code = (err as { status: number }).status;
+      stderr = String((err as { stderr: string }).stderr);
+    }
+    expect(stderr).toMatch(/draft-long: no checkpoint; its record is read from .*draft-long-loss\.csv, its weights from .*draft\.gguf/);
+    expect(stderr).toMatch(/target\.gguf is not the target config's shape \(nEmbd 64, config 256; nFf 192, config 512;/);
+    expect(code).toBe(2);
+  }, 120_000);
 
   it("windows open at a document start, drawn in proportion to document length", () => {
     const s: TrainSettings = { ...longContextSettings("smoke", 64), batch: 400, seqLen: 8, seed: 5 };
