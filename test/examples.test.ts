@@ -141,6 +141,7 @@ function plan(line: string, where: Where): Plan | undefined {
   if (name === "jupyter") return { skip: "starts a Jupyter server; `lab jupyter --dry-run` is tested in test/cli.test.ts" };
   if (name === "serve") return { skip: "starts a server that runs until SIGTERM; test/serve-cli.test.ts starts `lab serve` and stops it with SIGTERM" };
   if (name === "doctor") return lab(labArgs(args), { codes: [0, 1] }); // a machine without Jupyter is told so, exit 1
+  if (name === "train" && args.includes("--card-only")) return { skip: "evaluates both embedded models for minutes and rewrites data/models' card; test/train-smoke.test.ts runs --card-only on the committed files" };
   if (name === "train") return { skip: "trains models: seconds (smoke, test/train-smoke.test.ts runs it) up to 60 minutes (the embedded models, all phases)" };
   if (name === "notebooks run") return { skip: "runs notebooks and rewrites their committed outputs; test/notebooks.test.ts runs every notebook" };
   if (name === "notebooks screenshot") return { skip: "drives Chromium, which is optional; test/browser.test.ts covers it where Chromium exists" };
