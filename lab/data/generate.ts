@@ -447,7 +447,9 @@ function chatEval(rng: Rng, world: World, heldOut: HeldOut, sums: ArithmeticItem
  *  for it (`…\nAssistant: 47 - 10 =`) it completes 0 of 40 correctly, behind the system prompt or with
  *  only the question, while the same items in Q/A form (`Q: 47 - 10 = ? A:`) get 37 of 40. So the
  *  sums fail at computing in the chat answer's context, not at copying operands nor behind the long
- *  prompt: the model's adding is tied to the Q/A form it learned in the short phase. */
+ *  prompt: the model's adding is tied to the Q/A form it learned in the short phase. The model card
+ *  (data/models/README.md) measures this on every chat item: its probe table asks them again without
+ *  the system prompt, with the answer begun, and in Q/A form as the assistant's answer. */
 export const DIALOG = { personRepeats: 3, sums: 800, programs: 600, greetings: 100, exchangesPerDoc: 8 } as const;
 
 function dialog(rng: Rng, world: World, heldOut: HeldOut): string[] {
