@@ -133,6 +133,12 @@ function chatItems(limit?: number): ChatEvalItem[] {
   return limit ? items.slice(0, limit) : items;
 }
 
+/** The fraction of one kind's items answered (hits[i] for items[i]), or undefined with none of that kind. */
+function hitRate(items: { kind: ChatEvalKind }[], hits: boolean[], kind: ChatEvalKind): number | undefined {
+  const idx = items.flatMap((it, i) => (it.kind === kind ? [i] : []));
+  return idx.length ? idx.filter((i) => hits[i]).length / idx.length : undefined;
+}
+
 /** Where a chat answer is lost: each probe asks the chat items again with one thing about the prompt
  *  changed, and the rows of the card's table compare them. A probe returns the prompt and the
  *  expected first line for an item, or undefined for a kind it does not apply to. */
@@ -175,8 +181,8 @@ export async function chatReport(model: Model, gguf: string, tokenizer: SpmToken
       const { hits } = await taskResults(engine, asked);
       const byKind: Partial<Record<ChatEvalKind, number>> = {};
       for (const kind of CHAT_KINDS) {
-        const idx = asked.flatMap((it, i) => (it.kind === kind ? [i] : []));
-        if (idx.length) byKind[kind] = idx.filter((i) => hits[i]).length / idx.length;
+        const rate = hitRate(asked, hits, kind);
+        if (rate !== undefined) byKind[kind] = rate;
       }
       probes[name as ChatProbe] = byKind;
     }
@@ -186,9 +192,8 @@ export async function chatReport(model: Model, gguf: string, tokenizer: SpmToken
   const qa = exactMatchAccuracy(model, tokenizer, items.map((it) => ({ prompt: it.qaPrompt, answer: it.qaAnswer })));
   const byKind: NonNullable<ModelReport["chat"]>["byKind"] = {};
   for (const kind of CHAT_KINDS) {
-    const idx = items.flatMap((it, i) => (it.kind === kind ? [i] : []));
-    const frac = (hit: boolean[]) => (idx.length ? idx.filter((i) => hit[i]).length / idx.length : 0);
-    byKind[kind] = { accuracy: frac(chat.hits), total: idx.length, qaAccuracy: frac(qa.hits) };
+    const total = items.filter((it) => it.kind === kind).length;
+    byKind[kind] = { accuracy: hitRate(items, chat.hits, kind) ?? 0, total, qaAccuracy: hitRate(items, qa.hits, kind) ?? 0 };
   }
   const question = (it: ChatEvalItem) => it.prompt.split("\n").at(-2)!.replace(/^User: /, "");
   return {
